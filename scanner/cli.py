@@ -1,0 +1,45 @@
+"""Command line: the only place that parses arguments. Each subcommand lives in its own module, which exposes
+``register(subparsers)``; the parser it adds sets ``func`` (args -> exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from scanner import __version__
+
+# Modules that add a subcommand. Append one line per new command.
+COMMANDS: tuple[str, ...] = (
+    "scanner.commands.scan",
+)
+
+
+class UsageError(Exception):
+    """A bad target, flag or file named by the user: one readable line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailprobe",
+        description="Check from the client side whether POP3/IMAP really refuse plaintext logins.",
+    )
+    parser.add_argument("--version", action="version", version=f"mailprobe {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"mailprobe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mailprobe: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Subcommands of the mailprobe CLI, one module each."""

@@ -1,0 +1,205 @@
+"""The result model: one frozen EndpointResult per endpoint travels from the probe to every consumer.
+
+Serialisation is explicit (``to_dict``/``from_dict``) so that JSON Lines written by one version can be read back
+by the diff, report, resume and TUI code without guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Protocol = Literal["imap", "pop3"]
+Transport = Literal["starttls", "implicit"]
+State = Literal["open", "closed", "filtered", "error"]
+StartTls = Literal["ok", "failed", "not_offered", "not_applicable"]
+Verdict = Literal["refused", "accepted", "inconclusive", "not_tested", "not_applicable"]
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low", "info")
+SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # info=0 .. critical=4
+
+DEFAULT_PORTS: dict[int, tuple[Protocol, Transport]] = {
+    110: ("pop3", "starttls"),
+    143: ("imap", "starttls"),
+    993: ("imap", "implicit"),
+    995: ("pop3", "implicit"),
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One thing to probe: an address and port, with the protocol and TLS mode to speak there."""
+
+    host: str  # what the user typed (name or address)
+    address: str  # the IP address connected to
+    port: int
+    protocol: Protocol
+    transport: Transport
+    name: str | None = None  # host name for SNI and certificate name checks
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Identity of an endpoint across scans (resume, diff, baseline)."""
+        return (self.address, self.port)
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: Severity
+    title: str
+    detail: str
+    remediation: str
+
+
+@dataclass(frozen=True)
+class PlaintextLogin:
+    verdict: Verdict
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    before_tls: tuple[str, ...] = ()
+    after_tls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """The leaf certificate as judged by scanner.tls.certificate (issue 4 fills most fields)."""
+
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    not_before: str  # ISO 8601, UTC
+    not_after: str
+    days_left: int
+    sha256: str
+    key: str  # e.g. "RSA 2048", "EC secp256r1"
+    signature_algorithm: str
+    chain_length: int
+    trusted: bool
+    trust_store: str
+    trust_error: str | None
+    self_signed: bool
+    exchange_default: bool
+    name_match: bool | None
+    names_checked: tuple[str, ...]
+    chain: tuple[str, ...] = ()  # one line per presented certificate: "subject <- issuer"
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    version: str | None
+    cipher: str | None
+    certificate: CertificateInfo | None = None
+    legacy_versions_accepted: tuple[str, ...] = ()
+    legacy_versions_untested: tuple[str, ...] = ()  # "TLSv1: local OpenSSL cannot offer it", ...
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One line of the conversation. direction: C client, S server, * a note by mailprobe (e.g. TLS started)."""
+
+    direction: Literal["C", "S", "*"]
+    text: str
+    tls: bool
+    t_ms: int  # milliseconds since the endpoint's probe started
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    host: str
+    address: str
+    name: str | None
+    port: int
+    protocol: Protocol
+    transport: Transport
+    state: State
+    error: str | None = None
+    greeting: str | None = None
+    software: str | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    starttls: StartTls = "not_applicable"
+    plaintext_login: PlaintextLogin = field(default_factory=lambda: PlaintextLogin("not_tested"))
+    tls: TlsInfo | None = None
+    transcript: tuple[TranscriptLine, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    duration_ms: int = 0
+    ptr: str | None = None  # reverse DNS name of the address, when looked up
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.address, self.port)
+
+    @property
+    def worst_severity(self) -> Severity | None:
+        if not self.findings:
+            return None
+        return max((f.severity for f in self.findings), key=SEVERITY_RANK.__getitem__)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EndpointResult:
+        caps = data.get("capabilities") or {}
+        login = data.get("plaintext_login") or {}
+        tls = data.get("tls")
+        return cls(
+            host=data["host"],
+            address=data["address"],
+            name=data.get("name"),
+            port=int(data["port"]),
+            protocol=data["protocol"],
+            transport=data["transport"],
+            state=data["state"],
+            error=data.get("error"),
+            greeting=data.get("greeting"),
+            software=data.get("software"),
+            capabilities=Capabilities(tuple(caps.get("before_tls", ())), tuple(caps.get("after_tls", ()))),
+            starttls=data.get("starttls", "not_applicable"),
+            plaintext_login=PlaintextLogin(login.get("verdict", "not_tested"), tuple(login.get("evidence", ()))),
+            tls=_tls_from_dict(tls) if tls else None,
+            transcript=tuple(TranscriptLine(**line) for line in data.get("transcript", ())),
+            findings=tuple(Finding(**f) for f in data.get("findings", ())),
+            duration_ms=int(data.get("duration_ms", 0)),
+            ptr=data.get("ptr"),
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> EndpointResult:
+        return cls.from_dict(json.loads(line))
+
+
+def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
+    cert = data.get("certificate")
+    certificate = None
+    if cert:
+        values = dict(cert)
+        for name in ("sans", "names_checked", "chain"):
+            values[name] = tuple(values.get(name, ()))
+        known = {f.name for f in dataclasses.fields(CertificateInfo)}
+        certificate = CertificateInfo(**{k: v for k, v in values.items() if k in known})
+    return TlsInfo(
+        version=data.get("version"),
+        cipher=data.get("cipher"),
+        certificate=certificate,
+        legacy_versions_accepted=tuple(data.get("legacy_versions_accepted", ())),
+        legacy_versions_untested=tuple(data.get("legacy_versions_untested", ())),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses to dicts, tuples to lists; recursive (dataclasses.asdict keeps tuples)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
