@@ -1,0 +1,19 @@
+"""Options of one probe, in one frozen object (per-phase timeouts included)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    login_probe: bool = True  # try a dummy login (random credentials) in clear and over TLS
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0  # waiting for one reply
+    tls_timeout: float = 10.0  # one TLS handshake
+    endpoint_timeout: float = 90.0  # the whole endpoint, all connections included
+    ca_file: str | None = None  # extra trust anchors (an organisation's CA), PEM
+    expect_name: str | None = None  # name to check the certificate against when the target is an address
+    expiry_warn_days: int = 30
+    legacy_tls: bool = True  # try TLS 1.0/1.1 handshakes to see whether they are still accepted
+    source_address: str | None = None  # local address to connect from (tests use 127.0.0.1 vs servers on 127.0.0.2+)
