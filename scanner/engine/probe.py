@@ -1,0 +1,435 @@
+"""Probe one endpoint end to end and return its EndpointResult. Never raises for anything a server does.
+
+STARTTLS ports (110/143) take two connections, so that no connection carries more than two refused commands
+(Exchange ends the session on the third):
+  1. in clear: greeting, CAPABILITY/CAPA, the dummy login(s), LOGOUT/QUIT;
+  2. greeting, STARTTLS/STLS, TLS handshake, CAPABILITY/CAPA again, the same dummy login(s) over TLS, LOGOUT/QUIT.
+Implicit-TLS ports (993/995) do the TLS half only. The dummy credentials are random and belong to nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+
+from scanner.engine.options import ProbeOptions
+from scanner.engine.session import ConnectError, Session, SessionError, open_tcp
+from scanner.engine.tls_inspect import inspect_tls
+from scanner.engine.transcript import Transcript
+from scanner.model import (
+    Capabilities,
+    Endpoint,
+    EndpointResult,
+    Finding,
+    PlaintextLogin,
+    StartTls,
+    State,
+    TlsInfo,
+)
+from scanner.protocols.events import Greeting, Response
+from scanner.protocols.imap import ImapClient
+from scanner.protocols.pop3 import Pop3Client
+from scanner.tls.channel import HandshakeInfo
+from scanner.verdicts.findings import LoginFacts, login_findings
+from scanner.verdicts.plaintext import Advertised, LoginAttempt, LoginEvidence, judge_plaintext_login
+from scanner.verdicts.software import detect_software
+
+
+@dataclass(frozen=True)
+class DummyCredentials:
+    """Random credentials that cannot belong to anyone; never real ones."""
+
+    user: str
+    password: str
+
+    @classmethod
+    def random(cls) -> DummyCredentials:
+        return cls(f"mailprobe-{secrets.token_hex(6)}", secrets.token_urlsafe(18))
+
+    @property
+    def sasl_plain(self) -> bytes:
+        return b"\0" + self.user.encode() + b"\0" + self.password.encode()
+
+
+@dataclass
+class _Seen:
+    """Everything observed so far; turned into a result even when the probe stops half-way."""
+
+    state: State = "error"
+    error: str | None = None
+    greeting: str | None = None
+    caps_before: tuple[str, ...] = ()
+    caps_after: tuple[str, ...] = ()
+    starttls: StartTls = "not_applicable"
+    starttls_advertised: bool = False
+    starttls_error: str | None = None
+    preauth: bool = False
+    clear: list[LoginAttempt] = field(default_factory=list)
+    over_tls: list[LoginAttempt] = field(default_factory=list)
+    login_tried: bool = False
+    handshake: HandshakeInfo | None = None
+    injected: bytes = b""
+    tls_info: TlsInfo | None = None
+    extra_findings: list[Finding] = field(default_factory=list)
+
+
+def _new_machine(endpoint: Endpoint) -> ImapClient | Pop3Client:
+    return ImapClient() if endpoint.protocol == "imap" else Pop3Client()
+
+
+def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
+    return endpoint.name or options.expect_name
+
+
+async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+    credentials = DummyCredentials.random()
+    transcript = Transcript(secrets=(credentials.password,))
+    seen = _Seen()
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(options.endpoint_timeout):
+            await _Prober(endpoint, options, credentials, transcript, seen).run()
+    except TimeoutError:
+        seen.error = f"the whole probe took longer than {options.endpoint_timeout:g} s; stopped"
+        transcript.note(seen.error)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug of ours must not sink the scan: the row says what happened
+        seen.state = "error"
+        seen.error = f"internal error: {type(exc).__name__}: {exc}"
+    return _result(endpoint, options, seen, transcript, int((time.monotonic() - started) * 1000))
+
+
+class _Prober:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        options: ProbeOptions,
+        credentials: DummyCredentials,
+        transcript: Transcript,
+        seen: _Seen,
+    ) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self.credentials = credentials
+        self.transcript = transcript
+        self.seen = seen
+
+    async def _connect(self) -> Session:
+        reader, writer = await open_tcp(
+            self.endpoint.address,
+            self.endpoint.port,
+            timeout=self.options.connect_timeout,
+            source_address=self.options.source_address,
+        )
+        self.transcript.note(f"connected to {self.endpoint.address}:{self.endpoint.port}")
+        return Session(
+            _new_machine(self.endpoint), reader, writer, self.transcript, read_timeout=self.options.read_timeout
+        )
+
+    async def run(self) -> None:
+        try:
+            if self.endpoint.transport == "implicit":
+                await self._implicit()
+            else:
+                await self._starttls_port()
+        except ConnectError as exc:
+            self.seen.state = exc.state
+            self.seen.error = exc.reason
+            self.transcript.note(exc.reason)
+
+    # -- implicit TLS (993/995) -------------------------------------------------------------------------------
+    async def _implicit(self) -> None:
+        session = await self._connect()
+        try:
+            try:
+                self.seen.handshake = await session.start_tls(self._sni(), self.options.tls_timeout)
+            except SessionError as exc:
+                self.seen.state, self.seen.error = "error", exc.reason
+                return
+            self.seen.state = "open"
+            greeting = await self._greeting(session)
+            if greeting is None:
+                return
+            self.seen.caps_after = await self._capabilities(session, greeting)
+            await self._goodbye(session)
+        except SessionError as exc:
+            self._session_failed(exc)
+        finally:
+            await session.close()
+        await self._inspect()
+
+    # -- STARTTLS ports (110/143) -----------------------------------------------------------------------------
+    async def _starttls_port(self) -> None:
+        if not await self._clear_half():
+            return
+        if self.seen.preauth:
+            self.seen.starttls = "failed"
+            self.seen.starttls_error = "PREAUTH greeting: STARTTLS is impossible once authenticated"
+            return
+        await self._tls_half()
+        await self._inspect()
+
+    async def _clear_half(self) -> bool:
+        """Greeting, capabilities and the dummy login in clear. False when the endpoint is unusable."""
+        session = await self._connect()
+        try:
+            greeting = await self._greeting(session)
+            if greeting is None:
+                return False
+            self.seen.state = "open"
+            if self.seen.preauth:
+                self.seen.caps_before = greeting.capabilities or ()
+                return True
+            self.seen.caps_before = await self._capabilities(session, greeting)
+            self.seen.starttls_advertised = _offers_starttls(self.endpoint.protocol, self.seen.caps_before)
+            if self.options.login_probe:
+                self.seen.login_tried = True
+                for mechanism in self._mechanisms(self.seen.caps_before):
+                    attempt = await self._login(session, mechanism, over_tls=False)
+                    self.seen.clear.append(attempt)
+                    if attempt.outcome in ("bye", "closed", "timeout", "error"):
+                        return True
+            await self._goodbye(session)
+        except SessionError as exc:
+            self._session_failed(exc)
+            return self.seen.state == "open"
+        finally:
+            await session.close()
+        return True
+
+    async def _tls_half(self) -> None:
+        try:
+            session = await self._connect()
+        except ConnectError as exc:
+            self.seen.starttls, self.seen.starttls_error = "failed", f"second connection: {exc.reason}"
+            return
+        try:
+            if await self._greeting(session) is None:
+                self.seen.starttls, self.seen.starttls_error = "failed", self.seen.error
+                self.seen.state, self.seen.error = "open", None
+                return
+            if not await self._upgrade(session):
+                return
+            self.seen.caps_after = await self._capabilities(session, None)
+            if self.seen.login_tried:
+                for attempt in self.seen.clear:
+                    tls_attempt = await self._login(session, attempt.mechanism, over_tls=True)
+                    self.seen.over_tls.append(tls_attempt)
+                    if tls_attempt.outcome in ("bye", "closed", "timeout", "error"):
+                        return
+            await self._goodbye(session)
+        except SessionError as exc:
+            self.transcript.note(f"over TLS: {exc.reason}", tls=True)
+            if self.seen.starttls != "ok":
+                self.seen.starttls, self.seen.starttls_error = "failed", exc.reason
+        finally:
+            await session.close()
+
+    async def _upgrade(self, session: Session) -> bool:
+        machine = session.machine
+        command = machine.starttls() if isinstance(machine, ImapClient) else machine.stls()
+        answer = (await session.command(command)).response
+        if answer.status != "ok":
+            said = f"{answer.status.upper()} {answer.text}".strip()
+            if self.seen.starttls_advertised:
+                self.seen.starttls, self.seen.starttls_error = "failed", f"refused: {said}"
+            else:
+                self.seen.starttls, self.seen.starttls_error = "not_offered", f"not advertised; refused: {said}"
+            return False
+        injected = machine.take_unprocessed()
+        if injected:
+            self.seen.injected = injected
+            self.transcript.note(f"{len(injected)} cleartext bytes after the OK, before TLS: discarded")
+        try:
+            self.seen.handshake = await session.start_tls(self._sni(), self.options.tls_timeout)
+        except SessionError as exc:
+            self.seen.starttls, self.seen.starttls_error = "failed", exc.reason
+            return False
+        machine.tls_started()
+        self.seen.starttls = "ok"
+        return True
+
+    # -- steps ------------------------------------------------------------------------------------------------
+    async def _greeting(self, session: Session) -> Greeting | None:
+        try:
+            greeting = await session.greeting()
+        except SessionError as exc:
+            self.seen.state = "error"
+            if exc.kind == "timeout":
+                self.seen.error = f"no greeting within {self.options.read_timeout:g} s (port open, server silent)"
+            else:
+                self.seen.error = exc.reason
+            return None
+        self.seen.greeting = self.seen.greeting or greeting.line
+        if greeting.status in ("bye", "err"):
+            self.seen.state, self.seen.error = "error", f"the server refused the session: {greeting.line}"
+            return None
+        if greeting.status == "preauth":
+            self.seen.preauth = True
+        return greeting
+
+    async def _capabilities(self, session: Session, greeting: Greeting | None) -> tuple[str, ...]:
+        machine = session.machine
+        command = machine.capability() if isinstance(machine, ImapClient) else machine.capa()
+        answer = (await session.command(command)).response
+        if answer.status == "ok" and answer.capabilities is not None:
+            return tuple(answer.capabilities)
+        if greeting is not None and greeting.capabilities:
+            return tuple(greeting.capabilities)  # some servers only advertise in the greeting
+        return ()
+
+    def _mechanisms(self, capabilities: tuple[str, ...]) -> list[str]:
+        """LOGIN / USER+PASS always (that is the test); SASL PLAIN too when it is advertised in clear."""
+        upper = {c.upper() for c in capabilities}
+        if self.endpoint.protocol == "imap":
+            return ["LOGIN"] + (["AUTHENTICATE PLAIN"] if "AUTH=PLAIN" in upper else [])
+        sasl_plain = any(c.split()[:1] == ["SASL"] and "PLAIN" in c.split()[1:] for c in upper)
+        return ["USER/PASS"] + (["AUTH PLAIN"] if sasl_plain else [])
+
+    async def _login(self, session: Session, mechanism: str, *, over_tls: bool) -> LoginAttempt:
+        creds = self.credentials
+        machine = session.machine
+        started = time.monotonic()
+        stage = ""
+        try:
+            if isinstance(machine, ImapClient):
+                if mechanism == "LOGIN":
+                    answer = (await session.command(machine.login(creds.user, creds.password))).response
+                else:
+                    answer = (
+                        await session.command(
+                            machine.authenticate_plain(creds.user, creds.password), sasl_payload=creds.sasl_plain
+                        )
+                    ).response
+            elif mechanism == "USER/PASS":
+                answer = (await session.command(machine.user(creds.user))).response
+                stage = "USER"
+                if answer.status == "ok":
+                    answer = (await session.command(machine.pass_(creds.password))).response
+                    stage = "PASS"
+            else:
+                answer = (
+                    await session.command(machine.auth_plain(creds.user, creds.password), sasl_payload=creds.sasl_plain)
+                ).response
+        except SessionError as exc:
+            outcome = {"timeout": "timeout", "closed": "closed"}.get(exc.kind, "error")
+            return LoginAttempt(mechanism, over_tls, outcome, None, exc.reason, _ms(started), stage)  # type: ignore[arg-type]
+        return LoginAttempt(
+            mechanism,
+            over_tls,
+            answer.status,
+            _first_code(answer),
+            self.transcript.mask(answer.text.replace(creds.user, "<user>")),
+            _ms(started),
+            stage,
+        )
+
+    async def _goodbye(self, session: Session) -> None:
+        machine = session.machine
+        command = machine.logout() if isinstance(machine, ImapClient) else machine.quit()
+        # A server that drops us at LOGOUT has told us all we need.
+        with contextlib.suppress(SessionError):
+            await session.command(command)
+
+    def _session_failed(self, exc: SessionError) -> None:
+        if self.seen.state == "open":
+            self.transcript.note(f"session ended early: {exc.reason}")
+            if self.seen.error is None and exc.kind == "protocol":
+                self.seen.error = exc.reason
+        else:
+            self.seen.state, self.seen.error = "error", exc.reason
+
+    def _sni(self) -> str | None:
+        return _server_name(self.endpoint, self.options)
+
+    async def _inspect(self) -> None:
+        if self.seen.handshake is None:
+            return
+        info, findings = await inspect_tls(self.endpoint, self.options, self.seen.handshake)
+        self.seen.tls_info = info
+        self.seen.extra_findings.extend(findings)
+
+
+def _first_code(answer: Response) -> str | None:
+    if not answer.code:
+        return None
+    return answer.code.split()[0]
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _offers_starttls(protocol: str, capabilities: tuple[str, ...]) -> bool:
+    word = "STARTTLS" if protocol == "imap" else "STLS"
+    return any(c.upper() == word for c in capabilities)
+
+
+def _result(
+    endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, duration_ms: int
+) -> EndpointResult:
+    software = detect_software(seen.greeting, seen.caps_before + seen.caps_after)
+    if endpoint.transport == "implicit":
+        verdict = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))
+        starttls: StartTls = "not_applicable"
+    else:
+        starttls = seen.starttls
+        if seen.state == "open" and starttls == "not_applicable":
+            starttls = "not_offered"
+        verdict = judge_plaintext_login(
+            LoginEvidence(
+                advertised=Advertised(endpoint.protocol, seen.caps_before),
+                clear=tuple(seen.clear),
+                tls=tuple(seen.over_tls),
+                tls_available=seen.starttls == "ok",
+                preauth=seen.preauth,
+            )
+        )
+        if seen.state != "open" and not seen.clear:
+            verdict = PlaintextLogin("not_tested", (seen.error or "endpoint not reachable",))
+        elif not options.login_probe and not seen.preauth:
+            verdict = PlaintextLogin("not_tested", ("login probe disabled (--no-login-probe)",))
+    findings: list[Finding] = []
+    if seen.state == "open":
+        findings = login_findings(
+            LoginFacts(
+                protocol=endpoint.protocol,
+                transport=endpoint.transport,
+                software=software,
+                advertised=Advertised(endpoint.protocol, seen.caps_before),
+                starttls=starttls,
+                starttls_advertised=seen.starttls_advertised,
+                starttls_error=seen.starttls_error,
+                preauth=seen.preauth,
+                plaintext_login=verdict,
+                injected_after_starttls=seen.injected,
+            )
+        )
+        findings.extend(seen.extra_findings)
+    tls = seen.tls_info
+    if tls is None and seen.handshake is not None:
+        tls = TlsInfo(seen.handshake.version, seen.handshake.cipher)
+    result = EndpointResult(
+        host=endpoint.host,
+        address=endpoint.address,
+        name=endpoint.name,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state=seen.state,
+        error=seen.error,
+        greeting=seen.greeting,
+        software=software,
+        capabilities=Capabilities(seen.caps_before, seen.caps_after),
+        starttls=starttls if seen.state == "open" or endpoint.transport == "implicit" else "not_applicable",
+        plaintext_login=verdict,
+        tls=tls,
+        transcript=transcript.lines(),
+        findings=tuple(findings),
+        duration_ms=duration_ms,
+    )
+    return replace(result)

@@ -1,0 +1,215 @@
+"""The verdict that matters most: is plaintext login really refused?
+
+Pure logic over what the probe saw. We trust no single signal: what is advertised, the answer to a dummy login in
+clear, the same login over TLS (the differential) and timing are combined, and the server's own words are kept as
+evidence. ``inconclusive`` is an honest answer; a confident wrong one is the worst bug this product can have.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from scanner.model import PlaintextLogin
+
+Outcome = Literal["ok", "no", "bad", "err", "bye", "closed", "timeout", "error"]
+
+# A credential check usually costs a deliberate delay (Dovecot: 2 s); a policy refusal is immediate.
+SLOW_MS = 800
+FAST_MS = 300
+
+_PLAIN_MECHANISMS = {"PLAIN", "LOGIN"}
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One dummy login and how the server answered it."""
+
+    mechanism: str  # "LOGIN", "AUTHENTICATE PLAIN", "USER/PASS", "AUTH PLAIN"
+    over_tls: bool
+    outcome: Outcome
+    code: str | None  # response code, e.g. PRIVACYREQUIRED, AUTHENTICATIONFAILED, AUTH
+    text: str  # the server's words (tagged line or -ERR line), dummy user name replaced by <user>
+    elapsed_ms: int
+    stage: str = ""  # POP3: "USER" when refused before the password was sent, else "PASS"; IMAP: ""
+
+    @property
+    def answer(self) -> str:
+        """Normalised answer for comparing clear and TLS: status, code and text."""
+        return f"{self.outcome}|{(self.code or '').upper()}|{_normalise(self.text)}|{self.stage}"
+
+    def describe(self) -> str:
+        where = "over TLS" if self.over_tls else "in clear"
+        stage = f" (refused at {self.stage}, before the password was sent)" if self.stage == "USER" else ""
+        return f"{self.mechanism} {where}: {self.outcome.upper()} {self._said()} after {self.elapsed_ms} ms{stage}"
+
+    def _said(self) -> str:
+        code = f"[{self.code}] " if self.code else ""
+        return f'"{code}{self.text}"'.strip()
+
+
+@dataclass(frozen=True)
+class Advertised:
+    """What the server offered before TLS."""
+
+    protocol: Literal["imap", "pop3"]
+    capabilities: tuple[str, ...]
+
+    @property
+    def logindisabled(self) -> bool:
+        return self.protocol == "imap" and _has(self.capabilities, "LOGINDISABLED")
+
+    @property
+    def plaintext_mechanisms(self) -> tuple[str, ...]:
+        """Plaintext password mechanisms offered in clear: AUTH=PLAIN/LOGIN, SASL PLAIN/LOGIN, USER."""
+        found: list[str] = []
+        for cap in self.capabilities:
+            upper = cap.upper()
+            if self.protocol == "imap" and upper.startswith("AUTH="):
+                if upper[5:] in _PLAIN_MECHANISMS:
+                    found.append(cap)
+            elif self.protocol == "pop3":
+                words = upper.split()
+                if words and words[0] == "SASL":
+                    found.extend(f"SASL {w}" for w in words[1:] if w in _PLAIN_MECHANISMS)
+                elif words == ["USER"]:
+                    found.append("USER")
+        return tuple(found)
+
+
+def _has(capabilities: Sequence[str], name: str) -> bool:
+    return any(cap.upper() == name for cap in capabilities)
+
+
+def _normalise(text: str) -> str:
+    # Digits vary between answers (session ids, timestamps) without changing their meaning.
+    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", text)).strip().lower()
+
+
+# Response codes with a standard meaning (RFC 5530, RFC 3206).
+_POLICY_CODES = {"PRIVACYREQUIRED"}
+_CREDENTIAL_CODES = {"AUTHENTICATIONFAILED"}
+# Codes that say the server could not or would not check anything now: never proof of a password check.
+_UNRELATED_CODES = {"UNAVAILABLE", "SYS/TEMP", "SYS/PERM", "IN-USE", "LIMIT", "SERVERBUG", "LOGIN-DELAY"}
+
+
+def _clear_signal(attempt: LoginAttempt, advertised: Advertised) -> str:
+    """Classify one answer on its own: 'accepted', 'policy', 'credentials', 'unrelated' or 'unknown'."""
+    code = (attempt.code or "").upper()
+    if attempt.outcome == "ok":
+        return "accepted"
+    if code in _UNRELATED_CODES:
+        return "unrelated"
+    if code in _POLICY_CODES:
+        return "policy"
+    if code in _CREDENTIAL_CODES:
+        return "credentials"
+    if attempt.outcome == "bad":
+        # BAD to a well-formed LOGIN means "not valid in this state" (Exchange), not a password check.
+        return "policy"
+    if attempt.stage == "USER":
+        return "policy"  # refused before any password was sent
+    if attempt.outcome == "no" and advertised.logindisabled and attempt.mechanism == "LOGIN":
+        return "policy"  # RFC 3501 7.2.1: LOGINDISABLED means LOGIN is refused whatever the credentials
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class LoginEvidence:
+    advertised: Advertised
+    clear: tuple[LoginAttempt, ...]
+    tls: tuple[LoginAttempt, ...]  # the same mechanisms over TLS; empty when TLS was not reached
+    tls_available: bool  # STARTTLS worked (so the TLS half could be tried at all)
+    preauth: bool = False
+
+
+def judge_plaintext_login(evidence: LoginEvidence) -> PlaintextLogin:
+    """Combine the signals into refused / accepted / inconclusive, with the evidence that decided."""
+    notes: list[str] = []
+    adv = evidence.advertised
+    if evidence.preauth:
+        return PlaintextLogin("accepted", ("greeting was PREAUTH: the session is authenticated without any login",))
+    if adv.logindisabled:
+        notes.append("advertised in clear: LOGINDISABLED")
+    if adv.plaintext_mechanisms:
+        notes.append("advertised in clear: " + " ".join(adv.plaintext_mechanisms))
+    elif adv.capabilities:
+        notes.append("no plaintext password mechanism advertised in clear")
+    if not evidence.clear:
+        return PlaintextLogin("not_tested", tuple(notes))
+    notes.extend(a.describe() for a in evidence.clear)
+    notes.extend(a.describe() for a in evidence.tls)
+
+    by_mechanism = {a.mechanism: a for a in evidence.tls}
+    decisions: list[tuple[str, str]] = []  # (verdict, reason) per clear attempt
+    for attempt in evidence.clear:
+        decisions.append(_judge_one(attempt, by_mechanism.get(attempt.mechanism), adv, evidence.tls_available))
+
+    accepted = [reason for verdict, reason in decisions if verdict == "accepted"]
+    refused = [reason for verdict, reason in decisions if verdict == "refused"]
+    if accepted:
+        # One mechanism that takes a password in clear is enough for a password to cross in clear.
+        return PlaintextLogin("accepted", tuple(notes + accepted))
+    if refused and len(refused) == len(decisions):
+        return PlaintextLogin("refused", tuple(notes + refused))
+    reasons = [reason for _, reason in decisions]
+    return PlaintextLogin("inconclusive", tuple(notes + reasons))
+
+
+def _judge_one(
+    clear: LoginAttempt, tls: LoginAttempt | None, adv: Advertised, tls_available: bool
+) -> tuple[str, str]:
+    signal = _clear_signal(clear, adv)
+    mech = clear.mechanism
+    if clear.outcome in ("timeout", "closed", "error", "bye"):
+        return "inconclusive", f"{mech}: no usable answer in clear ({clear.outcome})"
+    if signal == "accepted":
+        return "accepted", f"{mech}: the server accepted random dummy credentials in clear"
+    if signal == "credentials":
+        return "accepted", f"{mech}: [AUTHENTICATIONFAILED] in clear: the password sent in clear was checked"
+    if signal == "unrelated":
+        return "inconclusive", f"{mech}: the server gave a temporary or unrelated reason ({clear.code})"
+    if tls is not None and tls.outcome not in ("timeout", "closed", "error", "bye"):
+        same = tls.answer == clear.answer
+        tls_signal = _clear_signal(tls, adv)
+        if same and signal == "unknown" and clear.outcome in ("no", "err"):
+            return "accepted", (
+                f"{mech}: same answer in clear and over TLS, so the password sent in clear was checked"
+            )
+        if same:
+            return "inconclusive", f"{mech}: refused the same way over TLS too; the mechanism may be off everywhere"
+        if tls.outcome == "ok":
+            return "refused", f"{mech}: refused in clear but accepted over TLS"
+        if tls_signal in ("credentials", "unknown") and tls.outcome in ("no", "err"):
+            timing = _timing_note(clear, tls)
+            return "refused", f"{mech}: answer in clear differs from the credential failure over TLS{timing}"
+        return "inconclusive", f"{mech}: answers in clear and over TLS differ but neither looks like a refusal"
+    # No differential possible: decide on standard signals alone.
+    if signal == "policy":
+        return "refused", f"{mech}: refused in clear by a standard signal ({_signal_name(clear, adv)})"
+    if not tls_available and clear.outcome in ("no", "err"):
+        if clear.elapsed_ms >= SLOW_MS:
+            return "accepted", (
+                f"{mech}: no TLS on this port and a delayed failure ({clear.elapsed_ms} ms), typical of a "
+                "password check: any login here crosses in clear"
+            )
+        return "inconclusive", f"{mech}: no TLS to compare with, and the answer in clear names no standard reason"
+    return "inconclusive", f"{mech}: no answer over TLS to compare with"
+
+
+def _signal_name(attempt: LoginAttempt, adv: Advertised) -> str:
+    if (attempt.code or "").upper() in _POLICY_CODES:
+        return attempt.code or ""
+    if attempt.outcome == "bad":
+        return "BAD"
+    if attempt.stage == "USER":
+        return "refused at USER, before the password was sent"
+    return "LOGINDISABLED advertised"
+
+
+def _timing_note(clear: LoginAttempt, tls: LoginAttempt) -> str:
+    if clear.elapsed_ms <= FAST_MS and tls.elapsed_ms >= SLOW_MS:
+        return f"; timing agrees: immediate in clear ({clear.elapsed_ms} ms), delayed over TLS ({tls.elapsed_ms} ms)"
+    return ""
