@@ -111,7 +111,7 @@ def _clear_signal(attempt: LoginAttempt, advertised: Advertised) -> str:
         return "policy"
     if attempt.stage == "USER":
         return "policy"  # refused before any password was sent
-    if attempt.outcome == "no" and advertised.logindisabled and attempt.mechanism == "LOGIN":
+    if attempt.outcome == "no" and advertised.logindisabled and attempt.mechanism == "LOGIN" and not attempt.over_tls:
         return "policy"  # RFC 3501 7.2.1: LOGINDISABLED means LOGIN is refused whatever the credentials
     return "unknown"
 
