@@ -1,0 +1,129 @@
+"""`mailprobe scan TARGET...`: probe POP3/IMAP endpoints and report what a client meets on the wire."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+
+from scanner.cli import UsageError
+from scanner.engine.options import ProbeOptions
+from scanner.engine.runner import Scan
+from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.output import render_table, write_json
+
+DEFAULT_PORTS = "110,143,993,995"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="probe POP3/IMAP endpoints",
+        description="Connect to POP3/IMAP endpoints, try a random dummy login in clear and over TLS, inspect "
+        "STARTTLS and certificates, and report findings.",
+        epilog="example: mailprobe scan mail.example.com --format json",
+    )
+    parser.add_argument("targets", nargs="*", metavar="TARGET", help="host name, address, HOST:PORT, CIDR, range")
+    parser.add_argument("-p", "--ports", default=DEFAULT_PORTS, help=f"ports to probe (default {DEFAULT_PORTS})")
+    parser.add_argument("--format", choices=("table", "json", "jsonl"), help="stdout format (default: table)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="append results to FILE as JSON Lines")
+    parser.add_argument("--no-login-probe", action="store_true", help="do not try the dummy login")
+    parser.add_argument("--timeout", type=_positive_float, default=5.0, metavar="SECONDS",
+                        help="connect and per-reply timeout (default 5)")
+    parser.add_argument("--fail-on", choices=(*SEVERITIES, "none"), default="high",
+                        help="exit 1 when a finding is at or above this severity (default high)")
+    parser.add_argument("--ca-file", metavar="PEM", help="extra trust anchors, e.g. your organisation's CA")
+    parser.add_argument("--expect-name", metavar="NAME", help="certificate name to expect for address targets")
+    parser.add_argument("--expiry-warn", type=int, default=30, metavar="DAYS",
+                        help="warn when a certificate expires within DAYS (default 30)")
+    parser.add_argument("--no-legacy-tls", action="store_true", help="skip the TLS 1.0/1.1 acceptance checks")
+    parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
+    parser.add_argument("--no-tui", action="store_true", help="plain output even on a terminal")
+    from scanner.engine.targets import add_range_arguments
+
+    add_range_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
+def probe_options(args: argparse.Namespace) -> ProbeOptions:
+    return ProbeOptions(
+        login_probe=not args.no_login_probe,
+        connect_timeout=args.timeout,
+        read_timeout=max(args.timeout, 5.0),  # a credential check may take seconds by design
+        tls_timeout=max(args.timeout, 5.0),
+        ca_file=args.ca_file,
+        expect_name=args.expect_name,
+        expiry_warn_days=args.expiry_warn,
+        legacy_tls=not args.no_legacy_tls,
+        source_address=args.source_address,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.ca_file:
+        _check_readable(args.ca_file, "--ca-file")
+    from scanner.engine.targets import plan_endpoints
+
+    plan = plan_endpoints(args)  # raises UsageError before any packet is sent
+    scan = Scan(plan.endpoints, probe_options(args), total=plan.total, **plan.scan_kwargs)
+    use_tui = not args.no_tui and args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
+    if use_tui:
+        from scanner.tui import run_scan_tui
+
+        return run_scan_tui(scan, title=" ".join(args.targets) or "scan", output_path=args.output)
+    return asyncio.run(_plain_scan(scan, args))
+
+
+async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
+    from scanner.engine.jsonl import JsonlWriter
+    from scanner.engine.progress import Progress
+
+    shown: list[EndpointResult] = []
+    hidden: Counter[str] = Counter()
+    writer = JsonlWriter(args.output) if args.output else None
+    progress = Progress(total=scan.total, stream=sys.stderr)
+    worst = -1
+    try:
+        async for result in scan.results():
+            progress.update(result)
+            if writer:
+                writer.write(result)
+            if args.format == "jsonl":
+                sys.stdout.write(result.to_json() + "\n")
+                sys.stdout.flush()
+            elif args.format == "json" or result.state in ("open", "error"):
+                shown.append(result)  # JSON lists every endpoint; the table counts closed/filtered ones
+            else:
+                hidden[result.state] += 1
+            if result.worst_severity:
+                worst = max(worst, SEVERITY_RANK[result.worst_severity])
+    finally:
+        progress.close()
+        if writer:
+            writer.close()
+    if args.format == "json":
+        write_json(shown, sys.stdout)
+    elif args.format != "jsonl":
+        print(render_table(shown, hidden=hidden))
+    if args.fail_on != "none" and worst >= SEVERITY_RANK[args.fail_on]:
+        return 1
+    return 0
+
+
+def _check_readable(path: str, flag: str) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: {exc.strerror}") from None
