@@ -1,0 +1,1 @@
+"""Bundled behaviour profiles (TOML), loaded with scanner.fakeserver.bundled_profile()."""
