@@ -1,1 +1,28 @@
-"""tui"""
+"""The Textual TUI of mailprobe: a live view of a scan (``run_scan_tui``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scanner.engine.runner import Scan
+
+
+def run_scan_tui(
+    scan: Scan,
+    *,
+    targets: str,
+    options_summary: str,
+    output_path: str | None = None,
+    title: str = "mailprobe",
+) -> int:
+    """Run the scan inside the TUI until the user quits. Every result is appended to output_path (JSON Lines) as it
+    arrives, re-probes included (a later line for the same endpoint supersedes the earlier one).
+
+    Returns 0 when the user quits after the scan ended (finished or stopped with x), 130 when they quit while it was
+    still running (after confirming). Must be called outside a running event loop (it starts its own)."""
+    from scanner.tui.app import ScanApp  # Textual is imported only when the TUI is used
+
+    app = ScanApp(scan, targets=targets, options_summary=options_summary, output_path=output_path, title=title)
+    code = app.run()
+    return int(code) if code is not None else 0

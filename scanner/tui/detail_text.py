@@ -1,0 +1,100 @@
+"""The text of the detail screen, as (section title, lines) pairs. Pure, so what it says is tested directly."""
+
+from __future__ import annotations
+
+from scanner.model import EndpointResult
+from scanner.tui.cells import (
+    SEVERITY_CELLS,
+    certificate_cell,
+    format_transcript,
+    plaintext_cell,
+    severity_cell,
+    starttls_cell,
+    tls_cell,
+)
+
+Section = tuple[str, list[str]]
+
+
+def title_of(r: EndpointResult) -> str:
+    name = f" ({r.name})" if r.name else ""
+    return f"{r.host}{name} {r.address}:{r.port} {r.protocol.upper()} {r.transport}"
+
+
+def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list[Section]:
+    sections: list[Section] = []
+    if changed is not None:
+        sections.append(("Re-probe: what changed", [f"  {line}" for line in changed] or ["  nothing changed"]))
+
+    summary = [
+        f"  state:            {r.state}" + (f" ({r.error})" if r.error else ""),
+        f"  software:         {r.software or 'unknown'}",
+        f"  greeting:         {r.greeting or '-'}",
+        f"  plaintext login:  {plaintext_cell(r).text}",
+        f"  STARTTLS:         {starttls_cell(r).text}",
+        f"  certificate:      {certificate_cell(r).text}",
+        f"  TLS:              {tls_cell(r).text}" + (f" {r.tls.cipher}" if r.tls and r.tls.cipher else ""),
+        f"  worst severity:   {severity_cell(r).text}",
+        f"  probe took:       {r.duration_ms} ms",
+    ]
+    if r.ptr:
+        summary.insert(1, f"  reverse DNS:      {r.ptr}")
+    sections.append(("Summary", summary))
+
+    findings: list[str] = []
+    for f in r.findings:
+        findings.append(f"  {SEVERITY_CELLS[f.severity].text}  [{f.id}] {f.title}")
+        findings.extend(f"      {line}" for line in f.detail.splitlines())
+        findings.extend(f"      Fix: {line}" if i == 0 else f"           {line}"
+                        for i, line in enumerate(f.remediation.splitlines()))
+        findings.append("")
+    sections.append((f"Findings ({len(r.findings)})", findings or ["  none"]))
+
+    evidence = [f"  verdict: {r.plaintext_login.verdict}"]
+    evidence.extend(f"  - {line}" for line in r.plaintext_login.evidence)
+    sections.append(("Plaintext login: evidence", evidence))
+
+    caps = r.capabilities
+    sections.append((
+        "Capabilities",
+        [
+            "  before TLS: " + (" ".join(caps.before_tls) or "-"),
+            "  after TLS:  " + (" ".join(caps.after_tls) or "-"),
+        ],
+    ))
+
+    sections.append(("TLS and certificate", _tls_lines(r)))
+    sections.append(("Transcript (password masked)", [f"  {line}" for line in format_transcript(r.transcript)]
+                     or ["  -"]))
+    return sections
+
+
+def _tls_lines(r: EndpointResult) -> list[str]:
+    if r.tls is None:
+        return ["  no TLS"]
+    lines = [f"  version: {r.tls.version or '-'}   cipher: {r.tls.cipher or '-'}"]
+    if r.tls.legacy_versions_accepted:
+        lines.append("  legacy versions accepted: " + ", ".join(r.tls.legacy_versions_accepted))
+    lines.extend(f"  not tested: {line}" for line in r.tls.legacy_versions_untested)
+    cert = r.tls.certificate
+    if cert is None:
+        lines.append("  no certificate")
+        return lines
+    lines += [
+        f"  subject:   {cert.subject}",
+        f"  issuer:    {cert.issuer}",
+        f"  names:     {', '.join(cert.sans) or '-'}",
+        f"  valid:     {cert.not_before} .. {cert.not_after} ({cert.days_left} days left)",
+        f"  key:       {cert.key}, {cert.signature_algorithm}",
+        f"  sha256:    {cert.sha256}",
+        f"  trusted:   {'yes' if cert.trusted else 'no'} ({cert.trust_store})"
+        + (f": {cert.trust_error}" if cert.trust_error else ""),
+        f"  self-signed: {'yes' if cert.self_signed else 'no'}"
+        + ("   Exchange default certificate: yes" if cert.exchange_default else ""),
+        "  name match: "
+        + {True: "yes", False: "NO", None: "not checked"}[cert.name_match]
+        + (f" (checked {', '.join(cert.names_checked)})" if cert.names_checked else ""),
+        f"  chain ({cert.chain_length} presented):",
+    ]
+    lines.extend(f"    {i}. {link}" for i, link in enumerate(cert.chain))
+    return lines

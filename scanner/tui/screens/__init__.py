@@ -1,0 +1,1 @@
+"""Screens of the mailprobe TUI: endpoint details, export, quit confirmation."""
