@@ -1,0 +1,258 @@
+"""Byte channels over asyncio streams: plain, and TLS through pyOpenSSL memory BIOs.
+
+pyOpenSSL (not the stdlib ``ssl`` module) because a scanner needs what stdlib hides: the full chain the server
+presented (``get_peer_cert_chain``), per-connection protocol bounds down to TLS 1.0 and OpenSSL security level 0
+for the legacy probes. The memory BIOs keep all socket I/O on asyncio: OpenSSL only ever touches bytes in memory,
+so nothing blocks the event loop.
+
+No certificate verification happens here (VERIFY_NONE): the handshake must succeed against broken certificates so
+that ``scanner.tls.certificate`` can judge them afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+_READ_CHUNK = 65536
+
+VERSIONS: dict[str, int] = {
+    "SSLv3": SSL.SSL3_VERSION,
+    "TLSv1": SSL.TLS1_VERSION,
+    "TLSv1.1": SSL.TLS1_1_VERSION,
+    "TLSv1.2": SSL.TLS1_2_VERSION,
+    "TLSv1.3": SSL.TLS1_3_VERSION,
+}
+
+
+class TlsHandshakeError(Exception):
+    """The TLS handshake failed; ``reason`` is short and human readable (e.g. "TLS handshake timed out")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TlsError(ConnectionError):
+    """A TLS failure after the handshake (bad record, fatal alert)."""
+
+
+@dataclass(frozen=True)
+class HandshakeInfo:
+    version: str  # "TLSv1.3", "TLSv1.2", ...
+    cipher: str  # OpenSSL name, e.g. "TLS_AES_256_GCM_SHA384"
+    chain_der: tuple[bytes, ...]  # everything the server presented, leaf first, as DER
+    server_name: str | None  # the SNI sent, None when none was sent
+
+
+class PlainChannel:
+    """A cleartext channel; ``reader``/``writer`` stay available for a later ``TlsChannel.handshake``."""
+
+    is_tls = False
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def read(self, n: int = _READ_CHUNK) -> bytes:
+        """Up to ``n`` bytes; b"" at EOF."""
+        return await self.reader.read(n)
+
+    async def write(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def close(self) -> None:
+        await _close_writer(self.writer)
+
+
+class TlsChannel:
+    """A TLS client channel. Create it with ``await TlsChannel.handshake(...)``."""
+
+    is_tls = True
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: SSL.Connection, info: HandshakeInfo
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.info = info
+        self._conn = conn
+        self._eof = False
+
+    @classmethod
+    async def handshake(
+        cls,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        server_name: str | None,
+        timeout: float,
+        min_version: str | None = None,
+        max_version: str | None = None,
+        security_level: int | None = None,
+    ) -> TlsChannel:
+        """Run a client handshake over the streams (fresh connection, or right after STARTTLS/STLS).
+
+        ``server_name`` is sent as SNI when it is a DNS name (never for an IP address literal). ``min_version`` /
+        ``max_version``: keys of ``VERSIONS`` ("TLSv1" ... "TLSv1.3"). ``security_level``: OpenSSL security level
+        (0 lets OpenSSL 3 offer TLS 1.0/1.1 and weak ciphers). Raises ``TlsHandshakeError`` on any failure.
+        """
+        sni = _sni_name(server_name)
+        try:
+            conn = SSL.Connection(_context(min_version, max_version, security_level), None)
+        except (SSL.Error, ValueError) as exc:
+            raise TlsHandshakeError(f"local TLS setup failed: {_reason(exc)}") from None
+        conn.set_connect_state()
+        if sni:
+            conn.set_tlsext_host_name(sni.encode("idna"))
+        try:
+            await asyncio.wait_for(_drive_handshake(conn, reader, writer), timeout)
+        except TimeoutError:
+            raise TlsHandshakeError("TLS handshake timed out") from None
+        except (OSError, ConnectionError) as exc:
+            raise TlsHandshakeError(f"connection error during TLS handshake: {exc}") from None
+        chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+        if not chain and (leaf := conn.get_peer_certificate(as_cryptography=True)) is not None:
+            chain = [leaf]
+        info = HandshakeInfo(
+            version=conn.get_protocol_version_name(),
+            cipher=conn.get_cipher_name() or "",
+            chain_der=tuple(c.public_bytes(Encoding.DER) for c in chain),
+            server_name=sni,
+        )
+        return cls(reader, writer, conn, info)
+
+    async def read(self, n: int = _READ_CHUNK) -> bytes:
+        """Up to ``n`` bytes of application data; b"" at EOF (close_notify or the TCP connection closed)."""
+        while True:
+            if self._eof:
+                return b""
+            try:
+                data = self._conn.recv(n)
+            except SSL.WantReadError:
+                await self._flush()  # post-handshake messages may need an answer (key update)
+                incoming = await self.reader.read(_READ_CHUNK)
+                if not incoming:
+                    self._eof = True
+                    return b""
+                self._conn.bio_write(incoming)
+                continue
+            except SSL.ZeroReturnError:
+                self._eof = True
+                return b""
+            except SSL.SysCallError:  # EOF without close_notify
+                self._eof = True
+                return b""
+            except SSL.Error as exc:
+                raise TlsError(f"TLS error: {_reason(exc)}") from None
+            await self._flush()
+            if data:
+                return data
+
+    async def write(self, data: bytes) -> None:
+        try:
+            self._conn.sendall(data)
+        except SSL.Error as exc:
+            raise TlsError(f"TLS error: {_reason(exc)}") from None
+        await self._flush()
+
+    async def close(self) -> None:
+        """Send close_notify (best effort) and close the connection."""
+        with contextlib.suppress(SSL.Error):
+            self._conn.shutdown()
+        with contextlib.suppress(OSError, ConnectionError):
+            await self._flush()
+        await _close_writer(self.writer)
+
+    async def _flush(self) -> None:
+        await _flush(self._conn, self.writer)
+
+
+def _sni_name(server_name: str | None) -> str | None:
+    if not server_name:
+        return None
+    name = server_name.rstrip(".")
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return name or None
+    return None  # RFC 6066 3: literal addresses are not permitted in SNI
+
+
+def _context(min_version: str | None, max_version: str | None, security_level: int | None) -> SSL.Context:
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_verify(SSL.VERIFY_NONE)
+    if security_level is not None:
+        # At level 0 offer everything OpenSSL still has, so a legacy-only server finds a common cipher.
+        base = "ALL:COMPLEMENTOFDEFAULT" if security_level == 0 else "DEFAULT"
+        ctx.set_cipher_list(f"{base}:@SECLEVEL={int(security_level)}".encode())
+    if min_version is not None:
+        ctx.set_min_proto_version(_version(min_version))
+    if max_version is not None:
+        ctx.set_max_proto_version(_version(max_version))
+    return ctx
+
+
+def _version(name: str) -> int:
+    try:
+        return VERSIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown TLS version {name!r}; one of {', '.join(VERSIONS)}") from None
+
+
+async def _drive_handshake(conn: SSL.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        try:
+            conn.do_handshake()
+        except SSL.WantReadError:
+            await _flush(conn, writer)
+            data = await reader.read(_READ_CHUNK)
+            if not data:
+                raise TlsHandshakeError("connection closed during TLS handshake") from None
+            conn.bio_write(data)
+            continue
+        except SSL.Error as exc:
+            with contextlib.suppress(OSError, ConnectionError):
+                await _flush(conn, writer)  # our alert, if OpenSSL produced one
+            raise TlsHandshakeError(_reason(exc)) from None
+        await _flush(conn, writer)
+        return
+
+
+async def _flush(conn: SSL.Connection, writer: asyncio.StreamWriter) -> None:
+    """Send whatever OpenSSL has written to its outgoing memory BIO."""
+    while True:
+        try:
+            data = conn.bio_read(_READ_CHUNK)
+        except SSL.WantReadError:
+            break
+        if not data:
+            break
+        writer.write(data)
+    await writer.drain()
+
+
+def _reason(exc: Exception) -> str:
+    """OpenSSL's error queue as short text: reasons only, e.g. "wrong version number"."""
+    args = exc.args[0] if exc.args else None
+    if isinstance(args, list) and args:
+        reasons = [str(item[-1]) for item in args if isinstance(item, tuple) and item]
+        if reasons:
+            return "; ".join(dict.fromkeys(reasons))
+    if isinstance(exc, SSL.SysCallError):
+        return "connection closed during TLS handshake"
+    return str(exc) or type(exc).__name__
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    if writer.is_closing():
+        return
+    writer.close()
+    with contextlib.suppress(OSError, ConnectionError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 2.0)
