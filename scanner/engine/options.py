@@ -10,6 +10,7 @@ class ProbeOptions:
     login_probe: bool = True  # try a dummy login (random credentials) in clear and over TLS
     connect_timeout: float = 5.0
     read_timeout: float = 10.0  # waiting for one reply
+    login_timeout: float = 20.0  # a login reply: servers delay failures on purpose (Dovecot's penalty reaches 15 s)
     tls_timeout: float = 10.0  # one TLS handshake
     endpoint_timeout: float = 90.0  # the whole endpoint, all connections included
     ca_file: str | None = None  # extra trust anchors (an organisation's CA), PEM

@@ -150,6 +150,7 @@ class _Prober:
             except SessionError as exc:
                 self.seen.state, self.seen.error = "error", exc.reason
                 return
+            session.machine.tls_started()
             self.seen.state = "open"
             greeting = await self._greeting(session)
             if greeting is None:
@@ -295,26 +296,25 @@ class _Prober:
         machine = session.machine
         started = time.monotonic()
         stage = ""
+        wait = max(self.options.login_timeout, self.options.read_timeout)
+
+        async def ask(command: bytes, sasl: bytes | None = None) -> Response:
+            return (await session.command(command, sasl_payload=sasl, timeout=wait)).response
+
         try:
             if isinstance(machine, ImapClient):
                 if mechanism == "LOGIN":
-                    answer = (await session.command(machine.login(creds.user, creds.password))).response
+                    answer = await ask(machine.login(creds.user, creds.password))
                 else:
-                    answer = (
-                        await session.command(
-                            machine.authenticate_plain(creds.user, creds.password), sasl_payload=creds.sasl_plain
-                        )
-                    ).response
+                    answer = await ask(machine.authenticate_plain(creds.user, creds.password), creds.sasl_plain)
             elif mechanism == "USER/PASS":
-                answer = (await session.command(machine.user(creds.user))).response
+                answer = await ask(machine.user(creds.user))
                 stage = "USER"
                 if answer.status == "ok":
-                    answer = (await session.command(machine.pass_(creds.password))).response
+                    answer = await ask(machine.pass_(creds.password))
                     stage = "PASS"
             else:
-                answer = (
-                    await session.command(machine.auth_plain(creds.user, creds.password), sasl_payload=creds.sasl_plain)
-                ).response
+                answer = await ask(machine.auth_plain(creds.user, creds.password), creds.sasl_plain)
         except SessionError as exc:
             outcome = {"timeout": "timeout", "closed": "closed"}.get(exc.kind, "error")
             return LoginAttempt(mechanism, over_tls, outcome, None, exc.reason, _ms(started), stage)  # type: ignore[arg-type]

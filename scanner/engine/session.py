@@ -118,7 +118,8 @@ class Session:
         except (TimeoutError, OSError, ConnectionError) as exc:
             raise SessionError("closed", f"could not send: {exc or 'timeout'}") from None
 
-    async def next_event(self) -> Event:
+    async def next_event(self, timeout: float | None = None) -> Event:
+        timeout = timeout or self.read_timeout
         while True:
             try:
                 event = self.machine.next_event()
@@ -130,9 +131,9 @@ class Session:
             if event is not NEED_DATA:
                 return event  # type: ignore[return-value]
             try:
-                data = await asyncio.wait_for(self.channel.read(65536), self.read_timeout)
+                data = await asyncio.wait_for(self.channel.read(65536), timeout)
             except TimeoutError:
-                raise SessionError("timeout", f"no complete reply within {self.read_timeout:g} s") from None
+                raise SessionError("timeout", f"no complete reply within {timeout:g} s") from None
             except (OSError, ConnectionError) as exc:
                 data = b""
                 self.transcript.note(f"connection error: {exc}", tls=self.over_tls)
@@ -147,12 +148,12 @@ class Session:
         self.transcript.server([event.line], tls=self.over_tls)
         return event
 
-    async def command(self, data: bytes, *, sasl_payload: bytes | None = None) -> Timed:
+    async def command(self, data: bytes, *, sasl_payload: bytes | None = None, timeout: float | None = None) -> Timed:
         """Send one command and wait for its complete answer; answer one SASL continuation if given."""
         started = time.monotonic()
         await self.send(data)
         while True:
-            event = await self.next_event()
+            event = await self.next_event(timeout)
             if isinstance(event, Continuation):
                 self.transcript.server([event.line], tls=self.over_tls)
                 if sasl_payload is None:
