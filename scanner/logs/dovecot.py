@@ -1,0 +1,184 @@
+"""Dovecot login lines (syslog, ``journalctl -o short``, Dovecot's own log file; wordings of 2.2, 2.3 and 2.4).
+
+Only ``<service>-login:`` lines decide anything. The login process logs ``login_log_format_elements`` (default
+``user=<%u> method=%m rip=%r lip=%l mpid=%e %c session=<%{session}>``), empty elements dropped, where ``%c`` is
+``TLS`` (or ``TLS handshaking``, ``TLS: <error>``) on an encrypted connection, ``secured`` on a cleartext one that
+Dovecot trusts (rip == lip, or ``login_trusted_networks``), and absent otherwise. So:
+
+* ``Login: ...`` with a TLS element: secure; with ``secured``: unverified; with neither: insecure.
+* ``... (tried to use disallowed plaintext auth) ...`` (2.2/2.3) or ``... cleartext auth ...`` (2.4): refused.
+* ``... (auth failed, N attempts ...) ...`` without TLS: credentials sent in clear and rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from scanner.logs.model import Kind, LoginEvent
+from scanner.logs.timestamps import line_timestamp
+
+MARKER = b"-login: "
+# Cheap second filter on the raw bytes: a -login line matters only if it contains one of these.
+_RELEVANT = (b"Login: ", b"disallowed", b"auth failed", b"authentication disabled", b"authentication disallowed")
+_REFUSAL = ("disallowed plaintext auth", "disallowed cleartext auth", "tication disabled", "tication disallowed")
+# SASL mechanisms that carry the password itself: a failure over cleartext still exposed it.
+CLEARTEXT_MECHS = frozenset({"PLAIN", "LOGIN", "CLEARTEXT"})  # CLEARTEXT: IMAP LOGIN/POP3 USER in some versions
+LEVELS = ("Info: ", "Warning: ", "Error: ", "Debug: ")
+
+
+class Malformed(Exception):
+    """A line that looks like a login line but cannot be read."""
+
+
+@dataclass
+class DovecotState:
+    """Per file: refusals are counted once per session (a session may log a failure and a disconnect)."""
+
+    year: int
+    last_month: int = 12
+    recent_refusals: dict[str, None] | None = None
+
+    def seen_refusal(self, key: str) -> bool:
+        if self.recent_refusals is None:
+            self.recent_refusals = {}
+        if key in self.recent_refusals:
+            return True
+        self.recent_refusals[key] = None
+        if len(self.recent_refusals) > 4096:  # keep memory flat: sessions end quickly
+            del self.recent_refusals[next(iter(self.recent_refusals))]
+        return False
+
+
+def parse_elements(text: str) -> dict[str, str]:
+    """``user=<a, b>, method=PLAIN, rip=..., TLS, session=<x>`` -> dict; bare elements map to themselves."""
+    out: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        eq = text.find("=", i)
+        comma = text.find(", ", i)
+        if eq != -1 and (comma == -1 or eq < comma):
+            key = text[i:eq]
+            if text.startswith("<", eq + 1):  # <...> may contain ", " (user names are sanitised, not escaped)
+                close = text.find(">, ", eq + 1)
+                close = close if close != -1 else (n - 1 if text.endswith(">") else -1)
+                if close == -1:
+                    raise Malformed("unterminated <...> value")
+                out[key] = text[eq + 2 : close]
+                i = close + 3
+                continue
+            end = comma if comma != -1 else n
+            out[key] = text[eq + 1 : end]
+            i = end + 2
+        else:
+            end = comma if comma != -1 else n
+            out[text[i:end]] = text[i:end]
+            i = end + 2
+    return out
+
+
+def parse_line(raw: bytes, source: str, state: DovecotState) -> LoginEvent | None:
+    """One ``-login:`` line -> event, None (irrelevant), or Malformed."""
+    if not any(word in raw for word in _RELEVANT):
+        return None
+    try:
+        line = raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise Malformed("damaged bytes") from exc
+    if "\x00" in line:
+        raise Malformed("damaged bytes")
+    stamp = line_timestamp(line, state.year, state.last_month)
+    if stamp is None:
+        raise Malformed("no timestamp")
+    marker = line.find("-login: ")
+    service_start = line.rfind(" ", 0, marker) + 1
+    protocol = line[service_start:marker]
+    message = line[marker + 8 :]
+    for level in LEVELS:
+        if message.startswith(level):
+            message = message[len(level) :]
+            break
+    cut = message.find("user=<")
+    if cut == -1:
+        cut = message.find("rip=")
+    if cut == -1:
+        raise Malformed("no user=<> or rip= element")
+    head, fields = message[:cut], parse_elements(message[cut:])
+    rip = fields.get("rip", "")
+    if not rip:
+        raise Malformed("no rip= element")
+    lip = fields.get("lip", "")
+    user = fields.get("user", "")
+    method = fields.get("method", "")
+    tls = any(key == "TLS" or key.startswith("TLS ") or key.startswith("TLS:") for key in fields)
+    secured = "secured" in fields
+    session = fields.get("session", "")
+    note = ""
+    if secured and not tls:
+        note = (
+            "rip == lip: Dovecot treats connections from its own address as secured"
+            if rip == lip
+            else "no TLS, marked secured: client in login_trusted_networks"
+        )
+
+    if any(word in head for word in _REFUSAL):
+        if session and state.seen_refusal(session):
+            return None
+        kind = Kind.REFUSED
+        note = note or "cleartext login refused: the client did not use TLS"
+    elif head.startswith("Login: ") or head == "Login: ":
+        kind = Kind.SECURE if tls else Kind.UNVERIFIED if secured else Kind.INSECURE
+    elif "auth failed" in head:
+        if tls or secured or (method and method.upper() not in CLEARTEXT_MECHS):
+            return None  # a failure over TLS says nothing about cleartext use
+        kind = Kind.INSECURE_FAILED
+    else:
+        return None
+    return LoginEvent(
+        kind=kind,
+        address=rip,
+        user=user,
+        protocol=protocol,
+        timestamp=stamp[0],
+        method=method,
+        source=source,
+        line=line,
+        local_address=lip,
+        note=note,
+    )
+
+
+def scan(
+    chunk_iter: Iterable[bytes],
+    name: str,
+    state: DovecotState,
+    emit: Callable[[LoginEvent], None],
+    on_malformed: Callable[[str, str], None],
+) -> int:
+    """Feed each relevant line's event to ``emit``, damaged ones to ``on_malformed``; return the line count."""
+    line_no = 0
+    for chunk in chunk_iter:
+        find = chunk.find
+        count = chunk.count
+        last = 0
+        pos = find(MARKER)
+        while pos != -1:
+            start = chunk.rfind(b"\n", 0, pos) + 1
+            end = find(b"\n", pos)
+            if end == -1:
+                end = len(chunk)
+            line_no += count(b"\n", last, start)
+            last = start
+            raw = chunk[start:end]
+            try:
+                event = parse_line(raw, f"{name}:{line_no + 1}", state)
+            except Malformed as exc:
+                on_malformed(f"{name}:{line_no + 1}", f"{exc}: {raw[:200].decode('utf-8', 'replace')}")
+                event = None
+            if event is not None:
+                emit(event)
+            pos = find(MARKER, end)
+        line_no += count(b"\n", last)
+        if not chunk.endswith(b"\n"):
+            line_no += 1
+    return line_no
