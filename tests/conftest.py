@@ -13,7 +13,7 @@ for _path in (_TESTS, _TESTS.parent):  # `from dovecot import ...` and `import s
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from dovecot import DovecotInstance, require_dovecot, start_instance  # noqa: E402
+from dovecot import DovecotInstance, close_all, require_dovecot, start_instance  # noqa: E402
 
 DovecotFactory = Callable[..., DovecotInstance]
 
@@ -26,7 +26,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def dovecot_factory() -> Iterator[DovecotFactory]:
     """Start private Dovecots: factory(setup, *, address=None, ports=None, cert_path=None, key_path=None,
-    users=2, extra_config="", dns_name=...) -> a running DovecotInstance; all stopped and removed at teardown."""
+    users=2, extra_config="", dns_name=..., auth_penalty=False) -> a running DovecotInstance.
+    All are stopped and their directories removed at teardown, also when the test fails."""
     require_dovecot()
     instances: list[DovecotInstance] = []
 
@@ -36,35 +37,40 @@ def dovecot_factory() -> Iterator[DovecotFactory]:
         return instance
 
     yield factory
-    for instance in instances:
-        instance.close()
+    close_all(instances)
 
 
-def _session_instance(setup: str) -> Iterator[DovecotInstance]:
+@pytest.fixture(scope="session")
+def _dovecot_session_pool() -> Iterator[dict[str, DovecotInstance]]:
+    """Session instances by set-up, closed together at the end of the session."""
+    pool: dict[str, DovecotInstance] = {}
+    yield pool
+    close_all(list(pool.values()))
+
+
+def _session_instance(pool: dict[str, DovecotInstance], setup: str) -> DovecotInstance:
     require_dovecot()
-    instance = start_instance(setup)
-    try:
-        yield instance
-    finally:
-        instance.close()
+    if setup not in pool:
+        pool[setup] = start_instance(setup)
+    return pool[setup]
 
 
-# Shared by the whole session: do not reconfigure these (use dovecot_factory for that).
+# Shared by the whole session: do not reconfigure or stop these (use dovecot_factory for that).
 @pytest.fixture(scope="session")
-def dovecot_plaintext_refused() -> Iterator[DovecotInstance]:
-    yield from _session_instance("plaintext_refused")
+def dovecot_plaintext_refused(_dovecot_session_pool: dict[str, DovecotInstance]) -> DovecotInstance:
+    return _session_instance(_dovecot_session_pool, "plaintext_refused")
 
 
 @pytest.fixture(scope="session")
-def dovecot_plaintext_allowed() -> Iterator[DovecotInstance]:
-    yield from _session_instance("plaintext_allowed")
+def dovecot_plaintext_allowed(_dovecot_session_pool: dict[str, DovecotInstance]) -> DovecotInstance:
+    return _session_instance(_dovecot_session_pool, "plaintext_allowed")
 
 
 @pytest.fixture(scope="session")
-def dovecot_ssl_no() -> Iterator[DovecotInstance]:
-    yield from _session_instance("ssl_no")
+def dovecot_ssl_no(_dovecot_session_pool: dict[str, DovecotInstance]) -> DovecotInstance:
+    return _session_instance(_dovecot_session_pool, "ssl_no")
 
 
 @pytest.fixture(scope="session")
-def dovecot_ssl_required() -> Iterator[DovecotInstance]:
-    yield from _session_instance("ssl_required")
+def dovecot_ssl_required(_dovecot_session_pool: dict[str, DovecotInstance]) -> DovecotInstance:
+    return _session_instance(_dovecot_session_pool, "ssl_required")
