@@ -193,7 +193,7 @@ def _address_key(address: str) -> tuple[int, int, str]:
 
 
 SORT_KEYS: dict[str, Callable[[EndpointResult], object]] = {
-    "host": lambda r: (r.host.lower(), _address_key(r.address), r.port),
+    "host": lambda r: (_address_key(r.host.lower()), _address_key(r.address), r.port),
     "name": lambda r: ((r.name or r.ptr or "~").lower(), _address_key(r.address), r.port),
     "port": lambda r: (r.port, _address_key(r.address)),
     "protocol": lambda r: (r.protocol, r.transport, _address_key(r.address), r.port),
