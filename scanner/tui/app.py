@@ -163,9 +163,9 @@ class ScanApp(App[int]):
         silent = self.tally.by_state["filtered"]
         closed = self.tally.by_state["closed"]
         shown = "shown" if self.view.filter.show_silent else "hidden, a shows"
-        sort = "arrival"
+        sort = "arrival order"
         if self.view.sort_column:
-            sort = f"{self.view.sort_column} {'descending' if self.view.reverse else 'ascending'}"
+            sort = self.view.sort_column + (", reversed" if self.view.reverse else "")
         self.query_one(ScanSummary).show(
             title=self.scan_title,
             targets=self.targets or "-",

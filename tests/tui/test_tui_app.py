@@ -81,7 +81,7 @@ async def test_sort_by_key_and_by_clicking_a_header() -> None:
         await pilot.click(ResultsTable, offset=(worst_x, 0))
         assert app.view.sort_column == "severity" and not app.view.reverse
         assert [row.split()[-1] for row in screen_rows(app)][:3] == ["critical"] * 3
-        assert "sort: severity ascending" in summary(app)
+        assert summary(app).rstrip().endswith("sort: severity")
 
 
 async def test_filter_by_text_verdict_and_severity() -> None:
