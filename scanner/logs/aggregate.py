@@ -28,6 +28,10 @@ class _Acc:
 
     def add(self, event: LoginEvent, other: str) -> None:
         kind = event.kind
+        if not event.counted:  # only the user name of an attempt already counted
+            if other and other not in self.names and len(self.names) < MAX_NAMES:
+                self.names[other] = None
+            return
         self.counts[kind] += 1
         if other:
             if other in self.names:
@@ -69,6 +73,8 @@ class Aggregator:
         if self.by == "address":
             key, other = event.address, event.user
         else:
+            if not event.counted and event.user not in self._rows:
+                return  # by user, the uncounted line cannot move an attempt to another row
             key, other = event.user or "(no user name logged)", event.address
         acc = self._rows.get(key)
         if acc is None:

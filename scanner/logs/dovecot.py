@@ -121,11 +121,21 @@ def parse_line(raw: bytes, source: str, state: DovecotState) -> LoginEvent | Non
             else "no TLS, marked secured: client in login_trusted_networks"
         )
 
+    counted = True
     if any(word in head for word in _REFUSAL):
-        if session and state.seen_refusal(session):
-            return None
         kind = Kind.REFUSED
         note = note or "cleartext login refused: the client did not use TLS"
+        if session and state.seen_refusal(session):
+            if not user:
+                return None
+            counted = False  # "Login failed: ... disabled" then "Disconnected (...disallowed...)": one attempt
+    elif session and state.recent_refusals and session in state.recent_refusals:
+        # 2.3 with auth_verbose logs "Login failed: Plaintext authentication disabled: user=<>" and then
+        # "Disconnected: ... (auth failed, 1 attempts ...): user=<name>" for the same refused attempt.
+        if not user:
+            return None
+        kind, counted = Kind.REFUSED, False
+        note = "cleartext login refused: the client did not use TLS"
     elif head.startswith("Login: ") or head == "Login: ":
         kind = Kind.SECURE if tls else Kind.UNVERIFIED if secured else Kind.INSECURE
     elif "auth failed" in head:
@@ -145,6 +155,7 @@ def parse_line(raw: bytes, source: str, state: DovecotState) -> LoginEvent | Non
         line=line,
         local_address=lip,
         note=note,
+        counted=counted,
     )
 
 

@@ -28,6 +28,7 @@ class LoginEvent:
     line: str  # the deciding log line, as written
     local_address: str = ""
     note: str = ""  # why, when it is not obvious (e.g. "rip == lip: Dovecot treats its own address as secured")
+    counted: bool = True  # False: a second line of an attempt already counted, kept only for its user name
 
 
 @dataclass(frozen=True)
