@@ -15,7 +15,6 @@ import socket
 import ssl
 
 import pytest
-
 from logs_cli import logs_main
 
 pytestmark = pytest.mark.dovecot
