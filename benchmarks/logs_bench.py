@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -144,7 +142,8 @@ def main() -> int:
             lines, elapsed, rss_kb, rows, insecure, malformed = measure(directory)
             results.append((size, lines, elapsed, rss_kb))
             print(f"{size / 1e6:8.0f} MB on disk (generated in {gen:.1f} s): {lines:,} lines in {elapsed:.2f} s = "
-                  f"{lines / elapsed:,.0f} lines/s, {size / 1e6 / elapsed:,.0f} MB/s; peak RSS {rss_kb / 1024:.1f} MiB; "
+                  f"{lines / elapsed:,.0f} lines/s, {size / 1e6 / elapsed:,.0f} MB/s; "
+                  f"peak RSS {rss_kb / 1024:.1f} MiB; "
                   f"{rows} clients, {insecure:,} insecure logins, {malformed} malformed")  # fmt: skip
         small, big = results
         print(f"memory: peak RSS {small[3] / 1024:.1f} MiB at {small[0] / 1e6:.0f} MB vs {big[3] / 1024:.1f} MiB at "
