@@ -57,6 +57,7 @@ class ClientMachine:
     """Base of ImapClient and Pop3Client. Not used directly."""
 
     protocol_name = ""  # "IMAP" / "POP3", for error messages
+    not_a_greeting = ""  # "not an IMAP greeting" / "not a POP3 greeting"
     greeting_prefixes: tuple[bytes, ...] = ()  # upper-case starts of a valid greeting, for early rejection
     tls_verbs: frozenset[str] = frozenset()  # the command whose OK opens the TLS window
 
@@ -241,13 +242,13 @@ class ClientMachine:
             # Reject at once: an HTTP, SMTP or TLS peer must not make us wait for a CRLF or max_line bytes.
             first = self._buffer.peek(FIRST_BYTES)
             shown = decode(first.split(b"\n", 1)[0].rstrip(b"\r"))
-            raise ProtocolError(f"not an {self.protocol_name} greeting: {shown!r}", first)
+            raise ProtocolError(f"{self.not_a_greeting}: {shown!r}", first)
         first = self._buffer.peek(FIRST_BYTES)
         raw = self._read_line()
         if raw is None:
             return self._close(self._partial()) if self._buffer.eof else NEED_DATA
         greeting = self._parse_greeting(raw)
         if greeting is None:
-            raise ProtocolError(f"not an {self.protocol_name} greeting: {decode(raw[:FIRST_BYTES])!r}", first)
+            raise ProtocolError(f"{self.not_a_greeting}: {decode(raw[:FIRST_BYTES])!r}", first)
         self.greeting = greeting
         return greeting

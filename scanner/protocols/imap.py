@@ -55,6 +55,7 @@ class ImapClient(ClientMachine):
     """IMAP client machine. Tags are a1, a2, ... in command order."""
 
     protocol_name = "IMAP"
+    not_a_greeting = "not an IMAP greeting"
     greeting_prefixes = (b"* OK", b"* PREAUTH", b"* BYE")
     tls_verbs = frozenset({"STARTTLS"})
 

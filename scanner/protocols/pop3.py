@@ -33,6 +33,7 @@ class Pop3Client(ClientMachine):
     """POP3 client machine."""
 
     protocol_name = "POP3"
+    not_a_greeting = "not a POP3 greeting"
     greeting_prefixes = (b"+OK", b"-ERR")
     tls_verbs = frozenset({"STLS"})
 
