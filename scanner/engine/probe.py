@@ -185,7 +185,12 @@ class _Prober:
             if self.seen.preauth:
                 self.seen.caps_before = greeting.capabilities or ()
                 return True
-            self.seen.caps_before = await self._capabilities(session, greeting)
+            try:
+                self.seen.caps_before = await self._capabilities(session, greeting)
+            except SessionError as exc:
+                # A server that cannot answer CAPABILITY is no working POP3/IMAP service.
+                self.seen.state, self.seen.error = "error", f"no usable answer to the capability request: {exc.reason}"
+                return False
             self.seen.starttls_advertised = _offers_starttls(self.endpoint.protocol, self.seen.caps_before)
             if self.options.login_probe:
                 self.seen.login_tried = True
@@ -336,10 +341,8 @@ class _Prober:
             await session.command(command)
 
     def _session_failed(self, exc: SessionError) -> None:
-        if self.seen.state == "open":
+        if self.seen.state == "open" and exc.kind != "protocol":
             self.transcript.note(f"session ended early: {exc.reason}")
-            if self.seen.error is None and exc.kind == "protocol":
-                self.seen.error = exc.reason
         else:
             self.seen.state, self.seen.error = "error", exc.reason
 

@@ -126,7 +126,8 @@ class Session:
             except ProtocolError as exc:
                 shown = exc.first_bytes[:64]
                 self.transcript.note(f"protocol error: {exc.reason}; first bytes {shown!r}", tls=self.over_tls)
-                suffix = f"; first bytes: {shown!r}" if shown else ""
+                already_quoted = shown[:8].decode("latin-1") in exc.reason
+                suffix = f"; first bytes: {shown!r}" if shown and not already_quoted else ""
                 raise SessionError("protocol", f"{exc.reason}{suffix}") from None
             if event is not NEED_DATA:
                 return event  # type: ignore[return-value]

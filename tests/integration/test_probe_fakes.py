@@ -1,0 +1,173 @@
+"""The probe against fake servers that replay real-world behaviour: Exchange in each LoginType, Dovecot-like,
+servers that lie, and broken or hostile servers. Every endpoint must get a result row with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from scanner.engine.options import ProbeOptions
+from scanner.engine.probe import probe_endpoint
+from scanner.fakeserver import FakeServer, Profile, bundled_profile, load_profile
+from scanner.fakeserver.tls import context_for
+from scanner.model import Endpoint, EndpointResult
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "servers"
+HOST = "127.0.0.3"
+OPTIONS = ProbeOptions(
+    source_address="127.0.0.1",
+    connect_timeout=2,
+    read_timeout=1.5,
+    login_timeout=3,
+    tls_timeout=3,
+    endpoint_timeout=20,
+    legacy_tls=False,
+)
+
+
+@pytest.fixture(scope="module")
+def tls_context(tmp_path_factory):
+    return context_for("ca-signed", "mail.example.test", HOST, tmp_path_factory.mktemp("certs"))
+
+
+def probe(profile: Profile, tls_context, **server_kwargs) -> tuple[EndpointResult, FakeServer]:
+    async def run() -> tuple[EndpointResult, FakeServer]:
+        server = FakeServer(profile, host=HOST, port=0, ssl_context=tls_context, **server_kwargs)
+        async with server:
+            endpoint = Endpoint(
+                HOST,
+                HOST,
+                server.port,
+                profile.protocol,
+                "implicit" if profile.implicit_tls else "starttls",
+                name="mail.example.test",
+            )
+            result = await probe_endpoint(endpoint, OPTIONS)
+            await server.wait_idle()
+        return result, server
+
+    return asyncio.run(run())
+
+
+def ids(result: EndpointResult) -> set[str]:
+    return {f.id for f in result.findings}
+
+
+# profile -> (verdict, starttls, findings that must be there, findings that must not)
+EXPECTED = {
+    "exchange-imap-securelogin": ("refused", "ok", set(), {"plaintext-login-accepted", "logindisabled-missing"}),
+    "exchange-imap-plaintextauthentication": ("refused", "ok", set(), {"plaintext-login-accepted"}),
+    "exchange-imap-plaintextlogin": (
+        "accepted",
+        "ok",
+        {"plaintext-login-accepted", "logindisabled-missing", "plaintext-auth-advertised"},
+        set(),
+    ),
+    "exchange-pop3-securelogin": ("refused", "ok", set(), {"plaintext-login-accepted", "plaintext-auth-advertised"}),
+    "exchange-pop3-plaintextauthentication": ("refused", "ok", set(), {"plaintext-login-accepted"}),
+    "exchange-pop3-plaintextlogin": (
+        "accepted",
+        "ok",
+        {"plaintext-login-accepted", "plaintext-auth-advertised"},
+        set(),
+    ),
+    "exchange-imaps": ("not_applicable", "not_applicable", set(), {"plaintext-login-accepted"}),
+    "exchange-pop3s": ("not_applicable", "not_applicable", set(), {"plaintext-login-accepted"}),
+    "dovecot-imap-plaintext-allowed": ("accepted", "ok", {"plaintext-login-accepted"}, set()),
+    "dovecot-imap-plaintext-refused": ("refused", "ok", set(), {"plaintext-login-accepted"}),
+    "dovecot-pop3-plaintext-allowed": ("accepted", "ok", {"plaintext-login-accepted"}, set()),
+    "dovecot-pop3-plaintext-refused": ("refused", "ok", set(), {"plaintext-login-accepted"}),
+    "imap-logindisabled-liar": ("accepted", "ok", {"plaintext-login-accepted", "advertised-vs-actual"}, set()),
+    "imap-hidden-starttls": (None, "ok", {"starttls-not-advertised"}, {"starttls-missing"}),
+    "imap-no-tls": (None, "not_offered", {"starttls-missing"}, set()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bundled_profiles_get_the_verdict_their_configuration_implies(name, tls_context):
+    verdict, starttls, present, absent = EXPECTED[name]
+    result, server = probe(bundled_profile(name), tls_context, login_delay=0.05)
+    assert result.state == "open", result.error
+    if verdict is not None:
+        assert result.plaintext_login.verdict == verdict, result.plaintext_login.evidence
+    assert result.starttls == starttls
+    assert present <= ids(result), ids(result)
+    assert not (absent & ids(result)), ids(result)
+    if name.startswith("exchange"):
+        assert result.software == "Microsoft Exchange"
+        for finding in result.findings:
+            assert "Set-" in finding.remediation or "Enable-ExchangeCertificate" in finding.remediation
+    # Exchange ends a session on the third invalid-state command: no connection may reach it.
+    assert all(session.invalid_state_count <= 2 for session in server.sessions)
+
+
+def test_dummy_credentials_are_random_and_masked(tls_context):
+    profile = bundled_profile("exchange-imap-plaintextlogin")
+    first, server1 = probe(profile, tls_context, login_delay=0.0)
+    second, server2 = probe(profile, tls_context, login_delay=0.0)
+    passwords1 = {p for s in server1.sessions for p in s.passwords()}
+    passwords2 = {p for s in server2.sessions for p in s.passwords()}
+    assert passwords1 and passwords2 and not (passwords1 & passwords2)
+    users = {c.user for s in server1.sessions for c in s.credentials}
+    assert all(user.startswith("mailprobe-") for user in users)
+    for password in passwords1:
+        assert password not in first.to_json()
+
+
+def test_refused_verdict_over_exchange_quotes_its_words(tls_context):
+    result, _ = probe(bundled_profile("exchange-imap-securelogin"), tls_context, login_delay=0.0)
+    evidence = " ".join(result.plaintext_login.evidence)
+    assert "Command received in Invalid state." in evidence
+    assert "LOGIN failed." in evidence
+
+
+# hostile or foreign servers: (expected state, words the error must contain)
+HOSTILE = {
+    "http-on-143": ("error", "HTTP/1.1 400"),
+    "smtp-on-143": ("error", "220 mail.example.com"),
+    "silent": ("error", "no greeting"),
+    "endless-line": ("error", "too long"),
+    "endless-untagged": ("error", "more than 1000 lines"),
+    "garbage": ("error", None),
+    "close-after-greeting": ("error", "closed the connection"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_servers_get_a_row_with_the_reason(name, tls_context):
+    state, words = HOSTILE[name]
+    result, _ = probe(load_profile(FIXTURES / f"{name}.toml"), tls_context)
+    assert result.state == state, (result.state, result.error)
+    if words:
+        assert words in (result.error or ""), result.error
+    assert result.duration_ms < 15_000
+    if state == "open":
+        assert result.plaintext_login.verdict in ("inconclusive", "not_tested"), result.plaintext_login
+
+
+def test_preauth_in_clear(tls_context):
+    result, _ = probe(load_profile(FIXTURES / "preauth-in-clear.toml"), tls_context)
+    assert result.plaintext_login.verdict == "accepted"
+    assert "preauth-in-clear" in ids(result)
+
+
+def test_bytes_injected_after_starttls_are_discarded_and_reported(tls_context):
+    result, _ = probe(load_profile(FIXTURES / "starttls-injection.toml"), tls_context, login_delay=0.05)
+    assert result.starttls == "ok"
+    assert "starttls-plaintext-after-ok" in ids(result)
+    assert result.plaintext_login.verdict == "refused"
+
+
+def test_closed_port_is_closed():
+    async def run() -> EndpointResult:
+        server = await asyncio.start_server(lambda r, w: None, HOST, 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        return await probe_endpoint(Endpoint(HOST, HOST, port, "imap", "starttls"), OPTIONS)
+
+    result = asyncio.run(run())
+    assert result.state == "closed"
+    assert result.plaintext_login.verdict == "not_tested"
