@@ -12,6 +12,7 @@ from scanner.logs.model import FileInfo, LoginEvent, Report
 from scanner.logs.reader import chunks, head, open_log
 
 MALFORMED_SAMPLES = 5
+CONTROL_BYTES = (*range(9), 11, 12, *range(14, 32))
 SKIP_SUFFIXES = (".bz2", ".xz", ".zst", ".zip", ".7z")
 
 
@@ -37,7 +38,7 @@ def iter_files(paths: Iterable[str]) -> Iterator[str]:
 def detect(sample: bytes) -> str:
     """ "exchange" (a ``#``-header CSV log), "dovecot" (syslog/journal/Dovecot text), or "unknown" (binary)."""
     probe = sample[:4096]
-    if probe and sum(probe.count(bytes([b])) for b in range(9)) > len(probe) // 20:  # mostly control bytes
+    if probe and sum(probe.count(bytes([b])) for b in CONTROL_BYTES) > len(probe) // 20:  # not a text log
         return "unknown"
     first = sample.lstrip()[:4096]
     if first.startswith((b"#Software: Microsoft Exchange", b"#Fields:", b"#Version:", b"#Log-type:", b"#Date:")):
