@@ -14,6 +14,9 @@ from scanner import __version__
 COMMANDS: tuple[str, ...] = (
     "scanner.commands.scan",
     "scanner.commands.logs",
+    "scanner.commands.demo",
+    "scanner.commands.diff",
+    "scanner.commands.report",
 )
 
 

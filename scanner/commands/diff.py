@@ -1,0 +1,39 @@
+"""`mailprobe diff before.jsonl after.jsonl`: what changed per endpoint between two scans."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from scanner.model import SEVERITIES
+from scanner.report.diff import diff_results, render_diff_json, render_diff_table
+from scanner.report.load import read_results
+from scanner.report.policy import check_severity
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "diff",
+        help="compare two scans: findings fixed and new, verdict and certificate changes",
+        description="Compare two scans (JSONL results) endpoint by endpoint.",
+    )
+    parser.add_argument("before", help="earlier results (JSONL)")
+    parser.add_argument("after", help="later results (JSONL)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        default="low",
+        help=f"lowest severity of a new finding that counts as a regression ({', '.join(SEVERITIES)}; default low)",
+    )
+    parser.add_argument("--fail-on-regression", action="store_true", help="exit 1 when anything got worse")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    threshold = check_severity(args.fail_on, where="--fail-on")
+    diff = diff_results(read_results(args.before), read_results(args.after))
+    render = render_diff_json if args.format == "json" else render_diff_table
+    sys.stdout.write(render(diff, threshold))
+    return 1 if args.fail_on_regression and diff.regressions(threshold) else 0

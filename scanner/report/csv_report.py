@@ -1,0 +1,54 @@
+"""CSV: one row per (endpoint, finding); an endpoint without findings still gets one row."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from scanner.model import EndpointResult, Finding
+from scanner.report.summary import sorted_findings
+
+COLUMNS = (
+    "host", "address", "name", "port", "protocol", "transport", "state", "error", "software", "starttls",
+    "plaintext_login", "tls_version", "cipher", "cert_subject", "cert_issuer", "cert_not_after", "cert_days_left",
+    "cert_trusted", "cert_name_match", "cert_sha256", "finding_id", "severity", "title", "detail", "remediation",
+)  # fmt: skip
+
+
+def render_csv(results: Iterable[EndpointResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for r in results:
+        findings: list[Finding | None] = list(sorted_findings(r)) or [None]
+        for f in findings:
+            writer.writerow([_cell(v) for v in _row(r, f)])
+    return out.getvalue()
+
+
+def _row(r: EndpointResult, f: Finding | None) -> list[object]:
+    tls = r.tls
+    cert = tls.certificate if tls else None
+    return [
+        r.host, r.address, r.name, r.port, r.protocol, r.transport, r.state, r.error, r.software, r.starttls,
+        r.plaintext_login.verdict,
+        tls.version if tls else None, tls.cipher if tls else None,
+        cert.subject if cert else None, cert.issuer if cert else None, cert.not_after if cert else None,
+        cert.days_left if cert else None, cert.trusted if cert else None, cert.name_match if cert else None,
+        cert.sha256 if cert else None,
+        f.id if f else None, f.severity if f else None, f.title if f else None, f.detail if f else None,
+        f.remediation if f else None,
+    ]  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    # Servers choose subjects and error texts: never let a spreadsheet run them as formulas.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

@@ -1,0 +1,170 @@
+"""HTML report for a change ticket: one self-contained file (inline CSS, no script, no external resource),
+readable on screen and printed. Every server-supplied string is escaped: servers choose their greetings,
+certificate subjects and error texts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from scanner import __version__
+from scanner.model import CertificateInfo, EndpointResult, Finding
+from scanner.report.summary import Summary, by_host, sorted_findings, summarise
+
+_CSS = """
+:root { --critical:#8b0000; --high:#c0392b; --medium:#b9770e; --low:#2e6da4; --info:#5d6d7e; --ok:#1e7b34; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:#1b1b1b; margin: 2em auto;
+       max-width: 1100px; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 2px solid #333; padding-bottom: .2em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 .4em; }
+.meta { color:#555; }
+table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; }
+th, td { border: 1px solid #bbb; padding: .3em .5em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+.sev { display:inline-block; min-width: 5.5em; text-align:center; color:#fff; border-radius: 3px; padding: 0 .4em;
+       font-weight: 600; font-size: .85em; }
+.sev-critical { background: var(--critical); } .sev-high { background: var(--high); }
+.sev-medium { background: var(--medium); } .sev-low { background: var(--low); } .sev-info { background: var(--info); }
+.sev-none { background: var(--ok); }
+.verdict-accepted { color: var(--critical); font-weight: 700; } .verdict-refused { color: var(--ok); font-weight: 700; }
+.endpoint { border: 1px solid #ccc; border-radius: 4px; padding: .2em 1em .8em; margin: 1em 0; }
+.finding { margin: .6em 0; padding-left: .6em; border-left: 4px solid #ccc; }
+.finding .remediation { background: #f4f6f8; padding: .3em .5em; }
+dl.cert { display: grid; grid-template-columns: 11em 1fr; gap: .1em 1em; margin: .3em 0; }
+dl.cert dt { font-weight: 600; } dl.cert dd { margin: 0; overflow-wrap: anywhere; }
+code { overflow-wrap: anywhere; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10.5pt; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  h2 { break-after: avoid; } .endpoint, .finding, tr { break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def render_html(results: Iterable[EndpointResult], generated: str, title: str = "mailprobe report") -> str:
+    rows = list(results)
+    summary = summarise(rows)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Generated {_e(generated)} by mailprobe {_e(__version__)}.</p>',
+        _summary(summary),
+    ]
+    for host, endpoints in by_host(rows).items():
+        parts.append(_host(host, endpoints))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _sev(severity: str | None) -> str:
+    if severity is None:
+        return '<span class="sev sev-none">none</span>'
+    return f'<span class="sev sev-{_e(severity)}">{_e(severity)}</span>'
+
+
+def _summary(s: Summary) -> str:
+    def listing(counts: dict[str, int]) -> str:
+        return ", ".join(f"{_e(k)}: {v}" for k, v in counts.items()) or "-"
+
+    severity_cells = "".join(f"<td>{_sev(k)} {v}</td>" for k, v in s.severities.items())
+    return (
+        '<section id="summary"><h2>Summary</h2><table class="summary">'
+        f'<tr><th>Hosts</th><td id="count-hosts">{s.hosts}</td></tr>'
+        f'<tr><th>Endpoints</th><td id="count-endpoints">{s.endpoints}</td></tr>'
+        f"<tr><th>States</th><td>{listing(s.states)}</td></tr>"
+        f"<tr><th>Plaintext login (open endpoints)</th><td>{listing(s.verdicts)}</td></tr>"
+        f'<tr><th>Findings</th><td id="count-findings">{s.findings}</td></tr>'
+        "</table>"
+        f'<table class="severities"><tr>{severity_cells}</tr></table></section>'
+    )
+
+
+def _host(host: str, endpoints: list[EndpointResult]) -> str:
+    rows = []
+    for r in endpoints:
+        tls = r.tls
+        cert = tls.certificate if tls else None
+        cert_cell = "-" if cert is None else f"{_e(cert.subject)} ({'trusted' if cert.trusted else 'untrusted'})"
+        verdict = r.plaintext_login.verdict
+        rows.append(
+            f"<tr><td>{_e(r.address)}:{r.port}</td><td>{_e(r.protocol)}/{_e(r.transport)}</td><td>{_e(r.state)}</td>"
+            f'<td class="verdict-{_e(verdict)}">{_e(verdict)}</td><td>{_e(r.starttls)}</td>'
+            f"<td>{_e(tls.version if tls and tls.version else '-')}</td><td>{cert_cell}</td>"
+            f"<td>{_sev(r.worst_severity)} {len(r.findings)}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>Endpoint</th><th>Service</th><th>State</th><th>Plaintext login</th><th>STARTTLS</th>"
+        "<th>TLS</th><th>Certificate</th><th>Findings</th></tr>" + "".join(rows) + "</table>"
+    )
+    details = "".join(_endpoint(r) for r in endpoints)
+    return f'<section class="host" data-host="{_e(host)}"><h2>{_e(host)}</h2>{table}{details}</section>'
+
+
+def _endpoint(r: EndpointResult) -> str:
+    name = f" ({_e(r.name)})" if r.name and r.name != r.host else ""
+    parts = [
+        f'<div class="endpoint" data-endpoint="{_e(r.address)}:{r.port}">',
+        f"<h3>{_e(r.address)}:{r.port} {_e(r.protocol.upper())} {_e(r.transport)}{name}</h3>",
+    ]
+    facts = [("State", r.state), ("Software", r.software), ("Greeting", r.greeting), ("Error", r.error)]
+    if r.ptr:
+        facts.append(("Reverse DNS", r.ptr))
+    parts.append("<p>" + " &middot; ".join(f"<b>{k}:</b> {_e(v)}" for k, v in facts if v) + "</p>")
+    if r.plaintext_login.evidence:
+        evidence = "".join(f"<li>{_e(line)}</li>" for line in r.plaintext_login.evidence)
+        parts.append(f"<p><b>Plaintext login: {_e(r.plaintext_login.verdict)}</b></p><ul>{evidence}</ul>")
+    findings = sorted_findings(r)
+    if findings:
+        parts.append("".join(_finding(f) for f in findings))
+    elif r.state == "open":
+        parts.append('<p class="no-findings">No findings.</p>')
+    if r.tls and r.tls.certificate:
+        parts.append(_certificate(r.tls.certificate, r))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _finding(f: Finding) -> str:
+    return (
+        f'<div class="finding" data-finding="{_e(f.id)}">{_sev(f.severity)} <b class="title">{_e(f.title)}</b> '
+        f'<code>{_e(f.id)}</code><p class="detail">{_e(f.detail)}</p>'
+        f'<p class="remediation"><b>Remediation:</b> {_e(f.remediation)}</p></div>'
+    )
+
+
+def _certificate(c: CertificateInfo, r: EndpointResult) -> str:
+    tls = r.tls
+    trust = "trusted" if c.trusted else f"not trusted: {c.trust_error or 'unknown reason'}"
+    match = {True: "yes", False: "no", None: "not checked"}[c.name_match]
+    rows = [
+        ("Subject", c.subject),
+        ("Issuer", c.issuer),
+        ("Names (SAN)", ", ".join(c.sans) or "-"),
+        ("Valid", f"{c.not_before} to {c.not_after} ({c.days_left} days left)"),
+        ("Key", c.key),
+        ("Signature", c.signature_algorithm),
+        ("Trust", f"{trust} ({c.trust_store})"),
+        ("Name match", f"{match}" + (f" (checked {', '.join(c.names_checked)})" if c.names_checked else "")),
+        ("Self-signed", "yes" if c.self_signed else "no"),
+        ("SHA-256", c.sha256),
+        ("Chain", " | ".join(c.chain) if c.chain else f"{c.chain_length} certificate(s)"),
+    ]
+    if c.exchange_default:
+        rows.append(("Exchange default", "yes: the self-signed certificate Exchange installs"))
+    if tls is not None:
+        rows.append(("TLS", f"{tls.version or '-'} {tls.cipher or ''}".strip()))
+        if tls.legacy_versions_accepted:
+            rows.append(("Legacy TLS accepted", ", ".join(tls.legacy_versions_accepted)))
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
+    return f'<h3>Certificate</h3><dl class="cert">{items}</dl>'

@@ -1,0 +1,72 @@
+"""Markdown report: summary, a table per host, each finding with its remediation, certificate details."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from scanner.model import EndpointResult
+from scanner.report.summary import by_host, sorted_findings, summarise
+
+
+def _md(value: object) -> str:
+    """One table cell or inline text: pipes, backticks and line breaks must not break the layout."""
+    text = "-" if value is None or value == "" else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\r", " ").replace("\n", " ")
+
+
+def render_markdown(results: Iterable[EndpointResult], generated: str) -> str:
+    rows = list(results)
+    s = summarise(rows)
+    out = [
+        "# mailprobe report",
+        "",
+        f"Generated {generated}.",
+        "",
+        "## Summary",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Hosts | {s.hosts} |",
+        f"| Endpoints | {s.endpoints} |",
+        f"| States | {_md(', '.join(f'{k}: {v}' for k, v in s.states.items()))} |",
+        f"| Plaintext login (open) | {_md(', '.join(f'{k}: {v}' for k, v in s.verdicts.items()))} |",
+        f"| Findings | {s.findings} ({', '.join(f'{k}: {v}' for k, v in s.severities.items())}) |",
+    ]
+    for host, endpoints in by_host(rows).items():
+        out += ["", f"## {_md(host)}", ""]
+        out += ["| Endpoint | Service | State | Plaintext login | STARTTLS | TLS | Worst | Findings |"]
+        out += ["|---|---|---|---|---|---|---|---|"]
+        for r in endpoints:
+            tls = r.tls.version if r.tls and r.tls.version else None
+            out.append(
+                f"| {_md(r.address)}:{r.port} | {r.protocol}/{r.transport} | {r.state} | {r.plaintext_login.verdict} "
+                f"| {r.starttls} | {_md(tls)} | {r.worst_severity or 'none'} | {len(r.findings)} |"
+            )
+        for r in endpoints:
+            details = _endpoint_details(r)
+            if details:
+                out += ["", f"### {_md(r.address)}:{r.port} {r.protocol}/{r.transport}", "", *details]
+    return "\n".join(out) + "\n"
+
+
+def _endpoint_details(r: EndpointResult) -> list[str]:
+    lines: list[str] = []
+    if r.error:
+        lines.append(f"Error: {_md(r.error)}")
+    for f in sorted_findings(r):
+        lines += [
+            f"- **{f.severity.upper()}** `{f.id}`: {_md(f.title)}",
+            f"  - {_md(f.detail)}",
+            f"  - Remediation: {_md(f.remediation)}",
+        ]
+    cert = r.tls.certificate if r.tls else None
+    if cert is not None:
+        trust = "trusted" if cert.trusted else f"not trusted ({cert.trust_error or 'unknown'})"
+        match = {True: "yes", False: "no", None: "not checked"}[cert.name_match]
+        lines += [
+            "",
+            f"Certificate: {_md(cert.subject)}, issued by {_md(cert.issuer)}; names {_md(', '.join(cert.sans))}; "
+            f"valid until {_md(cert.not_after)} ({cert.days_left} days); {_md(cert.key)}; {trust}; "
+            f"name match {match}; SHA-256 {_md(cert.sha256)}",
+        ]
+    return lines

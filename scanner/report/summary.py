@@ -1,0 +1,48 @@
+"""Counts every report shows first: hosts, endpoints, states, plaintext-login verdicts, findings by severity."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scanner.model import SEVERITIES, EndpointResult, Finding
+
+
+@dataclass(frozen=True)
+class Summary:
+    hosts: int
+    endpoints: int
+    states: dict[str, int]
+    verdicts: dict[str, int]  # plaintext-login verdicts of open endpoints
+    severities: dict[str, int]  # findings per severity, every severity present (zero included), worst first
+
+    @property
+    def findings(self) -> int:
+        return sum(self.severities.values())
+
+
+def summarise(results: Iterable[EndpointResult]) -> Summary:
+    rows = list(results)
+    severities = Counter(f.severity for r in rows for f in r.findings)
+    return Summary(
+        hosts=len({r.host for r in rows}),
+        endpoints=len(rows),
+        states=dict(Counter(r.state for r in rows).most_common()),
+        verdicts=dict(Counter(r.plaintext_login.verdict for r in rows if r.state == "open").most_common()),
+        severities={s: severities.get(s, 0) for s in SEVERITIES},
+    )
+
+
+def by_host(results: Iterable[EndpointResult]) -> dict[str, list[EndpointResult]]:
+    """Results grouped by the host the user named, in first-seen order, each sorted by port."""
+    groups: dict[str, list[EndpointResult]] = {}
+    for r in results:
+        groups.setdefault(r.host, []).append(r)
+    return {host: sorted(rows, key=lambda r: (r.address, r.port)) for host, rows in groups.items()}
+
+
+def sorted_findings(result: EndpointResult) -> list[Finding]:
+    """Worst first, stable otherwise."""
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return sorted(result.findings, key=lambda f: order[f.severity])
