@@ -105,7 +105,7 @@ class TlsChannel:
         """
         sni = _sni_name(server_name)
         try:
-            conn = SSL.Connection(_context(min_version, max_version, security_level), None)
+            conn = SSL.Connection(client_context(min_version, max_version, security_level), None)
         except (SSL.Error, ValueError) as exc:
             raise TlsHandshakeError(f"local TLS setup failed: {_reason(exc)}") from None
         conn.set_connect_state()
@@ -185,7 +185,8 @@ def _sni_name(server_name: str | None) -> str | None:
     return None  # RFC 6066 3: literal addresses are not permitted in SNI
 
 
-def _context(min_version: str | None, max_version: str | None, security_level: int | None) -> SSL.Context:
+def client_context(min_version: str | None, max_version: str | None, security_level: int | None) -> SSL.Context:
+    """A pyOpenSSL client context without verification, with optional version bounds and security level."""
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
     if security_level is not None:
