@@ -11,6 +11,14 @@ Lifecycle (both protocols)::
 In the TLS window the machine parses nothing: whatever the server sent after the OK line is plaintext that must
 not be trusted once TLS is up (response injection). ``take_unprocessed()`` hands those bytes to the driver, and
 ``tls_started()`` discards whatever is left.
+
+Bytes that arrive while no command is outstanding are not parsed; the next command reads them as part of its reply
+(so a glued-on reply is never lost). If the peer closes while idle, they come back raw in
+``ConnectionClosed.partial`` together with any incomplete line (e.g. Exchange's ``* BYE Connection closed. 14``).
+
+Limits: a line longer than ``max_line`` (checked while it is still pending), a reply of more than
+``max_reply_lines`` lines or ``max_reply_bytes`` bytes, and more than ``max_reply_bytes + max_line`` unread bytes
+are ProtocolErrors; the buffer never holds more than that last bound.
 """
 
 from __future__ import annotations
