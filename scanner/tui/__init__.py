@@ -5,24 +5,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scanner.engine.runner import Scan
 
 
 def run_scan_tui(
     scan: Scan,
     *,
-    targets: str,
-    options_summary: str,
-    output_path: str | None = None,
     title: str = "mailprobe",
+    targets: str = "",
+    options_summary: str = "",
+    output_path: str | None = None,
+    fixer: Callable[[tuple[str, int]], str | None] | None = None,
 ) -> int:
     """Run the scan inside the TUI until the user quits. Every result is appended to output_path (JSON Lines) as it
     arrives, re-probes included (a later line for the same endpoint supersedes the earlier one).
 
     Returns 0 when the user quits after the scan ended (finished or stopped with x), 130 when they quit while it was
-    still running (after confirming). Must be called outside a running event loop (it starts its own)."""
+    still running (after confirming). Must be called outside a running event loop (it starts its own).
+    ``fixer`` is the demo's hook behind the f key (change the selected server so a re-probe shows a difference)."""
     from scanner.tui.app import ScanApp  # Textual is imported only when the TUI is used
 
-    app = ScanApp(scan, targets=targets, options_summary=options_summary, output_path=output_path, title=title)
+    # The scan command passes its targets as ``title``; the header shows them after "targets:".
+    app = ScanApp(scan, targets=targets or title, options_summary=options_summary, output_path=output_path,
+                  fixer=fixer)
     code = app.run()
     return int(code) if code is not None else 0

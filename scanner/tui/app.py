@@ -3,6 +3,7 @@ flush interval, and all formatting lives in cells.py / detail_text.py / tally.py
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ from scanner.model import EndpointResult
 from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, endpoint_of, next_in
 from scanner.tui.export import export_results
 from scanner.tui.messages import Reprobed, ScanFinished
-from scanner.tui.output import JsonlAppender
+from scanner.tui.output import JsonlAppender, open_output
 from scanner.tui.screens.confirm import ConfirmScreen
 from scanner.tui.screens.detail import DetailScreen
 from scanner.tui.screens.export import ExportScreen
@@ -47,6 +48,7 @@ class ScanApp(App[int]):
         Binding("p", "pause", "Pause"),
         Binding("x", "stop", "Stop"),
         Binding("e", "export", "Export"),
+        Binding("f", "fix", "Fix (demo)"),
     ]
 
     def __init__(
@@ -60,6 +62,7 @@ class ScanApp(App[int]):
         flush_interval: float = 0.15,
         clock: Callable[[], float] = time.monotonic,
         export_default: str = "mailprobe-export.jsonl",
+        fixer: Callable[[tuple[str, int]], str | None] | None = None,
     ) -> None:
         super().__init__()
         self.scan = scan
@@ -70,6 +73,7 @@ class ScanApp(App[int]):
         self.flush_interval = flush_interval
         self.clock = clock
         self.export_default = export_default
+        self.fixer = fixer  # the demo's "change this server" hook; None outside the demo
         self.view = ResultView()
         self.tally = Tally()
         self.state = "running"  # running, paused, stopping, stopped, finished
@@ -92,7 +96,7 @@ class ScanApp(App[int]):
 
     def on_mount(self) -> None:
         if self.output_path:
-            self._output = JsonlAppender(self.output_path)
+            self._output = open_output(self.output_path)
         self._started = self.clock()
         self.query_one(ResultsTable).focus()
         self._update_summary()
@@ -105,9 +109,11 @@ class ScanApp(App[int]):
             self._output.close()
 
     MAIN_SCREEN_ONLY = frozenset({"filter_text", "cycle_verdict", "cycle_severity", "cycle_sort", "reverse_sort",
-                                  "toggle_silent", "reprobe_selected", "reprobe_host", "export"})
+                                  "toggle_silent", "reprobe_selected", "reprobe_host", "export", "fix"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fix" and self.fixer is None:
+            return False
         # Table keys mean nothing over the detail screen or a dialog: hide them there.
         return not (action in self.MAIN_SCREEN_ONLY and self.screen is not self.screen_stack[0])
 
@@ -288,6 +294,19 @@ class ScanApp(App[int]):
         screen = self.screen
         if isinstance(screen, DetailScreen) and screen.result.key == new.key:
             screen.show(new, changed)
+
+    def action_fix(self) -> None:
+        if self.fixer is not None and (r := self.table.selected) is not None:
+            self._fix(r)
+
+    @work(group="fix")
+    async def _fix(self, r: EndpointResult) -> None:
+        assert self.fixer is not None
+        what = await asyncio.to_thread(self.fixer, r.key)
+        if what is None:
+            self.notify(f"{r.address}:{r.port}: nothing to fix there", timeout=4)
+        else:
+            self.notify(f"{r.address}:{r.port}: {what}. Press r to re-probe it.", timeout=8)
 
     # -- scan control, export, quit ------------------------------------------------------------------------------
 

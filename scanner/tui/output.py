@@ -21,3 +21,12 @@ class JsonlAppender:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def open_output(path: str) -> JsonlAppender:
+    """The engine's JSON Lines writer when it is there (same write/close interface), else the appender above."""
+    try:
+        from scanner.engine.jsonl import JsonlWriter  # type: ignore[import-not-found]
+    except ImportError:
+        return JsonlAppender(path)
+    return JsonlWriter(path)  # type: ignore[no-any-return]
