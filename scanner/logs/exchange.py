@@ -259,8 +259,9 @@ class ExchangeParser:
         words = params.split()
         method = ""
         if command == "user":
+            user = user or (words[0] if words else "")
             if outcome != "refused":
-                session.user = words[0] if words else user
+                session.user = user
                 return
             method = "USER/PASS"
         elif command == "pass":
