@@ -54,8 +54,14 @@ EXCHANGE_SESSION = (
         "2025-06-10T09:{m:02d}:{s:02d}.{ms:03d}Z,{sid:016X}," + str(i) + ",192.0.2.20:{port},198.51.100.{a}:{cport},"
         "user{a},3,30,900," + cmd + "\n"
         for i, cmd in enumerate(
-            ("select,INBOX,R=OK;Rows=12,", "fetch,1:12 (FLAGS UID),R=OK;Rows=12,", "idle,,R=OK,",
-             "uid,FETCH 13 (BODY.PEEK[]),R=OK;Rows=1,", "noop,,R=OK,", "fetch,1:* (FLAGS),R=OK;Rows=13,"),
+            (
+                "select,INBOX,R=OK;Rows=12,",
+                "fetch,1:12 (FLAGS UID),R=OK;Rows=12,",
+                "idle,,R=OK,",
+                "uid,FETCH 13 (BODY.PEEK[]),R=OK;Rows=1,",
+                "noop,,R=OK,",
+                "fetch,1:* (FLAGS),R=OK;Rows=13,",
+            ),
             start=3,
         )
     )  # fmt: skip
