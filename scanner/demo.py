@@ -79,6 +79,7 @@ class Demo:
         self.servers: dict[tuple[str, int], tuple[DemoServer, FakeServer]] = {}
         self.endpoints: list[Endpoint] = []
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(_quiet_cancellations)
         self._thread = threading.Thread(target=self._loop.run_forever, name="mailprobe-demo", daemon=True)
 
     # -- life cycle ----------------------------------------------------------------------------------------------
@@ -127,7 +128,8 @@ class Demo:
         self._call(server.close())
         new = self._call(self._serve(spec, profile, certificate, port=server.port))
         self.servers[key] = (spec, new)
-        return f"{spec.label} now runs {profile}" + (f" with a {certificate} certificate" if certificate else "")
+        cert_changed = certificate != self._certificate_of(server)
+        return f"{spec.label} now runs {profile}" + (f" with a {certificate} certificate" if cert_changed else "")
 
     # -- internals -----------------------------------------------------------------------------------------------
 
@@ -150,6 +152,14 @@ class Demo:
         issued = make_certificate(kind, spec.name, spec.address, self.ca)
         cert_path, key_path = issued.write(self.directory, f"{spec.label}-{kind}")
         return server_context(cert_path, key_path)
+
+
+def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    # Closing a fake server cancels its sessions; asyncio's stream callback then reports each cancellation as an
+    # error. Those are expected at shutdown (or on "fix"); anything else is still reported.
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 @contextlib.contextmanager
