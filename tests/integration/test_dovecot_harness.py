@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dovecot
 import pytest
-from dovecot import DovecotInstance, _listening, _self_signed
+from dovecot import DovecotInstance, _listening
 
 pytestmark = pytest.mark.dovecot
 
@@ -238,13 +238,28 @@ async def test_reconfigure_from_allowed_to_refused(dovecot_factory) -> None:
 
 
 async def test_serves_the_given_certificate(dovecot_factory, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path, "given.mailprobe.test")
+    from scanner import certgen
+
+    ca = certgen.make_ca("harness test CA")
+    leaf = ca.issue(["given.mailprobe.test"])
+    cert, key = leaf.write(tmp_path, "given")
     dv = dovecot_factory("plaintext_refused", cert_path=cert, key_path=key)
-    expected = ssl.PEM_cert_to_DER_cert(cert.read_text())
-    c, _ = await imap_greeting(dv, tls=True)
+    ctx = ssl.create_default_context(cadata=ca.cert_der)
+    c = await Client.connect(dv.address, dv.ports.imaps, tls=True)
     served = c.writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     await c.close()
-    assert served == expected
+    assert served == leaf.cert_der
+
+    # a client that trusts only this CA verifies the served certificate under its name
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(
+            dv.address, dv.ports.pop3s, local_addr=(CLIENT_ADDRESS, 0), ssl=ctx,
+            server_hostname="given.mailprobe.test",
+        ),
+        TIMEOUT,
+    )  # fmt: skip
+    assert (await asyncio.wait_for(reader.readline(), TIMEOUT)).startswith(b"+OK")
+    writer.close()
 
 
 async def test_parallel_instances_use_distinct_addresses(dovecot_factory) -> None:
