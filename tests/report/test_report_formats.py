@@ -1,0 +1,233 @@
+"""Reports: HTML rendered by a real headless Chromium, JUnit parsed back, CSV, Markdown, JSON, the command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, UNTRUSTED, certificate, endpoint
+from report_samples import write_jsonl as write
+
+from scanner import cli
+from scanner.model import Finding
+from scanner.report.formats import render_report
+from scanner.report.policy import evaluate_policy, policy_from_dict
+
+HOSTILE = Finding(
+    "advertised-vs-actual",
+    "low",
+    "Greeting says <script>alert(1)</script>",
+    "server text: =HYPERLINK(\"x\") | `tick`",
+    "Fix <b>this</b> & that",
+)
+
+
+def results():  # type: ignore[no-untyped-def]
+    return [
+        endpoint(143, verdict="accepted", findings=(PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)),
+        endpoint(993, cert=certificate(subject="CN=self", sha="cd" * 32, trusted=False), findings=(UNTRUSTED,)),
+        endpoint(995, legacy=("TLSv1",), findings=(LEGACY,)),
+        endpoint(110, state="closed"),
+        endpoint(143, host="imap.example.org", address="198.51.100.20", findings=(HOSTILE,)),
+        endpoint(993, host="imap.example.org", address="198.51.100.20", state="error"),
+    ]
+
+
+ALL_FINDINGS = [(r.address, r.port, f) for r in results() for f in r.findings]
+
+
+# --- HTML in a real browser --------------------------------------------------------------------------------------
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but chromium is not installed (apt-get install chromium)", pytrace=False)
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return found
+
+
+def browser(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+        *extra,
+    ]  # fmt: skip
+
+
+class Dom(HTMLParser):
+    """Texts of the finding blocks, host sections and all elements, from the DOM Chromium serialised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.stack: list[tuple[str, dict[str, str | None]]] = []
+        self.findings: dict[tuple[str, str], list[str]] = {}  # (endpoint, finding id) -> texts
+        self.hosts: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        a = dict(attrs)
+        if a.get("data-host"):
+            self.hosts.append(a["data-host"] or "")
+        if tag not in ("br", "meta", "link", "img", "hr", "input"):
+            self.stack.append((tag, a))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        where = next((a["data-endpoint"] for _, a in reversed(self.stack) if a.get("data-endpoint")), None)
+        finding = next((a["data-finding"] for _, a in reversed(self.stack) if a.get("data-finding")), None)
+        if where and finding:
+            self.findings.setdefault((where, finding), []).append(data)
+
+
+def test_html_report_renders_in_chromium_with_every_finding(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render_report(results(), "html", generated="2025-06-01T10:00:00Z"), encoding="utf-8")
+    run = subprocess.run(
+        [*browser(tmp_path), "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    dom = Dom()
+    dom.feed(run.stdout)
+    assert dom.hosts == ["mail.example.com", "imap.example.org"]
+    for address, port, f in ALL_FINDINGS:
+        texts = " ".join(dom.findings.get((f"{address}:{port}", f.id), []))
+        assert f.title in texts and f.severity in texts, (port, f.id)
+        assert f.remediation in texts and f.detail in texts
+    assert len(dom.findings) == len(ALL_FINDINGS)
+    body = " ".join(dom.text)
+    # Summary and certificate details made it into the rendered page.
+    assert "Hosts" in body and "Endpoints" in body and "accepted: 1" in body
+    assert "not trusted: self-signed certificate" in body and "cd" * 32 in body
+    # A server's markup stays text (the remediation "Fix <b>this</b>" was found as text above).
+    assert "script" not in dom.tags
+    assert "Greeting says <script>alert(1)</script>" in body
+
+
+def test_html_report_prints_to_pdf(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render_report(results(), "html", generated="2025-06-01T10:00:00Z"), encoding="utf-8")
+    pdf = tmp_path / "report.pdf"
+    run = subprocess.run(
+        [*browser(tmp_path), "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and data.count(b"/Type /Page") + data.count(b"/Type/Page") >= 2
+
+
+def test_html_is_self_contained() -> None:
+    html = render_report(results(), "html", generated="x")
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "default-src 'none'" in html and "@media print" in html
+
+
+# --- JUnit ---------------------------------------------------------------------------------------------------------
+
+
+def test_junit_parses_back_with_one_case_per_endpoint() -> None:
+    root = ET.fromstring(render_report(results(), "junit", generated="2025-06-01T10:00:00Z", fail_on="medium"))
+    assert root.tag == "testsuites"
+    assert {k: root.get(k) for k in ("tests", "failures", "errors", "skipped")} == {
+        "tests": "6", "failures": "3", "errors": "1", "skipped": "1",
+    }  # fmt: skip
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["mail.example.com", "imap.example.org"]
+    cases = {c.get("name"): c for s in suites for c in s.findall("testcase")}
+    assert len(cases) == 6
+    failure = cases["imap/starttls 192.0.2.10:143"].find("failure")
+    assert failure is not None
+    assert failure.get("type") == "critical"
+    assert failure.get("message") == "plaintext-login-accepted (critical); plaintext-auth-advertised (medium)"
+    assert "Fix: Set disable_plaintext_auth = yes and reload." in (failure.text or "")
+    assert cases["imap/implicit 192.0.2.10:993"].find("failure") is not None
+    assert cases["pop3/implicit 192.0.2.10:995"].find("failure") is not None
+    low_only = cases["imap/starttls 198.51.100.20:143"]
+    assert low_only.find("failure") is None  # low is below --fail-on medium
+    assert "advertised-vs-actual" in (low_only.findtext("system-out") or "")
+    assert cases["pop3/starttls 192.0.2.10:110"].find("skipped") is not None
+    error = cases["imap/implicit 198.51.100.20:993"].find("error")
+    assert error is not None and error.get("message") == "connection timed out"
+    for suite in suites:
+        assert int(suite.get("tests") or 0) == len(suite.findall("testcase"))
+
+
+def test_junit_policy_violations_fail_cases() -> None:
+    rows = [endpoint(110), endpoint(143)]
+    outcome = evaluate_policy(policy_from_dict({"forbidden_protocols": ["pop3"]}), rows)
+    root = ET.fromstring(render_report(rows, "junit", policy=outcome))
+    failures = root.findall(".//failure")
+    assert len(failures) == 1
+    assert failures[0].get("message") == "[forbidden-protocol] POP3 is exposed"
+
+
+# --- CSV, Markdown, JSON ---------------------------------------------------------------------------------------------
+
+
+def test_csv_one_row_per_finding_and_no_formulas() -> None:
+    rows = list(csv.DictReader(io.StringIO(render_report(results(), "csv"))))
+    assert len(rows) == len(ALL_FINDINGS) + 2  # the closed and the error endpoint have one row each
+    first = rows[0]
+    assert (first["port"], first["finding_id"], first["severity"]) == ("143", "plaintext-login-accepted", "critical")
+    assert first["plaintext_login"] == "accepted" and first["cert_trusted"] == "yes"
+    hostile = next(r for r in rows if r["finding_id"] == "advertised-vs-actual")
+    assert hostile["detail"].startswith("server text: =HYPERLINK")  # not at the start: harmless
+    evil = replace(HOSTILE, title="=cmd|' /C calc'!A0")
+    row = next(csv.DictReader(io.StringIO(render_report([endpoint(143, findings=(evil,))], "csv"))))
+    assert row["title"] == "'=cmd|' /C calc'!A0"
+
+
+def test_markdown_has_summary_host_tables_findings_and_remediation() -> None:
+    md = render_report(results(), "markdown", generated="2025-06-01T10:00:00Z")
+    assert "| Hosts | 2 |" in md and "| Endpoints | 6 |" in md
+    assert "## mail.example.com" in md and "## imap.example.org" in md
+    assert "| 192.0.2.10:143 | imap/starttls | open | accepted | ok | TLSv1.3 | critical | 2 |" in md
+    for _, _, f in ALL_FINDINGS:
+        assert f"`{f.id}`" in md
+    assert "  - Remediation: Set disable_plaintext_auth = yes and reload." in md
+    assert "server text: =HYPERLINK(\"x\") \\| \\`tick\\`" in md  # pipes and backticks escaped
+    assert "Certificate: CN=self, issued by CN=self" in md
+
+
+def test_json_report_round_trips_results() -> None:
+    doc = json.loads(render_report(results(), "json", generated="2025-06-01T10:00:00Z"))
+    assert doc["summary"]["endpoints"] == 6 and doc["summary"]["hosts"] == 2
+    assert doc["summary"]["severities"] == {"critical": 1, "high": 1, "medium": 2, "low": 1, "info": 0}
+    from scanner.model import EndpointResult
+
+    assert [EndpointResult.from_dict(r) for r in doc["results"]] == results()
+
+
+# --- the command ---------------------------------------------------------------------------------------------------
+
+
+def test_report_command_writes_each_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(cli, "COMMANDS", ("scanner.commands.diff", "scanner.commands.report"))
+    source = write(tmp_path / "results.jsonl", results())
+    for fmt in ("csv", "json", "html", "junit", "markdown"):
+        target = tmp_path / f"out.{fmt}"
+        assert cli.main(["report", source, "--format", fmt, "-o", str(target)]) == 0
+        assert target.stat().st_size > 500
+    ET.parse(tmp_path / "out.junit")
+    assert cli.main(["report", str(tmp_path / "none.jsonl"), "--format", "csv"]) == 2
+    assert "none.jsonl: no such file" in capsys.readouterr().err
