@@ -1,4 +1,9 @@
-"""A scan: endpoints in, an async stream of results out, with bounded concurrency, pause/resume and stop.
+"""A scan: endpoints in, an async stream of results out.
+
+Limits: a global concurrency limit (default sized to the machine and its file-descriptor limit), a per-host limit
+(endpoints of one address at once) and an optional start rate. An endpoint whose host is busy is parked and the
+scan moves on to other hosts, so one slow host never holds up the rest; when a host slot frees, that host's parked
+endpoint goes first. Every slot is released in a ``finally``, so a cancelled scan leaves nothing held.
 
 The CLI and the TUI both consume ``Scan.results()``; neither knows how probes are scheduled.
 """
@@ -6,12 +11,43 @@ The CLI and the TUI both consume ``Scan.results()``; neither knows how probes ar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import os
+import resource
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from scanner.engine.options import ProbeOptions
 from scanner.model import Endpoint, EndpointResult
 
 ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
+ReverseFunc = Callable[[str], Awaitable[str | None]]
+Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
+
+FD_RESERVE = 256  # descriptors kept for files, DNS, the TUI and the odd second connection of a probe
+PTR_TIMEOUT = 3.0
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit where allowed; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def default_concurrency() -> int:
+    """Endpoints at once: 2048 per CPU (most of a range is waiting on connects, not computing), at most 16384,
+    and never more than the file-descriptor limit allows."""
+    fds = raise_fd_limit()
+    by_machine = min(2048 * (os.cpu_count() or 1), 16384)
+    return max(8, min(by_machine, fds - FD_RESERVE))
 
 
 def _default_probe() -> ProbeFunc:
@@ -20,24 +56,76 @@ def _default_probe() -> ProbeFunc:
     return probe_endpoint
 
 
+@dataclass(frozen=True)
+class ScanStats:
+    """A snapshot of progress counters."""
+
+    started: int
+    done: int
+    active: int
+    parked: int
+    total: int | None
+    elapsed: float
+    states: dict[str, int] = field(default_factory=dict)
+    findings: dict[str, int] = field(default_factory=dict)  # endpoints by worst severity
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if self.total is None or self.done == 0 or self.rate == 0:
+            return None
+        return max(self.total - self.done, 0) / self.rate
+
+
+_END = object()
+
+
 class Scan:
     def __init__(
         self,
-        endpoints: Iterable[Endpoint],
+        endpoints: Source | Callable[[], Source],
         options: ProbeOptions,
         *,
-        concurrency: int = 256,
+        concurrency: int | None = None,
+        per_host: int = 2,
+        rate: float | None = None,
         probe: ProbeFunc | None = None,
         total: int | None = None,
+        total_source: Callable[[], int | None] | None = None,
+        reverse: ReverseFunc | None = None,
     ) -> None:
+        if concurrency is not None and concurrency < 1 or per_host < 1:
+            raise ValueError("concurrency and per_host must be at least 1")
         self._endpoints = endpoints
         self.options = options
-        self.concurrency = concurrency
+        self.concurrency = concurrency or default_concurrency()
+        self.per_host = per_host
+        self.rate = rate
         self._probe = probe or _default_probe()
-        self.total = total
+        self._total = total
+        self._total_source = total_source
+        self._reverse = reverse
         self._running = asyncio.Event()
         self._running.set()
         self._stopped = False
+        self._changed = asyncio.Event()
+        # counters and scheduling state
+        self.started = 0
+        self.done = 0
+        self.active = 0
+        self._host_active: Counter[str] = Counter()
+        self._parked: dict[str, deque[Endpoint]] = {}
+        self._parked_count = 0
+        self._ready: deque[Endpoint] = deque()  # parked endpoints whose host slot is already reserved
+        self.states: Counter[str] = Counter()
+        self.findings: Counter[str] = Counter()
+        self._started_at: float | None = None
+        self._next_start = 0.0
+
+    # -- control -------------------------------------------------------------------------------------------------
 
     def pause(self) -> None:
         self._running.clear()
@@ -49,39 +137,172 @@ class Scan:
         """No new endpoint starts; probes under way finish and are still yielded."""
         self._stopped = True
         self._running.set()
+        self._changed.set()
 
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def total(self) -> int | None:
+        if self._total_source is not None:
+            value = self._total_source()
+            if value is not None:
+                return value
+        return self._total
+
+    @property
+    def stats(self) -> ScanStats:
+        elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
+        return ScanStats(self.started, self.done, self.active, self._parked_count + len(self._ready), self.total,
+                         elapsed, dict(self.states), dict(self.findings))
+
     async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
         return await self._probe(endpoint, self.options)
 
-    async def results(self) -> AsyncIterator[EndpointResult]:
-        queue: asyncio.Queue[EndpointResult | None] = asyncio.Queue()
-        slots = asyncio.Semaphore(self.concurrency)
+    # -- the stream ----------------------------------------------------------------------------------------------
 
-        async def one(endpoint: Endpoint) -> None:
-            try:
-                await queue.put(await self._probe(endpoint, self.options))
-            finally:
-                slots.release()
+    async def results(self) -> AsyncIterator[EndpointResult]:
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        tasks: set[asyncio.Task[None]] = set()
+        self._started_at = time.monotonic()
 
         async def feed() -> None:
-            async with asyncio.TaskGroup() as group:
-                for endpoint in self._endpoints:
-                    await self._running.wait()
-                    if self._stopped:
-                        break
-                    await slots.acquire()
-                    group.create_task(one(endpoint))
-            await queue.put(None)
+            try:
+                await self._schedule(queue, tasks)
+                while tasks:
+                    await asyncio.wait(set(tasks))
+                await queue.put(_END)
+            except Exception as exc:  # a broken target source ends the stream with its error
+                await queue.put(exc)
 
         feeder = asyncio.create_task(feed())
         try:
-            while (item := await queue.get()) is not None:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                assert isinstance(item, EndpointResult)
                 yield item
         finally:
-            if not feeder.done():
-                feeder.cancel()
-            await asyncio.gather(feeder, return_exceptions=True)
+            feeder.cancel()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(feeder, *tasks, return_exceptions=True)
+
+    def _source(self) -> AsyncIterator[Endpoint | EndpointResult]:
+        source = self._endpoints
+        if callable(source) and not isinstance(source, Iterable | AsyncIterable):
+            source = source()
+        if isinstance(source, AsyncIterable):
+            return aiter(source)
+
+        async def wrap() -> AsyncIterator[Endpoint | EndpointResult]:
+            for item in source:  # type: ignore[union-attr]
+                yield item
+
+        return wrap()
+
+    async def _wait_change(self) -> None:
+        await self._changed.wait()
+        self._changed.clear()
+
+    async def _schedule(self, queue: asyncio.Queue[object], tasks: set[asyncio.Task[None]]) -> None:
+        source = self._source()
+        exhausted = False
+        max_parked = max(self.concurrency * 4, 64)  # bounds memory when many endpoints share few hosts
+        while True:
+            await self._running.wait()
+            if self._stopped:
+                return
+            if self.active >= self.concurrency:
+                await self._wait_change()
+                continue
+            if self._ready:
+                endpoint = self._ready.popleft()
+            elif exhausted or self._parked_count >= max_parked:
+                if exhausted and self.active == 0 and not self._parked_count:
+                    return
+                await self._wait_change()
+                continue
+            else:
+                try:
+                    item = await anext(source)
+                except StopAsyncIteration:
+                    exhausted = True
+                    continue
+                if isinstance(item, EndpointResult):  # e.g. a DNS failure: already a result
+                    self._count(item)
+                    await queue.put(item)
+                    continue
+                host = item.address
+                if self._host_active[host] >= self.per_host:
+                    self._parked.setdefault(host, deque()).append(item)
+                    self._parked_count += 1
+                    continue
+                self._host_active[host] += 1
+                endpoint = item
+            await self._rate_wait()
+            if self._stopped:  # stop() during a rate wait: give the reserved host slot back
+                self._release_host(endpoint.address)
+                return
+            self.active += 1
+            self.started += 1
+            task = asyncio.create_task(self._one(endpoint, queue))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def _rate_wait(self) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        if self._next_start > now:
+            await asyncio.sleep(self._next_start - now)
+            now = time.monotonic()
+        self._next_start = max(self._next_start, now) + 1.0 / self.rate
+
+    def _release_host(self, host: str) -> None:
+        self._host_active[host] -= 1
+        waiting = self._parked.get(host)
+        if waiting:
+            self._ready.append(waiting.popleft())  # the freed host slot passes straight to it
+            self._host_active[host] += 1
+            self._parked_count -= 1
+            if not waiting:
+                del self._parked[host]
+        if self._host_active[host] <= 0:
+            del self._host_active[host]
+        self._changed.set()
+
+    async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object]) -> None:
+        try:
+            try:
+                result = await self._probe(endpoint, self.options)
+            except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
+                result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.active -= 1
+            self._release_host(endpoint.address)
+        if self._reverse is not None and result.state == "open" and result.ptr is None:
+            try:
+                ptr = await asyncio.wait_for(self._reverse(endpoint.address), PTR_TIMEOUT)
+            except (TimeoutError, Exception):
+                ptr = None
+            if ptr:
+                result = replace(result, ptr=ptr)
+        self._count(result)
+        await queue.put(result)
+
+    def _count(self, result: EndpointResult) -> None:
+        self.done += 1
+        self.states[result.state] += 1
+        if result.worst_severity:
+            self.findings[result.worst_severity] += 1
+
+
+def _error_result(endpoint: Endpoint, error: str) -> EndpointResult:
+    return EndpointResult(host=endpoint.host, address=endpoint.address, name=endpoint.name, port=endpoint.port,
+                          protocol=endpoint.protocol, transport=endpoint.transport, state="error", error=error)
