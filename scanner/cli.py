@@ -13,6 +13,7 @@ from scanner import __version__
 # Modules that add a subcommand. Append one line per new command.
 COMMANDS: tuple[str, ...] = (
     "scanner.commands.scan",
+    "scanner.commands.merge",
     "scanner.commands.logs",
     "scanner.commands.demo",
     "scanner.commands.diff",

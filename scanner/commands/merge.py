@@ -1,0 +1,58 @@
+"""`mailprobe merge A.jsonl B.jsonl ... -o all.jsonl`: join the results of shards (or several scans) into one file.
+
+One line per endpoint (address, port): when an endpoint appears more than once, the later line wins (a re-probe
+in the TUI, or a later file on the command line), in the position where the endpoint first appeared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from scanner.cli import UsageError
+from scanner.engine.jsonl import JsonlWriter, iter_results
+from scanner.model import EndpointResult
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "merge",
+        help="join JSON Lines results (e.g. of --shard runs) into one file",
+        description="Join mailprobe JSON Lines files; an endpoint found in several keeps its last line.",
+        epilog="example: mailprobe merge shard1.jsonl shard2.jsonl -o all.jsonl",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="FILE", help="JSON Lines results of mailprobe scan")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write (replaced)")
+    parser.set_defaults(func=run)
+
+
+def merge(inputs: list[str]) -> list[EndpointResult]:
+    merged: dict[tuple[str, int], EndpointResult] = {}
+    for path in inputs:
+        for result in iter_results(path):
+            merged[result.key] = result  # dict keeps the first position, takes the latest value
+    return list(merged.values())
+
+
+def run(args: argparse.Namespace) -> int:
+    for path in args.inputs:
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such file")
+    results = merge(args.inputs)
+    target = Path(args.output)
+    # write beside the target and rename, so an input may also be the output and a crash leaves the old file
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
+    os.close(fd)
+    try:
+        with JsonlWriter(temp) as writer:
+            for result in results:
+                writer.write(result)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    print(f"mailprobe: merged {len(results):,} endpoints from {len(args.inputs)} files into {target}", file=sys.stderr)
+    return 0
