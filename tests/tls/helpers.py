@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ def server_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if minimum is not None:
         ctx.set_ciphers("ALL:@SECLEVEL=0")
-        ctx.minimum_version = minimum
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 is deprecated: that is the point
+            ctx.minimum_version = minimum
     if maximum is not None:
         ctx.maximum_version = maximum
     ctx.load_cert_chain(cert_path, key_path)
