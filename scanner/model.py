@@ -39,6 +39,7 @@ class Endpoint:
     protocol: Protocol
     transport: Transport
     name: str | None = None  # host name for SNI and certificate name checks
+    ptr: str | None = None  # reverse DNS name of the address, when looked up (a fallback for name checks)
 
     @property
     def key(self) -> tuple[str, int]:

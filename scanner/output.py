@@ -69,7 +69,8 @@ def render_table(results: Sequence[EndpointResult], *, hidden: Counter[str] | No
         lines.append("")
         lines.append("findings:")
         for result, finding in sorted(findings, key=lambda pair: -SEVERITY_RANK[pair[1].severity]):
-            lines.append(f"  {finding.severity.upper():8} {result.address}:{result.port}  {finding.id}: {finding.title}")
+            where = f"{result.address}:{result.port}"
+            lines.append(f"  {finding.severity.upper():8} {where}  {finding.id}: {finding.title}")
     lines.append("")
     lines.append(summary_line(results, hidden))
     return "\n".join(lines)

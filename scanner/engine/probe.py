@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from scanner.engine.options import ProbeOptions
 from scanner.engine.session import ConnectError, Session, SessionError, open_tcp
@@ -346,13 +346,40 @@ class _Prober:
         else:
             self.seen.state, self.seen.error = "error", exc.reason
 
+    async def _ready_for_tls(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A fresh connection at the point where TLS starts (after STARTTLS on 110/143): for legacy-version tries."""
+        reader, writer = await open_tcp(
+            self.endpoint.address,
+            self.endpoint.port,
+            timeout=self.options.connect_timeout,
+            source_address=self.options.source_address,
+        )
+        if self.endpoint.transport == "implicit":
+            return reader, writer
+        machine = _new_machine(self.endpoint)
+        session = Session(machine, reader, writer, Transcript(), read_timeout=self.options.read_timeout)
+        try:
+            await session.greeting()
+            command = machine.starttls() if isinstance(machine, ImapClient) else machine.stls()
+            answer = (await session.command(command)).response
+        except SessionError:
+            writer.close()
+            raise
+        if answer.status != "ok":
+            writer.close()
+            raise SessionError("tls", f"STARTTLS refused: {answer.text}")
+        return reader, writer
+
     def _sni(self) -> str | None:
         return _server_name(self.endpoint, self.options)
 
     async def _inspect(self) -> None:
         if self.seen.handshake is None:
             return
-        info, findings = await inspect_tls(self.endpoint, self.options, self.seen.handshake)
+        software = detect_software(self.seen.greeting, self.seen.caps_before + self.seen.caps_after)
+        info, findings = await inspect_tls(
+            self.endpoint, self.options, self.seen.handshake, software=software, opener=self._ready_for_tls
+        )
         self.seen.tls_info = info
         self.seen.extra_findings.extend(findings)
 
@@ -434,5 +461,6 @@ def _result(
         transcript=transcript.lines(),
         findings=tuple(findings),
         duration_ms=duration_ms,
+        ptr=endpoint.ptr,
     )
-    return replace(result)
+    return result

@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
+import functools
+
 from scanner.engine.options import ProbeOptions
 from scanner.model import Endpoint, Finding, TlsInfo
+from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
+from scanner.tls.legacy import Opener, probe_legacy_versions
+from scanner.tls.trust import TrustStore, load_trust_store
+from scanner.verdicts.certificates import certificate_findings
+
+
+@functools.cache
+def trust_store(ca_file: str | None) -> TrustStore:
+    """Loaded once per process and CA file: parsing a system bundle costs more than a handshake."""
+    return load_trust_store([ca_file] if ca_file else [])
+
+
+def names_to_check(endpoint: Endpoint, options: ProbeOptions) -> list[str]:
+    """In order: the name the user gave (or --expect-name for an address target), then the PTR name."""
+    names = [n for n in (endpoint.name, options.expect_name, endpoint.ptr) if n]
+    return list(dict.fromkeys(n.lower().rstrip(".") for n in names))
+
+
+def targeted_by_address(endpoint: Endpoint) -> bool:
+    return endpoint.host == endpoint.address
 
 
 async def inspect_tls(
-    endpoint: Endpoint, options: ProbeOptions, handshake: HandshakeInfo
+    endpoint: Endpoint,
+    options: ProbeOptions,
+    handshake: HandshakeInfo,
+    *,
+    software: str | None,
+    opener: Opener | None,
 ) -> tuple[TlsInfo, list[Finding]]:
-    return TlsInfo(handshake.version, handshake.cipher), []
+    certificate = None
+    if handshake.chain_der:
+        try:
+            certificate = analyse_chain(
+                handshake.chain_der,
+                names=names_to_check(endpoint, options),
+                address=endpoint.address if targeted_by_address(endpoint) else None,
+                trust=trust_store(options.ca_file),
+            )
+        except ValueError:
+            certificate = None  # an unparsable leaf: the TLS facts still stand
+    accepted: tuple[str, ...] = ()
+    untested: tuple[str, ...] = ()
+    if options.legacy_tls and opener is not None:
+        legacy = await probe_legacy_versions(
+            opener, server_name=handshake.server_name, timeout=min(options.tls_timeout, 5.0)
+        )
+        accepted, untested = legacy.accepted, legacy.untested
+    info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested)
+    findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
+    return info, findings
