@@ -4,10 +4,12 @@ servers that lie, and broken or hostile servers. Every endpoint must get a resul
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from scanner import certgen
 from scanner.engine.options import ProbeOptions
 from scanner.engine.probe import probe_endpoint
 from scanner.fakeserver import FakeServer, Profile, bundled_profile, load_profile
@@ -29,7 +31,12 @@ OPTIONS = ProbeOptions(
 
 @pytest.fixture(scope="module")
 def tls_context(tmp_path_factory):
-    return context_for("ca-signed", "mail.example.test", HOST, tmp_path_factory.mktemp("certs"))
+    """A certificate from a private CA that the probe is told to trust (--ca-file), as for an internal Exchange."""
+    global OPTIONS
+    directory = tmp_path_factory.mktemp("certs")
+    ca = certgen.make_ca("mailprobe fake-server test CA")
+    OPTIONS = dataclasses.replace(OPTIONS, ca_file=str(ca.write(directory)))
+    return context_for("ca-signed", "mail.example.test", HOST, directory, ca=ca)
 
 
 def probe(profile: Profile, tls_context, **server_kwargs) -> tuple[EndpointResult, FakeServer]:
@@ -95,6 +102,7 @@ def test_bundled_profiles_get_the_verdict_their_configuration_implies(name, tls_
     assert result.starttls == starttls
     assert present <= ids(result), ids(result)
     assert not (absent & ids(result)), ids(result)
+    assert not any(i.startswith("cert-") for i in ids(result))  # trusted via --ca-file, right name, fresh
     if name.startswith("exchange"):
         assert result.software == "Microsoft Exchange"
         for finding in result.findings:
