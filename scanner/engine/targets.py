@@ -340,8 +340,12 @@ class Shard:
             raise UsageError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
         return cls(int(m.group(1)) - 1, int(m.group(2)))
 
-    def count_of(self, size: int) -> int:
-        return (size - self.index + self.count - 1) // self.count if size > self.index else 0
+    def count_of(self, size: int, offset: int = 0) -> int:
+        """How many of the global ranks offset .. offset+size-1 fall to this shard."""
+        def upto(n: int) -> int:  # ranks 0 .. n-1
+            return (n - self.index + self.count - 1) // self.count if n > self.index else 0
+
+        return upto(offset + size) - upto(offset)
 
     def takes_rank(self, rank: int) -> bool:
         return rank % self.count == self.index
@@ -375,18 +379,24 @@ class TargetPlan:
     names_finished: bool = False
 
     def __post_init__(self) -> None:
+        # ranks run on across port specs, so a shard split stays balanced however many specs there are
+        self.offsets: dict[PortSpec, int] = {}
+        running = 0
+        for spec, intervals in self.literals.items():
+            self.offsets[spec] = running
+            running += intervals.size
         self.literal_total = self._literal_total()
 
     # counts -----------------------------------------------------------------------------------------------------
 
     def _literal_total(self) -> int:
-        total = sum(self.shard.count_of(s.size) for s in self.literals.values())
+        total = sum(self.shard.count_of(s.size, self.offsets[spec]) for spec, s in self.literals.items())
         for packed in self.done:
             value, port = packed >> 16, packed & 0xFFFF
             for spec, intervals in self.literals.items():
                 if spec.port == port:
                     rank = intervals.rank(value)
-                    if rank is not None and self.shard.takes_rank(rank):
+                    if rank is not None and self.shard.takes_rank(rank + self.offsets[spec]):
                         total -= 1
         return total
 
@@ -413,7 +423,8 @@ class TargetPlan:
         """Port-major order: every address on the first port, then the next port; one host's ports are far
         apart in time, so per-host limits rarely hold the scan up."""
         for spec, intervals in self.literals.items():
-            for value in intervals.values(self.shard.index, self.shard.count):
+            start = (self.shard.index - self.offsets[spec]) % self.shard.count
+            for value in intervals.values(start, self.shard.count):
                 if self._is_done(value, spec.port) or (skip is not None and skip(value, spec.port)):
                     continue
                 address = to_address(value)
@@ -446,7 +457,9 @@ class TargetPlan:
         for spec, intervals in self.literals.items():
             if spec.port == port:
                 rank = intervals.rank(value)
-                if rank is not None and self.shard.takes_rank(rank) and not self._is_done(value, port):
+                if rank is not None and self.shard.takes_rank(rank + self.offsets[spec]) and not self._is_done(
+                    value, port
+                ):
                     return True
         return False
 
@@ -549,7 +562,7 @@ def build_plan(
             f"the targets cover {addresses:,} addresses, more than a /16 ({GUARD_ADDRESSES:,}); "
             "add --yes if you mean it"
         )
-    if not kept_names and not domain_list and not any(chosen_shard.count_of(x.size) for x in literals.values()):
+    if not kept_names and not domain_list and not chosen_shard.count_of(sum(x.size for x in literals.values())):
         raise UsageError(f"shard {chosen_shard.index + 1}/{chosen_shard.count} of these targets is empty")
     return plan
 
