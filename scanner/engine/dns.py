@@ -35,11 +35,17 @@ class DnsError(Exception):
     """One lookup failed; str() is the reason shown after 'DNS: '."""
 
 
+class NoSuchName(DnsError):
+    """NXDOMAIN."""
+
+
 def parse_nameserver(text: str) -> tuple[str, int]:
     """--nameserver ADDRESS, ADDRESS:PORT or [V6]:PORT."""
     host, port = text.strip(), 53
     if host.startswith("["):
-        inner, _, rest = host[1:].partition("]")
+        inner, bracket, rest = host[1:].partition("]")
+        if not bracket:
+            raise UsageError(f"--nameserver {text!r}: missing ']'")
         host = inner
         if rest:
             if not rest.startswith(":") or not rest[1:].isdigit():
@@ -97,11 +103,13 @@ class Resolver:
         return self._resolver
 
     async def query(self, qname: str, rdtype: str) -> list[object]:
-        """Records of one type; [] for an empty answer or a missing name, DnsError for anything else."""
+        """Records of one type; [] for an empty answer, NoSuchName for NXDOMAIN, DnsError for anything else."""
         try:
             answer = await self._get().resolve(qname, rdtype, search=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        except dns.resolver.NoAnswer:
             return []
+        except dns.resolver.NXDOMAIN:
+            raise NoSuchName(f"{qname}: no such name") from None
         except DnsError:
             raise
         except Exception as exc:  # dnspython raises several unrelated types; all mean "no answer here"
@@ -130,7 +138,7 @@ class Resolver:
         """The PTR name of an address, or None."""
         try:
             records = await self.query(dns.reversename.from_address(address).to_text(), "PTR")
-        except DnsError:
+        except (DnsError, ValueError):
             return None
         return str(records[0]).rstrip(".").lower() if records else None
 
@@ -145,9 +153,16 @@ class Resolver:
             self._ptr_cache[address] = future
         return await asyncio.shield(future)
 
+    async def optional(self, qname: str, rdtype: str) -> list[object]:
+        """Like query, but a missing name is just no records."""
+        try:
+            return await self.query(qname, rdtype)
+        except NoSuchName:
+            return []
+
     async def srv(self, qname: str) -> list[tuple[str, int, int, int]]:
         """(target, port, priority, weight); a '.' target (service not offered, RFC 2782) is left out."""
-        records = await self.query(qname, "SRV")
+        records = await self.optional(qname, "SRV")
         out = []
         for record in records:
             target = str(record.target).rstrip(".").lower()  # type: ignore[attr-defined]
@@ -156,7 +171,7 @@ class Resolver:
         return sorted(out, key=lambda r: (r[2], -r[3], r[0]))
 
     async def mx(self, domain: str) -> list[str]:
-        records = await self.query(domain, "MX")
+        records = await self.optional(domain, "MX")
         hosts = sorted(records, key=lambda r: int(r.preference))  # type: ignore[attr-defined]
         return [str(r.exchange).rstrip(".").lower() for r in hosts if str(r.exchange).rstrip(".")]  # type: ignore[attr-defined]
 
