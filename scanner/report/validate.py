@@ -55,6 +55,8 @@ def prepare_validation(args: argparse.Namespace) -> Validation:
     if isinstance(cached, Validation):
         return cached
     fail_on = getattr(args, "fail_on", None)
+    if fail_on == "none":  # the scan's way to say: no severity threshold
+        fail_on = None
     if fail_on is not None:
         fail_on = check_severity(fail_on, where="--fail-on")
     baseline_path = getattr(args, "baseline", None)
