@@ -83,6 +83,14 @@ class ScanStats:
 _END = object()
 
 
+@dataclass
+class _Slot:
+    """One global slot and one slot of a host, held by one probe; released exactly once."""
+
+    host: str
+    held: bool = True
+
+
 class Scan:
     def __init__(
         self,
@@ -251,9 +259,12 @@ class Scan:
                 return
             self.active += 1
             self.started += 1
-            task = asyncio.create_task(self._one(endpoint, queue))
+            slot = _Slot(endpoint.address)
+            task = asyncio.create_task(self._one(endpoint, queue, slot))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            # a task cancelled before its first step never runs its finally: release from the callback too
+            task.add_done_callback(lambda _t, slot=slot: self._release_slot(slot))
 
     async def _rate_wait(self) -> None:
         if not self.rate:
@@ -277,15 +288,21 @@ class Scan:
             del self._host_active[host]
         self._changed.set()
 
-    async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object]) -> None:
+    def _release_slot(self, slot: _Slot) -> None:
+        if not slot.held:
+            return
+        slot.held = False
+        self.active -= 1
+        self._release_host(slot.host)
+
+    async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object], slot: _Slot) -> None:
         try:
             try:
                 result = await self._probe(endpoint, self.options)
             except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
                 result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.active -= 1
-            self._release_host(endpoint.address)
+            self._release_slot(slot)
         if self._reverse is not None and result.state == "open" and result.ptr is None:
             try:
                 ptr = await asyncio.wait_for(self._reverse(endpoint.address), PTR_TIMEOUT)
