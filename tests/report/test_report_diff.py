@@ -128,7 +128,7 @@ def test_diff_command_table_json_and_exit_codes(tmp_path, capsys, only_my_comman
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["findings_fixed"] == 4 and data["regressions"] == []
     assert cli.main(["diff", good, str(tmp_path / "missing.jsonl")]) == 2
-    assert "missing.jsonl: no such file" in capsys.readouterr().err
+    assert "missing.jsonl: No such file or directory" in capsys.readouterr().err
     assert cli.main(["diff", good, bad, "--fail-on", "severe"]) == 2
     assert "unknown severity 'severe'" in capsys.readouterr().err
 

@@ -230,4 +230,4 @@ def test_report_command_writes_each_format(tmp_path: Path, monkeypatch: pytest.M
         assert target.stat().st_size > 500
     ET.parse(tmp_path / "out.junit")
     assert cli.main(["report", str(tmp_path / "none.jsonl"), "--format", "csv"]) == 2
-    assert "none.jsonl: no such file" in capsys.readouterr().err
+    assert "none.jsonl: No such file or directory" in capsys.readouterr().err

@@ -98,7 +98,7 @@ def test_usage_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
         run(site(), ["--fail-on-regression"])
     with pytest.raises(UsageError, match="unknown severity 'urgent'"):
         run(site(), ["--fail-on", "urgent"])
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(UsageError, match="No such file or directory"):
         run(site(), ["--baseline", str(tmp_path / "nope.jsonl")])
     bad = tmp_path / "bad.toml"
     bad.write_text("plaintext_login = \n", encoding="utf-8")
