@@ -84,3 +84,13 @@ def test_closed_ports_are_rows_not_crashes(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [(r["port"], r["state"]) for r in sorted(rows, key=lambda r: r["port"])] == [(1, "closed"), (2, "closed")]
+
+
+@pytest.mark.dovecot
+def test_host_level_findings_in_the_table(dovecot_ssl_no):
+    done = mailprobe("scan", dovecot_ssl_no.address, "--source-address", "127.0.0.1", "--no-legacy-tls")
+    assert done.returncode == 1
+    # 993/995 are closed on an ssl=no Dovecot: the cleartext ports get implicit-tls-missing; closed rows are counted.
+    assert "implicit-tls-missing" in done.stdout
+    assert "starttls-missing" in done.stdout
+    assert "2 closed" in done.stdout

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 from scanner.cli import UsageError
+from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import Scan
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
@@ -29,14 +30,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=("table", "json", "jsonl"), help="stdout format (default: table)")
     parser.add_argument("-o", "--output", metavar="FILE", help="append results to FILE as JSON Lines")
     parser.add_argument("--no-login-probe", action="store_true", help="do not try the dummy login")
-    parser.add_argument("--timeout", type=_positive_float, default=5.0, metavar="SECONDS",
-                        help="connect and per-reply timeout (default 5)")
-    parser.add_argument("--fail-on", choices=(*SEVERITIES, "none"), default="high",
-                        help="exit 1 when a finding is at or above this severity (default high)")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="connect and per-reply timeout (default 5)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=(*SEVERITIES, "none"),
+        default="high",
+        help="exit 1 when a finding is at or above this severity (default high)",
+    )
     parser.add_argument("--ca-file", metavar="PEM", help="extra trust anchors, e.g. your organisation's CA")
     parser.add_argument("--expect-name", metavar="NAME", help="certificate name to expect for address targets")
-    parser.add_argument("--expiry-warn", type=int, default=30, metavar="DAYS",
-                        help="warn when a certificate expires within DAYS (default 30)")
+    parser.add_argument(
+        "--expiry-warn",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="warn when a certificate expires within DAYS (default 30)",
+    )
     parser.add_argument("--no-legacy-tls", action="store_true", help="skip the TLS 1.0/1.1 acceptance checks")
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
     parser.add_argument("--no-tui", action="store_true", help="plain output even on a terminal")
@@ -93,6 +108,8 @@ async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
     hidden: Counter[str] = Counter()
     writer = JsonlWriter(args.output) if args.output else None
     progress = Progress(total=scan.total, stream=sys.stderr)
+    open_addresses: set[str] = set()
+    kept_for_host: list[EndpointResult] = []
     worst = -1
     try:
         async for result in scan.results():
@@ -104,14 +121,23 @@ async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
                 sys.stdout.flush()
             elif args.format == "json" or result.state in ("open", "error"):
                 shown.append(result)  # JSON lists every endpoint; the table counts closed/filtered ones
+                open_addresses.add(result.address)
             else:
                 hidden[result.state] += 1
+                if result.address in open_addresses:
+                    kept_for_host.append(result)  # e.g. a closed 993 next to an open 143: implicit-tls-missing
             if result.worst_severity:
                 worst = max(worst, SEVERITY_RANK[result.worst_severity])
     finally:
         progress.close()
         if writer:
             writer.close()
+    shown = [
+        r
+        for r in with_cross_port_findings(shown + kept_for_host)
+        if r.state in ("open", "error") or args.format == "json"
+    ]
+    worst = max([worst, *(SEVERITY_RANK[r.worst_severity] for r in shown if r.worst_severity)])
     if args.format == "json":
         write_json(shown, sys.stdout)
     elif args.format != "jsonl":
