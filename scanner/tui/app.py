@@ -4,6 +4,7 @@ flush interval, and all formatting lives in cells.py / detail_text.py / tally.py
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,8 @@ from scanner.tui.view import ResultView
 from scanner.tui.widgets.results_table import ResultsTable
 from scanner.tui.widgets.summary import ScanSummary
 
+MAX_BATCH = 2048
+FREEZE_EVERY = 4096
 EXIT_DONE = 0
 EXIT_QUIT_EARLY = 130  # the user quit while the scan was still running
 
@@ -85,6 +88,7 @@ class ScanApp(App[int]):
         self._ended: float | None = None
         self._flush_timer: Timer | None = None
         self._filter_timer: Timer | None = None
+        self._frozen_at = 0
 
     # -- layout and start ----------------------------------------------------------------------------------------
 
@@ -107,6 +111,8 @@ class ScanApp(App[int]):
     def on_unmount(self) -> None:
         if self._output is not None:
             self._output.close()
+        if self._frozen_at:
+            gc.unfreeze()
 
     MAIN_SCREEN_ONLY = frozenset({"filter_text", "cycle_verdict", "cycle_severity", "cycle_sort", "reverse_sort",
                                   "toggle_silent", "reprobe_selected", "reprobe_host", "export", "fix"})
@@ -135,6 +141,9 @@ class ScanApp(App[int]):
                 self._inbox.append(result)
                 if self._output is not None:
                     self._output.write(result)
+                if len(self._inbox) % 128 == 0:
+                    # A queue that is never empty never suspends this loop: let keys and repaints in.
+                    await asyncio.sleep(0)
         except Exception as exc:  # the view must survive an engine failure and say what happened
             error = f"{type(exc).__name__}: {exc}"
         self.post_message(ScanFinished(stopped=self.state == "stopping", error=error))
@@ -143,14 +152,23 @@ class ScanApp(App[int]):
         """Apply every buffered result in one go: one view update, one refresh, however many arrived."""
         if not self._inbox:
             return
-        batch, self._inbox = self._inbox, []
+        # At most MAX_BATCH per turn: a burst of tens of thousands is applied in slices with keys and repaints
+        # in between (the next slice is queued behind whatever the user pressed meanwhile).
+        batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
+        if self._inbox:
+            self.call_later(self.flush)
         replaced = {old.key for old, _ in self.view.add(batch)}
         for r in batch:
             if r.key not in replaced:
                 self.tally.add(r)
+        if len(self.view.results) >= self._frozen_at + FREEZE_EVERY:
+            # Results live until the app ends: move them out of the collector's sight, or each full collection
+            # walks tens of thousands of them (pauses of 50-130 ms measured at 65,536 results).
+            gc.freeze()
+            self._frozen_at = len(self.view.results)
         table = self.table
         with self.batch_update():
-            table.grow_widths(batch)
+            table.grow_widths([r for r in batch if self.view.is_listed(r)])
             table.rows_changed()
             self._update_summary()
 

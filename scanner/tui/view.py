@@ -7,6 +7,7 @@ O(log n) comparisons plus one list insert; the widget reads the list backwards f
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable
 
 from scanner.model import EndpointResult
@@ -19,6 +20,7 @@ class ResultView:
     def __init__(self) -> None:
         self.results: dict[Key, EndpointResult] = {}  # every result received, arrival order
         self.filter = ViewFilter()
+        self._no_text = self.filter
         self.sort_column: str | None = None  # None: arrival order
         self.reverse = False
         self._rows: list[EndpointResult] = []  # the listed results, ascending by _sort_key
@@ -43,6 +45,10 @@ class ResultView:
         if cells is None:
             cells = self._cells[r.key] = row_cells(r)
         return cells
+
+    def is_listed(self, r: EndpointResult) -> bool:
+        """Whether r passes the current filter (it is a row of the table)."""
+        return self._matches(r)
 
     def index_of(self, key: Key) -> int | None:
         r = self.results.get(key)
@@ -74,6 +80,7 @@ class ResultView:
 
     def set_filter(self, view_filter: ViewFilter) -> None:
         self.filter = view_filter
+        self._no_text = dataclasses.replace(view_filter, text="")
         self._rebuild()
 
     def set_sort(self, column: str | None, reverse: bool = False) -> None:
@@ -89,6 +96,9 @@ class ResultView:
     def _matches(self, r: EndpointResult) -> bool:
         if not self.filter.text:
             return matches(r, self.filter)
+        # The cheap tests first: the row's text is made only for rows that pass them.
+        if not matches(r, self._no_text):
+            return False
         return matches(r, self.filter, search_text(r, self.cells(r)))
 
     def _key_for(self, r: EndpointResult) -> tuple[object, int]:

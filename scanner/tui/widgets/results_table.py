@@ -16,11 +16,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from scanner.model import EndpointResult
-from scanner.tui.cells import COLUMNS
+from scanner.tui.cells import COLUMNS, Cell
 from scanner.tui.view import Key, ResultView
 
 # Widest a column grows as results arrive; longer text is cut with an ellipsis.
-MAX_WIDTH: dict[str, int] = {"host": 32, "name": 28, "software": 26, "certificate": 34, "plaintext": 15}
+MAX_WIDTH: dict[str, int] = {"host": 32, "name": 36, "software": 26, "certificate": 34, "plaintext": 15}
+LIMITS: tuple[int, ...] = tuple(MAX_WIDTH.get(c.key, 20) for c in COLUMNS)
 GAP = 2
 
 
@@ -66,12 +67,18 @@ class ResultsTable(ScrollView, can_focus=True):
         return None
 
     def grow_widths(self, results: list[EndpointResult]) -> None:
+        """Widen columns for these rows (only listed rows are measured; others when first drawn)."""
         for r in results:
-            for i, cell in enumerate(self.view.cells(r)):
-                limit = MAX_WIDTH.get(COLUMNS[i].key, 20)
-                width = min(len(cell.text), limit)
-                if width > self.widths[i]:
-                    self.widths[i] = width
+            self._measure(self.view.cells(r))
+
+    def _measure(self, cells: tuple[Cell, ...]) -> bool:
+        grown = False
+        for i, cell in enumerate(cells):
+            width = min(len(cell.text), LIMITS[i])
+            if width > self.widths[i]:
+                self.widths[i] = width
+                grown = True
+        return grown
 
     def rows_changed(self, keep_selection: bool = True) -> None:
         """The view's rows changed (new results, filter, sort): keep the cursor on the same endpoint if still shown."""
@@ -153,8 +160,12 @@ class ResultsTable(ScrollView, can_focus=True):
 
     def _row_strip(self, r: EndpointResult, is_cursor: bool, base: Style) -> Strip:
         cursor = self.get_component_rich_style("results-table--cursor") if is_cursor else None
+        cells = self.view.cells(r)
+        if self._measure(cells):
+            # A row not measured yet (it became visible through a filter change) widened a column: draw again.
+            self.call_after_refresh(self.rows_changed)
         segments = []
-        for cell, width in zip(self.view.cells(r), self.widths, strict=True):
+        for cell, width in zip(cells, self.widths, strict=True):
             style = base + self._style(cell.style)
             if cursor is not None:
                 style += cursor
