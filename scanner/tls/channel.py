@@ -110,7 +110,10 @@ class TlsChannel:
             raise TlsHandshakeError(f"local TLS setup failed: {_reason(exc)}") from None
         conn.set_connect_state()
         if sni:
-            conn.set_tlsext_host_name(sni.encode("idna"))
+            try:
+                conn.set_tlsext_host_name(sni.encode("idna"))
+            except (UnicodeError, ValueError, SSL.Error):
+                sni = None  # a name that cannot be an SNI host name: go without, like a client would
         try:
             await asyncio.wait_for(_drive_handshake(conn, reader, writer), timeout)
         except TimeoutError:

@@ -165,3 +165,13 @@ async def test_version_bounds_are_applied(pki: tuple[CA, CA, Issued], tmp_path: 
         )
         assert chan.info.version == "TLSv1.2"
         await chan.close()
+
+
+async def test_sni_is_normalised(pki: tuple[CA, CA, Issued], tmp_path: Path) -> None:
+    *_, leaf = pki
+    async with serve(echo, ctx=server_context(leaf, tmp_path)) as server:
+        for name in ("imap.example.test.", "bücher.example.test"):
+            reader, writer = await server.connect()
+            chan = await TlsChannel.handshake(reader, writer, server_name=name, timeout=2.0)
+            await chan.close()
+    assert server.sni_seen == ["imap.example.test", "xn--bcher-kva.example.test"]
