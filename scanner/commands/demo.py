@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import sys
 
 from scanner.engine.runner import Scan
@@ -41,21 +40,8 @@ def run(args: argparse.Namespace) -> int:
             return run_scan_tui(scan, targets=f"demo servers 127.0.0.2-{len(DEMO_SERVERS) + 1} (ports chosen at "
                                 "start)", options_summary=f"login probe, CA {demo.ca_file}",
                                 output_path=args.output, fixer=demo.fix)
-        if importlib.util.find_spec("scanner.engine.jsonl") is None:  # until the engine's writer lands
-            return asyncio.run(_simple_table(scan))
         from scanner.commands.scan import _plain_scan  # the scan command's own plain output
 
         plain = argparse.Namespace(format=args.format, output=args.output, fail_on="none")
         return asyncio.run(_plain_scan(scan, plain))
 
-
-async def _simple_table(scan: Scan) -> int:
-    from scanner.tui.cells import COLUMNS, plain_row
-
-    rows = [plain_row(r) async for r in scan.results()]
-    rows.sort(key=lambda row: row[0])
-    table = [tuple(c.label for c in COLUMNS), *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    return 0
