@@ -11,8 +11,9 @@ from scanner.cli import UsageError
 from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import Scan
-from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.model import SEVERITIES, EndpointResult
 from scanner.output import render_table, write_json
+from scanner.report.validate import evaluate_after_scan
 
 DEFAULT_PORTS = "110,143,993,995"
 
@@ -58,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from scanner.engine.targets import add_range_arguments
 
     add_range_arguments(parser)
+    from scanner.report.validate import add_validation_arguments
+
+    add_validation_arguments(parser)  # -c/--config, --baseline, --fail-on-regression, --policy
     parser.set_defaults(func=run)
 
 
@@ -86,6 +90,11 @@ def probe_options(args: argparse.Namespace) -> ProbeOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scanner.config import apply_scan_config
+    from scanner.report.validate import prepare_validation
+
+    apply_scan_config(args)  # -c FILE fills what the command line left at its default
+    prepare_validation(args)  # a bad baseline or policy file fails now, before any packet
     if args.ca_file:
         _check_readable(args.ca_file, "--ca-file")
     from scanner.engine.targets import plan_endpoints
@@ -110,7 +119,9 @@ async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
     progress = Progress(total=scan.total, stream=sys.stderr)
     open_addresses: set[str] = set()
     kept_for_host: list[EndpointResult] = []
-    worst = -1
+    # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
+    # matter are enough, which keeps memory flat on large ranges.
+    everything: list[EndpointResult] | None = [] if (args.baseline or args.policy) else None
     try:
         async for result in scan.results():
             progress.update(result)
@@ -126,8 +137,8 @@ async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
                 hidden[result.state] += 1
                 if result.address in open_addresses:
                     kept_for_host.append(result)  # e.g. a closed 993 next to an open 143: implicit-tls-missing
-            if result.worst_severity:
-                worst = max(worst, SEVERITY_RANK[result.worst_severity])
+            if everything is not None:
+                everything.append(result)
     finally:
         progress.close()
         if writer:
@@ -137,14 +148,11 @@ async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
         for r in with_cross_port_findings(shown + kept_for_host)
         if r.state in ("open", "error") or args.format == "json"
     ]
-    worst = max([worst, *(SEVERITY_RANK[r.worst_severity] for r in shown if r.worst_severity)])
     if args.format == "json":
         write_json(shown, sys.stdout)
     elif args.format != "jsonl":
         print(render_table(shown, hidden=hidden))
-    if args.fail_on != "none" and worst >= SEVERITY_RANK[args.fail_on]:
-        return 1
-    return 0
+    return evaluate_after_scan(everything if everything is not None else shown, args)
 
 
 def _check_readable(path: str, flag: str) -> None:

@@ -125,6 +125,5 @@ def evaluate_after_scan(
 
 
 def _default_stream(args: argparse.Namespace) -> TextIO:
-    machine = getattr(args, "format", "table") in ("json", "jsonl")
-    to_stdout = getattr(args, "output", None) in (None, "-")
-    return sys.stderr if machine and to_stdout else sys.stdout
+    # --format json/jsonl owns stdout (-o only adds a JSON Lines file): the human text goes to stderr.
+    return sys.stderr if getattr(args, "format", "table") in ("json", "jsonl") else sys.stdout
