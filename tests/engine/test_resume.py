@@ -1,0 +1,63 @@
+"""A real `mailprobe scan` killed with SIGKILL midway leaves a valid JSON Lines file that --resume completes
+without repeating an endpoint. Targets are closed ports on 127.0.0.x (answered by a reset at once); --rate keeps
+the first run slow enough to be killed in the middle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def closed_ports(count: int) -> list[int]:
+    ports = []
+    for _ in range(count):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    return ports
+
+
+def scan_cmd(out: Path, ports: list[int], *extra: str) -> list[str]:
+    port_list = ",".join(f"{scheme}:{port}" for scheme, port in zip(("imap", "imaps", "pop3", "pop3s"), ports,
+                                                                      strict=True))
+    return [sys.executable, "-m", "scanner", "scan", "127.0.0.100-149", "-p", port_list, "--no-tui", "--format",
+            "jsonl", "--timeout", "1", "--no-ptr", "--no-legacy-tls", "--source-address", "127.0.0.1", *extra]
+
+
+def lines_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path):
+    out = tmp_path / "scan.jsonl"
+    ports = closed_ports(4)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(scan_cmd(out, ports, "-o", str(out), "--rate", "40"), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 30):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    data = out.read_bytes()
+    first = lines_of(out)  # every line parses: no half line
+    assert data.endswith(b"\n") and 30 <= len(first) < 200
+
+    done = subprocess.run(scan_cmd(out, ports, "--resume", str(out)), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3, done.stderr  # 3: the scan ran, but every endpoint was closed
+    after = lines_of(out)
+    keys = [(row["address"], row["port"]) for row in after]
+    assert len(keys) == len(set(keys)) == 200  # 50 addresses x 4 ports, each exactly once
+    assert after[: len(first)] == first  # the first run's lines are kept as they were
+    assert {row["state"] for row in after} == {"closed"}
+    # the resumed run printed only the endpoints it scanned
+    assert len(done.stdout.splitlines()) == 200 - len(first)
