@@ -218,3 +218,16 @@ async def test_export_writes_what_is_shown(tmp_path, suffix: str) -> None:
         addresses = [row["address"] for row in table]
         assert {row["Plaintext login"] for row in table} == {"✗ ACCEPTED"}
     assert addresses == ["127.0.0.3", "127.0.0.4", "127.0.0.5"]
+
+
+async def test_narrow_terminal_scrolls_by_column_and_keeps_the_host() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(90, 30)) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        assert "Plaintext login" not in app.query_one(ResultsTable).render_line(0).text
+        await pilot.press(*["right"] * 5)  # Name, Port, Proto, Mode, Software scrolled away
+        header = app.query_one(ResultsTable).render_line(0).text
+        assert header.split()[:3] == ["Host", "Plaintext", "login"]
+        assert screen_rows(app)[1].split()[:3] == ["127.0.0.3", "✗", "ACCEPTED"]
+        await pilot.press("left")
+        assert app.query_one(ResultsTable).render_line(0).text.split()[:2] == ["Host", "Software"]

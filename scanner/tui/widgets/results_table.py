@@ -35,6 +35,8 @@ class ResultsTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
+        Binding("left", "column(-1)", "Column left", show=False),
+        Binding("right", "column(1)", "Column right", show=False),
         Binding("enter", "choose", "Details"),
     ]
 
@@ -87,10 +89,17 @@ class ResultsTable(ScrollView, can_focus=True):
             if index is not None:
                 self.cursor = index
         self._clamp()
-        self.virtual_size = Size(sum(self.widths) + GAP * len(self.widths), len(self.view) + 1)
+        total = sum(self.widths) + GAP * len(self.widths)
+        # Room to scroll until the last column sits at the left edge, so sideways steps always land on a column.
+        last_start = total - self.widths[-1] - GAP - self.widths[0] - GAP
+        wide = total if total <= self.size.width else max(total, last_start + self.size.width)
+        self.virtual_size = Size(wide, len(self.view) + 1)
         self._remember()
         self._scroll_to_cursor()
         self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.rows_changed()
 
     def move_to(self, index: int) -> None:
         self.cursor = index
@@ -110,13 +119,24 @@ class ResultsTable(ScrollView, can_focus=True):
     def action_jump(self, index: int) -> None:
         self.move_to(len(self.view) - 1 if index < 0 else index)
 
+    def action_column(self, direction: int) -> None:
+        """Scroll sideways by one whole column."""
+        edges, edge = [0], 0
+        for width in self.widths[1:]:
+            edge += width + GAP
+            edges.append(edge)
+        x = int(self.scroll_x)
+        target = next((e for e in edges if e > x), x) if direction > 0 else max((e for e in edges if e < x), default=0)
+        self.scroll_to(x=target, animate=False)
+
     def action_choose(self) -> None:
         if (r := self.selected) is not None:
             self.post_message(self.Chosen(r))
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
-            x = event.x + int(self.scroll_x)
+            fixed = self.widths[0] + GAP
+            x = event.x if event.x < fixed else event.x + int(self.scroll_x)
             edge = 0
             for i, width in enumerate(self.widths):
                 edge += width + GAP
@@ -143,7 +163,10 @@ class ResultsTable(ScrollView, can_focus=True):
             if index >= len(self.view):
                 return Strip.blank(width, base)
             strip = self._row_strip(self.view.row(index), index == self.cursor, base)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        # The Host column stays put; the others scroll sideways on narrow terminals.
+        fixed = min(self.widths[0] + GAP, width)
+        moving = strip.crop_extend(fixed + scroll_x, fixed + scroll_x + width - fixed, base)
+        return Strip.join([strip.crop_extend(0, fixed, base), moving])
 
     def _header_strip(self, base: Style) -> Strip:
         header = base + self.get_component_rich_style("results-table--header")
