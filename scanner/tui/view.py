@@ -54,7 +54,7 @@ class ResultView:
         r = self.results.get(key)
         if r is None or not self._matches(r):
             return None
-        i = bisect.bisect_left(self._rows, self._keys[key], key=self._sort_key)
+        i = bisect.bisect_left(self._rows, self._sort_key(r), key=self._sort_key)
         if i < len(self._rows) and self._rows[i].key == key:
             return len(self._rows) - 1 - i if self.reverse else i
         return None
@@ -88,7 +88,7 @@ class ResultView:
             raise ValueError(f"unknown column {column!r}")
         self.sort_column = column
         self.reverse = reverse
-        self._keys = {key: self._key_for(r) for key, r in self.results.items()}
+        self._keys = {}  # made again lazily: only for the rows listed (others when a filter lists them)
         self._rebuild()
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -106,10 +106,13 @@ class ResultView:
         return (primary, self._seq[r.key])
 
     def _sort_key(self, r: EndpointResult) -> tuple[object, int]:
-        return self._keys[r.key]
+        key = self._keys.get(r.key)
+        if key is None:
+            key = self._keys[r.key] = self._key_for(r)
+        return key
 
     def _remove_row(self, old: EndpointResult) -> None:
-        i = bisect.bisect_left(self._rows, self._keys[old.key], key=self._sort_key)
+        i = bisect.bisect_left(self._rows, self._sort_key(old), key=self._sort_key)
         if i < len(self._rows) and self._rows[i].key == old.key:
             del self._rows[i]
 
