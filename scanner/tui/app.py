@@ -19,7 +19,7 @@ from scanner.model import EndpointResult
 from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, endpoint_of, next_in
 from scanner.tui.export import export_results
 from scanner.tui.messages import Reprobed, ScanFinished
-from scanner.tui.output import JsonlAppender, open_output
+from scanner.tui.output import ResultSink, open_output
 from scanner.tui.screens.confirm import ConfirmScreen
 from scanner.tui.screens.detail import DetailScreen
 from scanner.tui.screens.export import ExportScreen
@@ -83,7 +83,7 @@ class ScanApp(App[int]):
         self.error: str | None = None
         self.last_changes: dict[tuple[str, int], list[str]] = {}
         self._inbox: list[EndpointResult] = []
-        self._output: JsonlAppender | None = None
+        self._output: ResultSink | None = None
         self._started = 0.0
         self._ended: float | None = None
         self._flush_timer: Timer | None = None

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from scanner.model import EndpointResult
+
+
+class ResultSink(Protocol):
+    def write(self, result: EndpointResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class JsonlAppender:
@@ -23,10 +29,10 @@ class JsonlAppender:
             self._file = None
 
 
-def open_output(path: str) -> JsonlAppender:
+def open_output(path: str) -> ResultSink:
     """The engine's JSON Lines writer when it is there (same write/close interface), else the appender above."""
     try:
-        from scanner.engine.jsonl import JsonlWriter  # type: ignore[import-not-found]
+        from scanner.engine.jsonl import JsonlWriter
     except ImportError:
         return JsonlAppender(path)
-    return JsonlWriter(path)  # type: ignore[no-any-return]
+    return JsonlWriter(path)
