@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+
+from test_tui_demo_e2e import EXPECTED_VERDICT
 
 from scanner.cli import main
 from scanner.demo import DEMO_SERVERS
+from scanner.model import EndpointResult
 
 
 def test_demo_list(capsys) -> None:
@@ -15,3 +19,10 @@ def test_demo_list(capsys) -> None:
     for line, spec in zip(lines, DEMO_SERVERS, strict=True):
         assert line.split()[:2] == [spec.address, spec.name]
         assert ipaddress.ip_address(spec.address).is_loopback
+
+
+def test_demo_plain_output_has_every_server_with_its_verdict(capsys) -> None:
+    assert main(["demo", "--fast", "--no-tui", "--format", "json"]) == 0
+    rows = [EndpointResult.from_dict(item) for item in json.loads(capsys.readouterr().out)]
+    verdicts = {r.name.split(".")[0]: r.plaintext_login.verdict for r in rows}
+    assert verdicts == EXPECTED_VERDICT
