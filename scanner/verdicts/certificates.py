@@ -361,7 +361,8 @@ def _differs(rows: list[EndpointResult], out: dict[tuple[str, int], list[Finding
 def _implicit_missing(rows: list[EndpointResult], out: dict[tuple[str, int], list[Finding]]) -> None:
     for protocol, port in (("imap", 993), ("pop3", 995)):
         implicit = [r for r in rows if r.protocol == protocol and r.transport == "implicit"]
-        if not implicit or any(r.state == "open" for r in implicit):
+        # A listener whose handshake fails ("error") is broken, not missing: starttls/implicit rows say so.
+        if not implicit or any(r.state in ("open", "error") for r in implicit):
             continue
         states = ", ".join(f"{r.port} {r.state}" for r in implicit)
         for r in rows:

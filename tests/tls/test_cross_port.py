@@ -76,3 +76,5 @@ def test_implicit_tls_missing_only_when_probed_and_not_open() -> None:
     assert (finding.id, finding.severity) == ("implicit-tls-missing", "low")
     assert "993 closed" in finding.detail
     assert cross_port_findings([_row(143, "imap", "starttls"), _row(993, "imap", "implicit")]) == {}
+    # A 993 that listens but fails its handshake is broken (its own row says so), not missing.
+    assert cross_port_findings([_row(143, "imap", "starttls"), _row(993, "imap", "implicit", state="error")]) == {}
