@@ -273,7 +273,7 @@ userdb {{
 
 
 def mailprobe_cmd(bench: Bench, target: str, out: Path, timeout: float, extra: list[str]) -> list[str]:
-    return [*bench.exec_prefix(), sys.executable, "-m", "scanner", "scan", target, "--no-tui", "--format", "jsonl",
+    return [*bench.exec_prefix(), sys.executable, "-m", "scanner", "scan", target, "--no-tui",
             "-o", str(out), "--timeout", str(timeout), "--no-ptr", "--fail-on", "none", *extra]
 
 
