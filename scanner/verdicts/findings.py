@@ -104,7 +104,7 @@ def login_findings(facts: LoginFacts) -> list[Finding]:
             "critical",
             "Plaintext login accepted",
             "A password sent in clear is checked by this server: anyone on the path can read it. "
-            + "; ".join(facts.plaintext_login.evidence[-2:]),
+            + "; ".join(_deciding_lines(facts.plaintext_login.evidence)),
             _SECURE_LOGIN,
         )
     if facts.preauth and facts.transport == "starttls":
@@ -186,6 +186,13 @@ def login_findings(facts: LoginFacts) -> list[Finding]:
             _SECURE_LOGIN,
         )
     return found
+
+
+def _deciding_lines(evidence: tuple[str, ...]) -> list[str]:
+    """The answers in clear and the reasoning (the evidence ends with one reason per login tried in clear)."""
+    in_clear = [line for line in evidence if " in clear: " in line]
+    reasons = list(evidence[-len(in_clear) :]) if in_clear else list(evidence[-1:])
+    return in_clear + [r for r in reasons if r not in in_clear]
 
 
 def _claims_refusal(adv: Advertised) -> bool:
