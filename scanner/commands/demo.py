@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
                                 "start)", options_summary=f"login probe, CA {demo.ca_file}",
                                 output_path=args.output, fixer=demo.fix)
         from scanner.cli import build_parser
-        from scanner.commands.scan import _plain_scan  # the scan command's own plain output
+        from scanner.commands.scan import plain_scan  # the scan command's own plain output
 
         # Every option the scan's output step reads, at its default (no baseline, no policy); findings are the
         # point of the demo, so they do not make it fail.
         plain = build_parser().parse_args(["scan", "--no-tui", "--fail-on", "none"])
         plain.format, plain.output = args.format, args.output
-        return asyncio.run(_plain_scan(scan, plain))
+        return asyncio.run(plain_scan(scan, plain))
 

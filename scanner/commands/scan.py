@@ -89,6 +89,21 @@ def probe_options(args: argparse.Namespace) -> ProbeOptions:
     )
 
 
+def options_summary(args: argparse.Namespace) -> str:
+    """The options in force, in a few words, for the TUI header."""
+    words = [f"ports {args.ports}", f"timeout {args.timeout:g}s", f"fail-on {args.fail_on}"]
+    words.append("no login probe" if args.no_login_probe else "dummy login probe")
+    if args.ca_file:
+        words.append(f"CA {args.ca_file}")
+    if args.expect_name:
+        words.append(f"expect {args.expect_name}")
+    if args.baseline:
+        words.append(f"baseline {args.baseline}")
+    if args.policy:
+        words.append(f"policy {args.policy}")
+    return ", ".join(words)
+
+
 def run(args: argparse.Namespace) -> int:
     from scanner.config import apply_scan_config
     from scanner.report.validate import prepare_validation
@@ -105,11 +120,18 @@ def run(args: argparse.Namespace) -> int:
     if use_tui:
         from scanner.tui import run_scan_tui
 
-        return run_scan_tui(scan, title=" ".join(args.targets) or "scan", output_path=args.output)
-    return asyncio.run(_plain_scan(scan, args))
+        return run_scan_tui(
+            scan,
+            title="mailprobe scan",
+            targets=" ".join(args.targets) or "(from files)",
+            options_summary=options_summary(args),
+            output_path=args.output,
+            exit_code=lambda results: evaluate_after_scan(results, args, stream=sys.stderr),
+        )
+    return asyncio.run(plain_scan(scan, args))
 
 
-async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
+async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
     from scanner.engine.jsonl import JsonlWriter
     from scanner.engine.progress import Progress
 
@@ -130,7 +152,7 @@ async def _plain_scan(scan: Scan, args: argparse.Namespace) -> int:
             if args.format == "jsonl":
                 sys.stdout.write(result.to_json() + "\n")
                 sys.stdout.flush()
-            elif args.format == "json" or result.state in ("open", "error"):
+            if args.format == "json" or result.state in ("open", "error"):
                 shown.append(result)  # JSON lists every endpoint; the table counts closed/filtered ones
                 open_addresses.add(result.address)
             else:
