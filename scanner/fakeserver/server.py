@@ -102,11 +102,13 @@ class FakeServer:
             await _Connection(self, session, reader, writer).run()
         except (_Closed, ConnectionError, TimeoutError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            session.error = "server closed while the session was running"  # close(): the task ends here anyway
         except ssl.SSLError as exc:
             session.error = f"TLS: {exc}"
         finally:
             writer.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
             session.finished.set()
             if task is not None:
