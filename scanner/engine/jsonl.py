@@ -1,8 +1,9 @@
 """JSON Lines results that survive a crash: one whole line per result, written with one unbuffered write.
 
-A SIGKILL can land between two writes but not inside one, so the file never ends in half a line written by this
-writer. Files from an older crash (or another tool) may still end in a partial line: readers skip it, and a writer
-appending to such a file first cuts it off so the next line starts clean.
+Nothing waits in a userspace buffer, so a killed scan keeps every line it finished. Linux may still cut the one
+write() under way short when SIGKILL arrives while it copies pages, so a kill can leave at most the last line torn:
+readers skip a last line without its newline, and a writer appending to such a file first cuts the torn tail off,
+so the next line starts clean and every line in the file is whole again.
 """
 
 from __future__ import annotations
