@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +97,66 @@ def test_host_level_findings_in_the_table(dovecot_ssl_no):
     assert "implicit-tls-missing" in done.stdout
     assert "starttls-missing" in done.stdout
     assert "2 closed" in done.stdout
+
+
+def test_unresolvable_name_is_a_usage_error(tmp_path):
+    """A typo in a name on the command line: one line, exit 2, no probe (DNS from a local test server only)."""
+    sys.path.insert(0, str(ROOT / "tests" / "engine"))
+    from dnsserver import LocalDns
+
+    async def run() -> subprocess.CompletedProcess[str]:
+        async with LocalDns({"mail.example.test.": {"A": ["127.0.0.254"]}}, address="127.0.0.54") as dns:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "scanner",
+                "scan",
+                "nosuch.example.test",
+                "--nameserver",
+                f"{dns.address}:{dns.port}",
+                "--no-tui",
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            return subprocess.CompletedProcess([], process.returncode or 0, out.decode(), err.decode())
+
+    done = asyncio.run(run())
+    assert done.returncode == 2, done
+    assert done.stderr.strip() == "mailprobe: error: cannot resolve nosuch.example.test: no such name in DNS"
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "partial.jsonl"
+
+    async def run() -> tuple[int, str]:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.33", 0)  # accepts, never speaks
+        port = server.sockets[0].getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            f"imap://127.0.0.33:{port}",
+            "--timeout",
+            "30",
+            "-o",
+            str(out),
+            "--no-tui",
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        await asyncio.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        server.close()
+        return process.returncode or 0, err.decode()
+
+    code, err = asyncio.run(run())
+    assert code == 130, err
+    assert f"--resume {out}" in err
+    assert "Traceback" not in err

@@ -8,9 +8,11 @@ import sys
 from collections import Counter
 
 from scanner.cli import UsageError
+from scanner.engine.dns import DnsError, NoSuchName
 from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import Scan
+from scanner.engine.targets import TargetPlan
 from scanner.model import SEVERITIES, EndpointResult
 from scanner.output import render_table, write_json
 from scanner.report.validate import evaluate_after_scan
@@ -115,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from scanner.engine.targets import plan_endpoints
 
     plan = plan_endpoints(args)  # raises UsageError before any packet is sent
+    asyncio.run(_check_named_targets(plan, args))
     scan = Scan(plan.endpoints, probe_options(args), total=plan.total, **plan.scan_kwargs)
     use_tui = not args.no_tui and args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
     if use_tui:
@@ -131,14 +134,40 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(plain_scan(scan, args))
 
 
+# Names typed on the command line are checked before the scan: a typo gets one line and exit 2. Names from lists
+# and domains, and resolvers that fail or time out, give result rows instead (they may work on the next run).
+_MAX_NAMES_CHECKED = 32
+
+
+async def _check_named_targets(plan: TargetPlan, args: argparse.Namespace) -> None:
+    typed = [name for name in plan.names if name in {t.lower().rstrip(".") for t in args.targets}]
+    if not typed or len(typed) > _MAX_NAMES_CHECKED:
+        return
+
+    async def exists(name: str) -> str | None:
+        if name == "localhost" or name.endswith(".localhost"):
+            return None
+        try:
+            await plan.resolver.query(name, "A")  # NXDOMAIN covers every type: one question is enough
+        except NoSuchName:
+            return name
+        except DnsError:
+            pass
+        return None
+
+    missing = [name for name in await asyncio.gather(*(exists(n) for n in typed)) if name]
+    if missing:
+        raise UsageError(f"cannot resolve {', '.join(missing)}: no such name in DNS")
+
+
 async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
     from scanner.engine.jsonl import JsonlWriter
-    from scanner.engine.progress import Progress
+    from scanner.engine.progress import Progress, resume_hint
 
     shown: list[EndpointResult] = []
     hidden: Counter[str] = Counter()
     writer = JsonlWriter(args.output) if args.output else None
-    progress = Progress(total=scan.total, stream=sys.stderr)
+    progress = Progress(total=lambda: scan.total, stream=sys.stderr)
     open_addresses: set[str] = set()
     kept_for_host: list[EndpointResult] = []
     # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
@@ -161,6 +190,9 @@ async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
                     kept_for_host.append(result)  # e.g. a closed 993 next to an open 143: implicit-tls-missing
             if everything is not None:
                 everything.append(result)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        progress.close(note=resume_hint(args.output))
+        raise KeyboardInterrupt from None
     finally:
         progress.close()
         if writer:
