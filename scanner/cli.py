@@ -25,6 +25,24 @@ class UsageError(Exception):
     """A bad target, flag or file named by the user: one readable line, exit code 2."""
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above 0."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0: {text!r}")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number above 0 (seconds, rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailprobe",

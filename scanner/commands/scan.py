@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections import Counter
 
-from scanner.cli import UsageError
+from scanner.cli import UsageError, positive_float
 from scanner.engine.dns import DnsError, NoSuchName
 from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.options import ProbeOptions
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-login-probe", action="store_true", help="do not try the dummy login")
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         metavar="SECONDS",
         help="connect and per-reply timeout (default 5)",
@@ -65,16 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add_validation_arguments(parser)  # -c/--config, --baseline, --fail-on-regression, --policy
     parser.set_defaults(func=run)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
-    return value
 
 
 def probe_options(args: argparse.Namespace) -> ProbeOptions:

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.cli import UsageError
+from scanner.cli import UsageError, positive_float, positive_int
 from scanner.model import DEFAULT_PORTS, Endpoint, EndpointResult, Protocol, Transport
 
 GUARD_ADDRESSES = 1 << 16  # more addresses than a /16 needs --yes
@@ -596,29 +596,13 @@ def add_range_arguments(parser: argparse.ArgumentParser) -> None:
                            help="DNS server to ask instead of the system resolver")
     dns_group.add_argument("--no-ptr", action="store_true", help="do not look up reverse DNS names of open endpoints")
     engine = parser.add_argument_group("engine")
-    engine.add_argument("--concurrency", type=_positive_int, metavar="N",
+    engine.add_argument("--concurrency", type=positive_int, metavar="N",
                         help="endpoints probed at once (default: sized to this machine's file-descriptor limit)")
-    engine.add_argument("--per-host", type=_positive_int, default=2, metavar="N",
+    engine.add_argument("--per-host", type=positive_int, default=2, metavar="N",
                         help="endpoints of one address probed at once (default 2)")
-    engine.add_argument("--rate", type=_positive_float, metavar="N", help="start at most N endpoints per second")
+    engine.add_argument("--rate", type=positive_float, metavar="N", help="start at most N endpoints per second")
     engine.add_argument("--resume", metavar="FILE",
                         help="skip endpoints already in FILE (JSON Lines) and append the rest to it")
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number above 0: {text!r}")
-    return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
-    return value
 
 
 def _split_commas(values: Iterable[str]) -> list[str]:
