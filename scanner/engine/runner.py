@@ -18,9 +18,10 @@ import resource
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from scanner.engine.options import ProbeOptions
+from scanner.engine.tls_inspect import with_ptr_name
 from scanner.model import Endpoint, EndpointResult
 
 ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
@@ -328,7 +329,7 @@ class Scan:
             except (TimeoutError, Exception):
                 ptr = None
             if ptr:
-                result = replace(result, ptr=ptr)
+                result = with_ptr_name(result, ptr, self.options)  # PTR joins the certificate's name check
         self._count(result)
         await queue.put(result)
 

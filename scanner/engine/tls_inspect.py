@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import ipaddress
 
 from scanner.engine.options import ProbeOptions
-from scanner.model import Endpoint, Finding, TlsInfo
-from scanner.tls.certificate import analyse_chain
+from scanner.model import Endpoint, EndpointResult, Finding, TlsInfo
+from scanner.tls.certificate import analyse_chain, matches_name
 from scanner.tls.channel import HandshakeInfo
 from scanner.tls.legacy import Opener, probe_legacy_versions
 from scanner.tls.trust import TrustStore, load_trust_store
@@ -58,3 +60,36 @@ async def inspect_tls(
     info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested)
     findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
     return info, findings
+
+
+def with_ptr_name(result: EndpointResult, ptr: str, options: ProbeOptions) -> EndpointResult:
+    """Add the PTR name, found after the probe, to the certificate's name check (issue: names come from the user's
+    name, the resolved name, then PTR). The name verdict and its finding are recomputed; nothing else changes."""
+    result = dataclasses.replace(result, ptr=ptr)
+    tls = result.tls
+    cert = tls.certificate if tls else None
+    name = ptr.lower().rstrip(".")
+    if tls is None or cert is None or name in cert.names_checked:
+        return result
+    ip_sans = [s for s in cert.sans if _is_ip(s)]
+    dns_sans = [s for s in cert.sans if not _is_ip(s)]
+    names = (*cert.names_checked, name)
+    checked = dataclasses.replace(
+        cert, names_checked=names, name_match=any(matches_name(n, dns_sans, ip_sans) for n in names)
+    )
+    tls = dataclasses.replace(tls, certificate=checked)
+    fresh = [
+        f
+        for f in certificate_findings(tls, expiry_warn_days=options.expiry_warn_days, software=result.software)
+        if f.id == "cert-name-mismatch"
+    ]
+    kept = [f for f in result.findings if f.id != "cert-name-mismatch"]
+    return dataclasses.replace(result, tls=tls, findings=(*kept, *fresh))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

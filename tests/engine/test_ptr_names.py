@@ -1,0 +1,75 @@
+"""The PTR name, looked up after the probe of an address target, joins the certificate name check."""
+
+from __future__ import annotations
+
+from scanner.engine.options import ProbeOptions
+from scanner.engine.tls_inspect import with_ptr_name
+from scanner.model import CertificateInfo, EndpointResult, Finding, TlsInfo
+from scanner.verdicts.certificates import certificate_findings
+
+CERT = CertificateInfo(
+    subject="CN=mail.example.test",
+    issuer="CN=test CA",
+    sans=("mail.example.test",),
+    not_before="2026-09-01T00:00:00Z",
+    not_after="2027-06-01T00:00:00Z",
+    days_left=180,
+    sha256="ab" * 32,
+    key="RSA 2048",
+    signature_algorithm="sha256WithRSAEncryption",
+    chain_length=2,
+    trusted=True,
+    trust_store="ca-file test.pem",
+    trust_error=None,
+    self_signed=False,
+    exchange_default=False,
+    name_match=False,
+    names_checked=("127.0.0.5",),
+)
+
+
+def result_with(cert: CertificateInfo) -> EndpointResult:
+    tls = TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", cert)
+    findings = tuple(certificate_findings(tls)) + (Finding("plaintext-login-accepted", "critical", "t", "d", "r"),)
+    return EndpointResult(
+        host="127.0.0.5",
+        address="127.0.0.5",
+        name=None,
+        port=993,
+        protocol="imap",
+        transport="implicit",
+        state="open",
+        tls=tls,
+        findings=findings,
+    )
+
+
+def ids(result: EndpointResult) -> list[str]:
+    return sorted(f.id for f in result.findings)
+
+
+def test_matching_ptr_clears_the_mismatch():
+    before = result_with(CERT)
+    assert "cert-name-mismatch" in ids(before)
+    after = with_ptr_name(before, "Mail.Example.Test.", ProbeOptions())
+    assert after.ptr == "Mail.Example.Test."
+    assert after.tls.certificate.name_match is True
+    assert after.tls.certificate.names_checked == ("127.0.0.5", "mail.example.test")
+    assert ids(after) == ["plaintext-login-accepted"]  # only the name finding changed
+
+
+def test_other_ptr_keeps_one_mismatch_naming_it():
+    after = with_ptr_name(result_with(CERT), "host-5.example.net", ProbeOptions())
+    assert after.tls.certificate.name_match is False
+    mismatches = [f for f in after.findings if f.id == "cert-name-mismatch"]
+    assert len(mismatches) == 1
+    assert "host-5.example.net" in mismatches[0].detail
+
+
+def test_without_certificate_only_the_ptr_is_recorded():
+    plain = EndpointResult(
+        host="127.0.0.5", address="127.0.0.5", name=None, port=143, protocol="imap", transport="starttls", state="open"
+    )
+    assert with_ptr_name(plain, "mail.example.test", ProbeOptions()) == EndpointResult(
+        **{**plain.__dict__, "ptr": "mail.example.test"}
+    )
