@@ -16,7 +16,6 @@ line, within the reply limits. STARTTLS: see ``ClientMachine`` (``take_unprocess
 
 from __future__ import annotations
 
-import base64
 import re
 
 from scanner.protocols.base import (
@@ -27,7 +26,7 @@ from scanner.protocols.base import (
     Pending,
 )
 from scanner.protocols.events import Continuation, Event, Greeting, ProtocolError, Response
-from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, split_code
+from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, sasl_plain_arguments, split_code
 
 _LITERAL = re.compile(rb"~?\{(\d{1,10})\+?\}$")
 _GREETING_WORDS = {"OK": "ok", "PREAUTH": "preauth", "BYE": "bye"}
@@ -90,11 +89,7 @@ class ImapClient(ClientMachine):
     def authenticate_plain(self, user: str, password: str, initial_response: bool = False) -> bytes:
         """AUTHENTICATE PLAIN; with ``initial_response`` the credentials ride on the command line (SASL-IR),
         else the server's ``+`` yields a Continuation to answer with ``continuation(b"\\0user\\0password")``."""
-        args = b"PLAIN"
-        if initial_response:
-            payload = b"\0" + check_text_argument(user, "user") + b"\0" + check_text_argument(password, "password")
-            args += b" " + base64.b64encode(payload)
-        return self._command("AUTHENTICATE", args, sasl=True)
+        return self._command("AUTHENTICATE", sasl_plain_arguments(user, password, initial_response), sasl=True)
 
     def logout(self) -> bytes:
         return self._command("LOGOUT")

@@ -7,6 +7,8 @@ soon as it passes ``max_line``, instead of waiting for a CRLF that may never com
 
 from __future__ import annotations
 
+import base64
+
 from scanner.protocols.events import LocalProtocolError, ProtocolError
 
 FIRST_BYTES = 64  # how much of an offending input a ProtocolError carries
@@ -117,3 +119,11 @@ def check_text_argument(value: str, what: str) -> bytes:
     if any(ch in value for ch in "\r\n\0"):
         raise LocalProtocolError(f"{what} must not contain CR, LF or NUL")
     return value.encode("utf-8")
+
+
+def sasl_plain_arguments(user: str, password: str, initial_response: bool) -> bytes:
+    """``PLAIN`` for AUTHENTICATE/AUTH, with the base64 RFC 4616 payload appended when sent as an initial response."""
+    if not initial_response:
+        return b"PLAIN"
+    payload = b"\0" + check_text_argument(user, "user") + b"\0" + check_text_argument(password, "password")
+    return b"PLAIN " + base64.b64encode(payload)

@@ -9,11 +9,9 @@ A ``+ `` line during AUTH is a Continuation. STARTTLS: see ``ClientMachine`` (``
 
 from __future__ import annotations
 
-import base64
-
 from scanner.protocols.base import ClientMachine, Pending
 from scanner.protocols.events import Continuation, Event, Greeting, ProtocolError, Response
-from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, split_code
+from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, sasl_plain_arguments, split_code
 
 _STATUS = {"+OK": "ok", "-ERR": "err"}
 _MULTILINE = frozenset({"CAPA"})
@@ -57,11 +55,7 @@ class Pop3Client(ClientMachine):
     def auth_plain(self, user: str, password: str, initial_response: bool = False) -> bytes:
         """AUTH PLAIN; with ``initial_response`` the credentials ride on the command line (RFC 5034), else the
         server's ``+ `` yields a Continuation to answer with ``continuation(b"\\0user\\0password")``."""
-        args = b"PLAIN"
-        if initial_response:
-            payload = b"\0" + check_text_argument(user, "user") + b"\0" + check_text_argument(password, "password")
-            args += b" " + base64.b64encode(payload)
-        return self._command("AUTH", args, sasl=True)
+        return self._command("AUTH", sasl_plain_arguments(user, password, initial_response), sasl=True)
 
     def quit(self) -> bytes:
         return self._command("QUIT")
