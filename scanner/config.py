@@ -21,12 +21,12 @@ The loader returns defaults keyed by the scan parser's ``dest`` names; options g
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from scanner.cli import UsageError
 from scanner.report.policy import check_severity, policy_from_dict
+from scanner.tomlfile import read_toml
 
 _PATHS = ("ca_file", "baseline", "output")
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -48,14 +48,7 @@ def load_scan_config(path: str | Path) -> dict[str, Any]:
     fail_on_regression, format, policy (absolute path str, or a Policy for an inline table). Only keys present
     in the file are returned. Raises UsageError for a missing file, bad TOML, an unknown key or a bad value."""
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"config file {file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"config file {file}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {file}: bad TOML: {exc}") from None
+    data = read_toml(file, "config file")
     where = f"config file {file}"
     unknown = set(data) - KEYS
     if unknown:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 from scanner.cli import UsageError
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.tomlfile import read_toml
 
 RULES: dict[str, str] = {
     "plaintext-login": "plaintext login refused",
@@ -170,16 +170,7 @@ class PolicyOutcome:
 
 
 def load_policy(path: str | Path) -> Policy:
-    file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"policy file {file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"policy file {file}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"policy file {file}: bad TOML: {exc}") from None
-    return policy_from_dict(data, source=str(file))
+    return policy_from_dict(read_toml(path, "policy file"), source=str(Path(path)))
 
 
 def policy_from_dict(data: dict[str, Any], source: str = "policy") -> Policy:
