@@ -7,6 +7,7 @@
     concurrency = 64
     timeout = 5.0
     login_probe = true
+    confirm_over_tls = false              # repeat decided logins over TLS too
     source_address = "192.0.2.1"
     fail_on = "high"
     baseline = "before.jsonl"
@@ -34,6 +35,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "concurrency": int,
     "timeout": (int, float),
     "login_probe": bool,
+    "confirm_over_tls": bool,
     "source_address": str,
     "fail_on_regression": bool,
     "format": str,
@@ -44,7 +46,7 @@ KEYS = frozenset({"targets", "ports", "policy", "fail_on", *_TYPES})
 
 def load_scan_config(path: str | Path) -> dict[str, Any]:
     """Defaults for the scan namespace: targets (list[str]), ports ("110,143"), ca_file, baseline, output
-    (absolute paths), expect_name, concurrency, timeout, no_login_probe, source_address, fail_on,
+    (absolute paths), expect_name, concurrency, timeout, no_login_probe, confirm_over_tls, source_address, fail_on,
     fail_on_regression, format, policy (absolute path str, or a Policy for an inline table). Only keys present
     in the file are returned. Raises UsageError for a missing file, bad TOML, an unknown key or a bad value."""
     file = Path(path)

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", help="append results to FILE as JSON Lines")
     parser.add_argument("--no-login-probe", action="store_true", help="do not try the dummy login")
     parser.add_argument(
+        "--confirm-over-tls",
+        action="store_true",
+        help="repeat the dummy login over TLS even when the answer in clear already decides "
+        "(one more failed login per mechanism in the server's logs)",
+    )
+    parser.add_argument(
         "--timeout",
         type=positive_float,
         default=5.0,
@@ -70,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def probe_options(args: argparse.Namespace) -> ProbeOptions:
     return ProbeOptions(
         login_probe=not args.no_login_probe,
+        confirm_over_tls=args.confirm_over_tls,
         connect_timeout=args.timeout,
         read_timeout=max(args.timeout, 5.0),  # a credential check may take seconds by design
         tls_timeout=max(args.timeout, 5.0),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ProbeOptions:
     login_probe: bool = True  # try a dummy login (random credentials) in clear and over TLS
+    # Repeat the login over TLS even when the answer in clear already decides (see decided_in_clear).
+    confirm_over_tls: bool = False
     connect_timeout: float = 5.0
     read_timeout: float = 10.0  # waiting for one reply
     login_timeout: float = 20.0  # a login reply: servers delay failures on purpose (Dovecot's penalty reaches 15 s)

@@ -4,6 +4,8 @@ STARTTLS ports (110/143) take two connections, so that no connection carries mor
 (Exchange ends the session on the third):
   1. in clear: greeting, CAPABILITY/CAPA, the dummy login(s), LOGOUT/QUIT;
   2. greeting, STARTTLS/STLS, TLS handshake, CAPABILITY/CAPA again, the same dummy login(s) over TLS, LOGOUT/QUIT.
+     A login whose answer in clear already decides (accepted, AUTHENTICATIONFAILED, PRIVACYREQUIRED, POP3 USER
+     refused) is not repeated over TLS unless confirm_over_tls is set: one failed login fewer in the server's logs.
 Implicit-TLS ports (993/995) do the TLS half only. The dummy credentials are random and belong to nobody.
 """
 
@@ -15,6 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from scanner.engine.hostslots import conversation_slot
 from scanner.engine.options import ProbeOptions
 from scanner.engine.session import ConnectError, Session, SessionError, open_tcp
 from scanner.engine.tls_inspect import inspect_tls
@@ -34,7 +37,13 @@ from scanner.protocols.imap import ImapClient
 from scanner.protocols.pop3 import Pop3Client
 from scanner.tls.channel import HandshakeInfo
 from scanner.verdicts.findings import LoginFacts, login_findings
-from scanner.verdicts.plaintext import Advertised, LoginAttempt, LoginEvidence, judge_plaintext_login
+from scanner.verdicts.plaintext import (
+    Advertised,
+    LoginAttempt,
+    LoginEvidence,
+    decided_in_clear,
+    judge_plaintext_login,
+)
 from scanner.verdicts.software import detect_software
 
 
@@ -90,8 +99,8 @@ async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointR
     seen = _Seen()
     started = time.monotonic()
     try:
-        async with asyncio.timeout(options.endpoint_timeout):
-            await _Prober(endpoint, options, credentials, transcript, seen).run()
+        async with asyncio.timeout(options.endpoint_timeout) as budget:
+            await _Prober(endpoint, options, credentials, transcript, seen).run(budget)
     except TimeoutError:
         seen.error = f"the whole probe took longer than {options.endpoint_timeout:g} s; stopped"
         transcript.note(seen.error)
@@ -130,20 +139,34 @@ class _Prober:
             _new_machine(self.endpoint), reader, writer, self.transcript, read_timeout=self.options.read_timeout
         )
 
-    async def run(self) -> None:
+    async def run(self, budget: asyncio.Timeout) -> None:
         try:
-            if self.endpoint.transport == "implicit":
-                await self._implicit()
-            else:
-                await self._starttls_port()
+            first = await self._connect()  # closed or dropped ports end here, without waiting for the host
+            loop = asyncio.get_running_loop()
+            left = (budget.when() or loop.time()) - loop.time()
+            budget.reschedule(None)  # time spent waiting behind the host's other ports is not this probe's
+            async with contextlib.AsyncExitStack() as stack:
+                stack.callback(first.abort)  # also when cancelled while waiting; a no-op once closed
+                waited = await stack.enter_async_context(conversation_slot(self.endpoint.address))
+                budget.reschedule(loop.time() + left)
+                session = first
+                if waited:
+                    # The port is open; a connection left idle behind other conversations may have been dropped
+                    # by the server's idle timer, so the conversation starts on a fresh one.
+                    first.abort()
+                    self.transcript.note("waited for a free slot of this host; reconnecting")
+                    session = await self._connect()
+                if self.endpoint.transport == "implicit":
+                    await self._implicit(session)
+                else:
+                    await self._starttls_port(session)
         except ConnectError as exc:
             self.seen.state = exc.state
             self.seen.error = exc.reason
             self.transcript.note(exc.reason)
 
     # -- implicit TLS (993/995) -------------------------------------------------------------------------------
-    async def _implicit(self) -> None:
-        session = await self._connect()
+    async def _implicit(self, session: Session) -> None:
         try:
             try:
                 self.seen.handshake = await session.start_tls(self._sni(), self.options.tls_timeout)
@@ -164,8 +187,8 @@ class _Prober:
         await self._inspect()
 
     # -- STARTTLS ports (110/143) -----------------------------------------------------------------------------
-    async def _starttls_port(self) -> None:
-        if not await self._clear_half():
+    async def _starttls_port(self, session: Session) -> None:
+        if not await self._clear_half(session):
             return
         if self.seen.preauth:
             self.seen.starttls = "failed"
@@ -174,9 +197,8 @@ class _Prober:
         await self._tls_half()
         await self._inspect()
 
-    async def _clear_half(self) -> bool:
+    async def _clear_half(self, session: Session) -> bool:
         """Greeting, capabilities and the dummy login in clear. False when the endpoint is unusable."""
-        session = await self._connect()
         try:
             greeting = await self._greeting(session)
             if greeting is None:
@@ -223,6 +245,11 @@ class _Prober:
             self.seen.caps_after = await self._capabilities(session, None)
             if self.seen.login_tried:
                 for attempt in self.seen.clear:
+                    if decided_in_clear(attempt) and not self.options.confirm_over_tls:
+                        self.transcript.note(
+                            f"{attempt.mechanism} not repeated over TLS: the answer in clear decides", tls=True
+                        )
+                        continue
                     tls_attempt = await self._login(session, attempt.mechanism, over_tls=True)
                     self.seen.over_tls.append(tls_attempt)
                     if tls_attempt.outcome in ("bye", "closed", "timeout", "error"):

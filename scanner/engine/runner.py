@@ -1,8 +1,10 @@
 """A scan: endpoints in, an async stream of results out.
 
 Limits: a global concurrency limit (default sized to the machine and its file-descriptor limit), a per-host limit
-(endpoints of one address at once) and an optional start rate. An endpoint whose host is busy is parked and the
-scan moves on to other hosts, so one slow host never holds up the rest; when a host slot frees, that host's parked
+and an optional start rate. The per-host limit counts conversations (``hostslots``: taken by the probe once its
+first connect is answered), so a host's dropped or closed ports never queue behind each other; at most twice as
+many endpoints of one address are started at once. An endpoint whose host has that many is parked and the scan
+moves on to other hosts, so one slow host never holds up the rest; when a host frees a start, that host's parked
 endpoint goes first. Every slot is released in a ``finally``, so a cancelled scan leaves nothing held.
 
 The CLI and the TUI both consume ``Scan.results()``; neither knows how probes are scheduled.
@@ -20,6 +22,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from scanner.engine import hostslots
 from scanner.engine.options import ProbeOptions
 from scanner.engine.tls_inspect import with_ptr_name
 from scanner.model import Endpoint, EndpointResult
@@ -130,6 +133,8 @@ class Scan:
         self.options = options
         self.concurrency = concurrency or default_concurrency()
         self.per_host = per_host
+        self._host_slots = hostslots.HostSlots(per_host)
+        self._starts_per_host = 2 * per_host  # connecting ones included: see the module's docstring
         self.rate = rate
         self._probe = probe or _default_probe()
         self._total = total
@@ -189,6 +194,7 @@ class Scan:
                          elapsed, dict(self.states), dict(self.findings))
 
     async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
+        hostslots.install(self._host_slots)
         return await self._probe(endpoint, self.options)
 
     # -- the stream ----------------------------------------------------------------------------------------------
@@ -267,7 +273,7 @@ class Scan:
                     await queue.put(item)
                     continue
                 host = item.address
-                if self._host_active[host] >= self.per_host:
+                if self._host_active[host] >= self._starts_per_host:
                     self._parked.setdefault(host, deque()).append(item)
                     self._parked_count += 1
                     continue
@@ -316,6 +322,7 @@ class Scan:
         self._release_host(slot.host)
 
     async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object], slot: _Slot) -> None:
+        hostslots.install(self._host_slots)  # this task's context only
         try:
             try:
                 result = await self._probe(endpoint, self.options)

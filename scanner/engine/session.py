@@ -100,6 +100,11 @@ class Session:
             if not self._writer.is_closing():
                 self._writer.close()
 
+    def abort(self) -> None:
+        """Drop the connection without a word (nothing was said on it yet)."""
+        if not self._writer.is_closing():
+            self._writer.close()
+
     async def start_tls(self, server_name: str | None, timeout: float) -> HandshakeInfo:
         try:
             tls = await TlsChannel.handshake(self._reader, self._writer, server_name=server_name, timeout=timeout)

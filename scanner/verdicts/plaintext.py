@@ -116,6 +116,22 @@ def _clear_signal(attempt: LoginAttempt, advertised: Advertised) -> str:
     return "unknown"
 
 
+def decided_in_clear(attempt: LoginAttempt) -> bool:
+    """True when the answer in clear settles this mechanism on its own, so repeating the login over TLS would only
+    add one more failed login to the server's logs (and to lockout and fail2ban counters) without changing the
+    verdict: accepted, [AUTHENTICATIONFAILED] (the password was checked), [PRIVACYREQUIRED] (RFC 5530: refused for
+    want of privacy), or a POP3 USER refused before any password was sent. Generic refusals, BAD and LOGINDISABLED +
+    NO are not settled: a server may answer them the same way over TLS, and only the differential tells."""
+    code = (attempt.code or "").upper()
+    if attempt.over_tls or attempt.outcome in ("timeout", "closed", "error", "bye"):
+        return False
+    if attempt.outcome == "ok":
+        return True
+    if code in _UNRELATED_CODES:
+        return False
+    return code in _POLICY_CODES or code in _CREDENTIAL_CODES or attempt.stage == "USER"
+
+
 @dataclass(frozen=True)
 class LoginEvidence:
     advertised: Advertised

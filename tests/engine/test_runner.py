@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from scanner.engine.hostslots import conversation_slot
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import FD_RESERVE, Scan, default_concurrency
 from scanner.model import Endpoint, EndpointResult
@@ -26,31 +27,46 @@ def row(endpoint: Endpoint, state: str = "closed") -> EndpointResult:
 
 
 class FakeProbe:
-    """Records concurrency overall and per host; each probe sleeps delay(endpoint) seconds."""
+    """Records concurrency overall and per host. Like the real probe, an endpoint whose connect is answered takes
+    its host's conversation slot and talks for delay(endpoint) seconds; a dropped one (answers(endpoint) false)
+    waits delay(endpoint) seconds, a connect timeout, without any slot."""
 
-    def __init__(self, delay=lambda e: 0.01) -> None:
+    def __init__(self, delay=lambda e: 0.01, answers=lambda e: True) -> None:
         self.delay = delay
+        self.answers = answers
         self.active = 0
         self.peak = 0
-        self.per_host: Counter[str] = Counter()
+        self.per_host: Counter[str] = Counter()  # conversations
         self.peak_per_host = 0
         self.finished: list[Endpoint] = []
         self.cancelled = 0
+        self.waiting_on_connect: Counter[str] = Counter()
+        self.peak_connecting_per_host = 0
 
     async def __call__(self, endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
         self.active += 1
-        self.per_host[endpoint.address] += 1
         self.peak = max(self.peak, self.active)
-        self.peak_per_host = max(self.peak_per_host, self.per_host[endpoint.address])
         try:
-            await asyncio.sleep(self.delay(endpoint))
+            if not self.answers(endpoint):
+                self.waiting_on_connect[endpoint.address] += 1
+                self.peak_connecting_per_host = max(self.peak_connecting_per_host,
+                                                    self.waiting_on_connect[endpoint.address])
+                await asyncio.sleep(self.delay(endpoint))
+                self.waiting_on_connect[endpoint.address] -= 1
+                return row(endpoint, "filtered")
+            async with conversation_slot(endpoint.address):
+                self.per_host[endpoint.address] += 1
+                self.peak_per_host = max(self.peak_per_host, self.per_host[endpoint.address])
+                try:
+                    await asyncio.sleep(self.delay(endpoint))
+                finally:
+                    self.per_host[endpoint.address] -= 1
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
         finally:
             self.active -= 1
-            self.per_host[endpoint.address] -= 1
-        self.finished.append(endpoint)
+            self.finished.append(endpoint)
         return row(endpoint)
 
 
@@ -64,6 +80,15 @@ async def test_every_endpoint_once_within_global_and_per_host_limits():
     assert probe.peak_per_host == 2
     assert scan.done == scan.started == 160 and scan.active == 0
     assert scan.stats.states == {"closed": 160}
+
+
+async def test_a_hosts_dropped_ports_cost_one_connect_timeout_not_one_each():
+    """Four dropped ports of one host under --per-host 2 wait in parallel: the SYNs load nothing."""
+    endpoints = [ep(f"127.0.0.{h}", port) for h in range(2, 6) for port in (110, 143, 993, 995)]
+    probe = FakeProbe(lambda e: 0.05, answers=lambda e: False)
+    got = [r async for r in Scan(endpoints, OPTIONS, concurrency=64, per_host=2, probe=probe).results()]
+    assert len(got) == 16 and {r.state for r in got} == {"filtered"}
+    assert probe.peak_connecting_per_host == 4  # all four ports of a host wait out their connect together
 
 
 async def test_a_busy_host_does_not_hold_up_the_others():

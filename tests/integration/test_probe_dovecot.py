@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -20,10 +21,10 @@ SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "result.schema.json").
 OPTIONS = ProbeOptions(source_address="127.0.0.1", connect_timeout=3, read_timeout=5, legacy_tls=False)
 
 
-def probe_all(address: str) -> dict[int, EndpointResult]:
+def probe_all(address: str, options: ProbeOptions = OPTIONS) -> dict[int, EndpointResult]:
     async def run() -> list[EndpointResult]:
         endpoints = [Endpoint(address, address, port, *DEFAULT_PORTS[port]) for port in sorted(DEFAULT_PORTS)]
-        return await asyncio.gather(*(probe_endpoint(e, OPTIONS) for e in endpoints))
+        return await asyncio.gather(*(probe_endpoint(e, options) for e in endpoints))
 
     return {r.port: r for r in asyncio.run(run())}
 
@@ -31,6 +32,11 @@ def probe_all(address: str) -> dict[int, EndpointResult]:
 @pytest.fixture(scope="module")
 def refused(dovecot_plaintext_refused):
     return probe_all(dovecot_plaintext_refused.address)
+
+
+@pytest.fixture(scope="module")
+def refused_confirmed(dovecot_plaintext_refused):
+    return probe_all(dovecot_plaintext_refused.address, replace(OPTIONS, confirm_over_tls=True))
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +62,36 @@ def test_refused_setup_is_refused_with_the_servers_words(refused, port):
     assert result.plaintext_login.verdict == "refused", result.plaintext_login.evidence
     evidence = " ".join(result.plaintext_login.evidence)
     assert "Plaintext authentication disallowed" in evidence  # the server's own words
-    assert "Authentication failed" in evidence  # the differential over TLS
     assert "plaintext-login-accepted" not in ids(result)
+
+
+def login_commands_over_tls(result: EndpointResult) -> list[str]:
+    words = ("LOGIN", "AUTHENTICATE", "USER", "PASS", "AUTH ")
+    return [line.text for line in result.transcript if line.direction == "C" and line.tls and
+            any(w in line.text.upper() for w in words)]
+
+
+@pytest.mark.parametrize("port", [110, 143])
+def test_a_refusal_that_names_its_reason_is_not_retried_over_tls(refused, port):
+    """PRIVACYREQUIRED (IMAP) and USER refused before the password (POP3) decide on their own: no failed login
+    over TLS is added to the server's logs, and the verdict says which standard signal decided."""
+    result = refused[port]
+    assert login_commands_over_tls(result) == []
+    assert any("not repeated over TLS" in line.text for line in result.transcript)
+    signal = "PRIVACYREQUIRED" if port == 143 else "refused at USER, before the password was sent"
+    assert any(f"standard signal ({signal})" in e for e in result.plaintext_login.evidence)
+    assert result.tls is not None and result.tls.certificate is not None  # the TLS half still ran
+
+
+@pytest.mark.parametrize("port", [110, 143])
+def test_confirm_over_tls_adds_the_differential_and_timing(refused_confirmed, port):
+    result = refused_confirmed[port]
+    assert result.plaintext_login.verdict == "refused", result.plaintext_login.evidence
+    assert login_commands_over_tls(result)
+    evidence = " ".join(result.plaintext_login.evidence)
+    assert "Authentication failed" in evidence  # the credential failure over TLS
+    assert "differs from the credential failure over TLS" in evidence
+    assert "timing agrees" in evidence  # Dovecot: immediate in clear, auth_failure_delay over TLS
 
 
 def test_refused_setup_advertises_the_refusal(refused):
@@ -114,8 +148,10 @@ def test_results_match_the_schema_and_never_show_the_password(refused, allowed):
         jsonschema.validate(data, SCHEMA)
         assert EndpointResult.from_dict(json.loads(json.dumps(data))) == result
         sent = [line.text for line in result.transcript if line.direction == "C"]
-        if result.transport == "starttls":
-            assert any("********" in text for text in sent)  # the dummy password is masked
+        password_commands = [t for t in sent if t.startswith("PASS ") or t.split()[1:2] == ["LOGIN"]]
+        assert all("********" in t for t in password_commands), password_commands  # the dummy password is masked
+    assert any("PASS ********" in line.text for line in allowed[110].transcript)
+    assert any("LOGIN" in line.text and "********" in line.text for line in refused[143].transcript)
 
 
 def test_no_connection_carries_more_than_two_failed_logins(allowed):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.verdicts.plaintext import Advertised, LoginAttempt, LoginEvidence, judge_plaintext_login
+from scanner.verdicts.plaintext import (
+    Advertised,
+    LoginAttempt,
+    LoginEvidence,
+    decided_in_clear,
+    judge_plaintext_login,
+)
 
 DOVECOT_IMAP_REFUSED = ("IMAP4rev1", "SASL-IR", "STARTTLS", "LOGINDISABLED", "AUTH=SCRAM-SHA-256")
 DOVECOT_IMAP_ALLOWED = ("IMAP4rev1", "SASL-IR", "STARTTLS", "AUTH=PLAIN", "AUTH=LOGIN")
@@ -202,3 +208,31 @@ def test_varying_digits_do_not_break_the_differential():
 )
 def test_plaintext_mechanisms_advertised(protocol, caps, expected):
     assert sorted(Advertised(protocol, caps).plaintext_mechanisms) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("clear", "decided"),
+    [
+        (attempt("LOGIN", False, "no", "PRIVACYREQUIRED", DOVECOT_REFUSAL), True),
+        (attempt("LOGIN", False, "no", "AUTHENTICATIONFAILED", "Authentication failed.", 2003), True),
+        (attempt("LOGIN", False, "ok", None, "Logged in"), True),
+        (attempt("USER/PASS", False, "err", "AUTH", DOVECOT_REFUSAL, stage="USER"), True),
+        # Dovecot POP3 with plaintext allowed: the bad password is told apart from a refusal only by comparison
+        (attempt("USER/PASS", False, "err", "AUTH", "Authentication failed.", 2001, stage="PASS"), False),
+        (attempt("LOGIN", False, "bad", None, "Command received in Invalid state."), False),
+        (attempt("LOGIN", False, "no", None, "LOGIN failed."), False),
+        (attempt("LOGIN", False, "no", "UNAVAILABLE", "Try later"), False),
+        (attempt("LOGIN", False, "timeout", None, "no complete reply"), False),
+    ],
+)
+def test_which_answers_in_clear_decide_on_their_own(clear, decided):
+    assert decided_in_clear(clear) is decided
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_skipping_decided_logins_over_tls_never_changes_a_verdict(name):
+    """The probe leaves out the TLS login for answers that decide on their own; on every recorded server
+    behaviour the verdict must be the one the full differential gives."""
+    protocol, caps, clear, tls, tls_available, expected = CASES[name]
+    kept = [t for t in tls if not any(c.mechanism == t.mechanism and decided_in_clear(c) for c in clear)]
+    assert judge(protocol, caps, clear, kept, tls_available).verdict == expected
