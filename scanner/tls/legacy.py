@@ -1,4 +1,4 @@
-"""Are legacy protocol versions (SSLv3, TLS 1.0, TLS 1.1) still accepted? One short handshake per version.
+"""Are legacy protocol versions (SSLv3, TLS 1.0, TLS 1.1) still accepted? Usually one short handshake.
 
     async def opener():                      # a connection ready for TLS (for 110/143: after STARTTLS/STLS)
         return await asyncio.open_connection(address, port)
@@ -6,9 +6,9 @@
     result.accepted    # ("TLSv1",)
     result.untested    # ("SSLv3: the local OpenSSL cannot offer it",)
 
-Each attempt pins min = max = the version and uses OpenSSL security level 0, because OpenSSL 3 refuses TLS 1.0/1.1
-at its default level: without that, "refused" would be our own library's choice, not the server's. A version the
-local OpenSSL cannot offer at all is reported untested, never refused.
+Each attempt offers legacy versions only (never TLS 1.2 or later) at OpenSSL security level 0, because OpenSSL 3
+refuses TLS 1.0/1.1 at its default level: without that, "refused" would be our own library's choice, not the
+server's. A version the local OpenSSL cannot offer at all is reported untested, never refused.
 """
 
 from __future__ import annotations
@@ -56,49 +56,60 @@ async def probe_legacy_versions(
     timeout: float,
     versions: Sequence[str] = LEGACY_VERSIONS,
 ) -> LegacyResult:
-    """Try each version in turn on a fresh connection from ``opener``; never raises for what the server does."""
+    """Which of ``versions`` (oldest first) the server still accepts; never raises for what the server does.
+
+    One handshake offers the whole range: a server picks the highest version it shares with the client, so a
+    refusal settles every version at once (the usual answer, one connection), and an accepted version V settles
+    the ones above V as refused; only the versions below V need another try."""
+    untested = [f"{v}: {reason}" for v in versions if (reason := local_support(v))]
+    pending = [v for v in versions if local_support(v) is None]
     accepted: list[str] = []
     refused: list[str] = []
-    untested: list[str] = []
-    for version in versions:
-        reason = local_support(version)
-        if reason:
-            untested.append(f"{version}: {reason}")
-            continue
-        outcome = await _attempt(opener, version, server_name, timeout)
-        if outcome == "accepted":
-            accepted.append(version)
-        elif outcome == "refused":
-            refused.append(version)
+    while pending:
+        outcome, negotiated = await _attempt(opener, pending[0], pending[-1], server_name, timeout)
+        if outcome == "accepted" and negotiated in pending:
+            accepted.append(negotiated)
+            cut = pending.index(negotiated)
+            refused.extend(pending[cut + 1 :])
+            pending = pending[:cut]
+        elif outcome in ("accepted", "refused"):  # "accepted" outside the range offered counts as refused
+            refused.extend(pending)
+            pending = []
         else:
-            untested.append(f"{version}: {outcome}")
-    return LegacyResult(tuple(accepted), tuple(refused), tuple(untested))
+            untested.extend(f"{v}: {outcome}" for v in pending)
+            pending = []
+    order = {v: i for i, v in enumerate(versions)}
+    return LegacyResult(
+        tuple(sorted(accepted, key=order.__getitem__)), tuple(sorted(refused, key=order.__getitem__)), tuple(untested)
+    )
 
 
-async def _attempt(opener: Opener, version: str, server_name: str | None, timeout: float) -> str:
-    """ "accepted", "refused", or the reason the attempt says nothing."""
+async def _attempt(
+    opener: Opener, lowest: str, highest: str, server_name: str | None, timeout: float
+) -> tuple[str, str | None]:
+    """("accepted", version negotiated), ("refused", None), or (the reason the attempt says nothing, None)."""
     try:
         reader, writer = await asyncio.wait_for(opener(), timeout)
     except TimeoutError:
-        return "could not open a connection in time"
+        return "could not open a connection in time", None
     except Exception as exc:  # the opener is the caller's code (connect, STARTTLS): any failure means untested
-        return f"could not open a connection ({exc or type(exc).__name__})"
+        return f"could not open a connection ({exc or type(exc).__name__})", None
     try:
         chan = await TlsChannel.handshake(
             reader,
             writer,
             server_name=server_name,
             timeout=timeout,
-            min_version=version,
-            max_version=version,
+            min_version=lowest,
+            max_version=highest,
             security_level=0,
         )
     except TlsHandshakeError as exc:
         if not writer.is_closing():
             writer.close()
         if exc.reason == "TLS handshake timed out":
-            return f"no answer within {timeout:g} s"
-        return "refused"
+            return f"no answer within {timeout:g} s", None
+        return "refused", None
     with contextlib.suppress(OSError, ConnectionError, TimeoutError):
         await asyncio.wait_for(chan.close(), 1.0)
-    return "accepted" if chan.info.version == version else "refused"
+    return "accepted", chan.info.version

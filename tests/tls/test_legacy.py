@@ -19,8 +19,10 @@ def leaf() -> Issued:
     return make_ca("legacy test CA").issue(["imap.example.test"])
 
 
-def _opener(server: Server) -> Opener:
+def _opener(server: Server, connections: list[int] | None = None) -> Opener:
     async def opener() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if connections is not None:
+            connections.append(1)
         return await server.connect()
 
     return opener
@@ -38,10 +40,13 @@ async def test_legacy_server_accepts_tls10_and_11(leaf: Issued, tmp_path: Path) 
         pytest.skip(f"the local OpenSSL will not serve TLS 1.0: {exc}")
     if not _server_allows_tls10(ctx):
         pytest.skip("the local OpenSSL will not serve TLS 1.0")
+    connections: list[int] = []
     async with serve(echo, ctx=ctx) as server:
-        result = await probe_legacy_versions(_opener(server), server_name="imap.example.test", timeout=2.0)
+        result = await probe_legacy_versions(_opener(server, connections), server_name="imap.example.test",
+                                             timeout=2.0)
     assert result.accepted == ("TLSv1", "TLSv1.1")
     assert result.refused == ()
+    assert len(connections) == 2  # TLS 1.1 picked from the range, then TLS 1.0 alone
     if local_support("SSLv3"):
         assert result.untested == (f"SSLv3: {local_support('SSLv3')}",)
     assert server.sni_seen and set(server.sni_seen) == {"imap.example.test"}
@@ -50,11 +55,28 @@ async def test_legacy_server_accepts_tls10_and_11(leaf: Issued, tmp_path: Path) 
 async def test_modern_server_refuses_legacy(leaf: Issued, tmp_path: Path) -> None:
     ctx = server_context(leaf, tmp_path)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    connections: list[int] = []
+    async with serve(echo, ctx=ctx) as server:
+        result = await probe_legacy_versions(
+            _opener(server, connections), server_name="imap.example.test", timeout=2.0, versions=("TLSv1", "TLSv1.1")
+        )
+    assert result == LegacyResult(accepted=(), refused=("TLSv1", "TLSv1.1"), untested=())
+    assert len(connections) == 1  # one refused handshake over the whole range settles both
+
+
+async def test_server_with_tls10_only_has_11_refused(leaf: Issued, tmp_path: Path) -> None:
+    try:
+        ctx = server_context(leaf, tmp_path, minimum=ssl.TLSVersion.TLSv1)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1
+    except (ValueError, ssl.SSLError) as exc:
+        pytest.skip(f"the local OpenSSL will not serve TLS 1.0: {exc}")
+    if not _server_allows_tls10(ctx):
+        pytest.skip("the local OpenSSL will not serve TLS 1.0")
     async with serve(echo, ctx=ctx) as server:
         result = await probe_legacy_versions(
             _opener(server), server_name="imap.example.test", timeout=2.0, versions=("TLSv1", "TLSv1.1")
         )
-    assert result == LegacyResult(accepted=(), refused=("TLSv1", "TLSv1.1"), untested=())
+    assert result == LegacyResult(accepted=("TLSv1",), refused=("TLSv1.1",), untested=())
 
 
 async def test_silent_server_and_failing_opener_are_untested() -> None:
