@@ -7,6 +7,7 @@ by the diff, report, resume and TUI code without guessing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -198,9 +199,20 @@ def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
 
 
 def _plain(value: Any) -> Any:
-    """Dataclasses to dicts, tuples to lists; recursive (dataclasses.asdict keeps tuples)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """Dataclasses to dicts, tuples to lists; recursive (dataclasses.asdict keeps tuples). Written for speed: a
+    scan serialises every result, and a /16 has hundreds of thousands of them."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    return value
+    names = _field_names(type(value))
+    if names is None:
+        return value
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    if not dataclasses.is_dataclass(kind):
+        return None
+    return tuple(f.name for f in dataclasses.fields(kind))

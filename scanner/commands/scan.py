@@ -166,7 +166,9 @@ async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
     writer = JsonlWriter(args.output) if args.output else None
     progress = Progress(total=lambda: scan.total, stream=sys.stderr)
     open_addresses: set[str] = set()
-    kept_for_host: list[EndpointResult] = []
+    # Closed or silent implicit-TLS ports, in any order relative to their host's open ones; kept small (a /16 of
+    # silent addresses has 131,072 of them) and turned back into rows only for hosts with an open port.
+    unanswered_implicit: dict[str, list[tuple[int, str, str]]] = {}
     # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
     # matter are enough, which keeps memory flat on large ranges.
     everything: list[EndpointResult] | None = [] if (args.baseline or args.policy) else None
@@ -183,8 +185,8 @@ async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
                 open_addresses.add(result.address)
             else:
                 hidden[result.state] += 1
-                if result.address in open_addresses:
-                    kept_for_host.append(result)  # e.g. a closed 993 next to an open 143: implicit-tls-missing
+                if result.transport == "implicit":  # e.g. a closed 993 next to an open 143: implicit-tls-missing
+                    unanswered_implicit.setdefault(result.address, []).append(_compact(result))
             if everything is not None:
                 everything.append(result)
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -196,7 +198,7 @@ async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
             writer.close()
     shown = [
         r
-        for r in with_cross_port_findings(shown + kept_for_host)
+        for r in with_cross_port_findings(shown + _rows_for(open_addresses, unanswered_implicit))
         if r.state in ("open", "error") or args.format == "json"
     ]
     if args.format == "json":
@@ -204,6 +206,19 @@ async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
     elif args.format != "jsonl":
         print(render_table(shown, hidden=hidden))
     return evaluate_after_scan(everything if everything is not None else shown, args)
+
+
+def _compact(result: EndpointResult) -> tuple[int, str, str]:
+    return (result.port, result.protocol, result.state)
+
+
+def _rows_for(addresses: set[str], unanswered: dict[str, list[tuple[int, str, str]]]) -> list[EndpointResult]:
+    return [
+        EndpointResult(host=address, address=address, name=None, port=port, protocol=protocol,  # type: ignore[arg-type]
+                       transport="implicit", state=state)  # type: ignore[arg-type]
+        for address in addresses & unanswered.keys()
+        for port, protocol, state in unanswered[address]
+    ]
 
 
 def _check_readable(path: str, flag: str) -> None:

@@ -10,7 +10,8 @@ class ProbeOptions:
     login_probe: bool = True  # try a dummy login (random credentials) in clear and over TLS
     # Repeat the login over TLS even when the answer in clear already decides (see decided_in_clear).
     confirm_over_tls: bool = False
-    connect_timeout: float = 5.0
+    connect_timeout: float = 5.0  # the most a connect waits; within a scan, answered connects teach a shorter wait
+    adaptive_connect_timeout: bool = True  # see engine.connect_timer
     read_timeout: float = 10.0  # waiting for one reply
     login_timeout: float = 20.0  # a login reply: servers delay failures on purpose (Dovecot's penalty reaches 15 s)
     tls_timeout: float = 10.0  # one TLS handshake

@@ -22,7 +22,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from scanner.engine import hostslots
+from scanner.engine import connect_timer, hostslots
 from scanner.engine.options import ProbeOptions
 from scanner.engine.tls_inspect import with_ptr_name
 from scanner.model import Endpoint, EndpointResult
@@ -135,6 +135,9 @@ class Scan:
         self.per_host = per_host
         self._host_slots = hostslots.HostSlots(per_host)
         self._starts_per_host = 2 * per_host  # connecting ones included: see the module's docstring
+        self._connect_timer = (
+            connect_timer.ConnectTimer(options.connect_timeout) if options.adaptive_connect_timeout else None
+        )
         self.rate = rate
         self._probe = probe or _default_probe()
         self._total = total
@@ -195,6 +198,7 @@ class Scan:
 
     async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
         hostslots.install(self._host_slots)
+        connect_timer.install(self._connect_timer)
         return await self._probe(endpoint, self.options)
 
     # -- the stream ----------------------------------------------------------------------------------------------
@@ -323,6 +327,7 @@ class Scan:
 
     async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object], slot: _Slot) -> None:
         hostslots.install(self._host_slots)  # this task's context only
+        connect_timer.install(self._connect_timer)
         try:
             try:
                 result = await self._probe(endpoint, self.options)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
 import time
 from dataclasses import dataclass
 from typing import Literal
 
+from scanner.engine.connect_timer import ConnectTimer, current_timer
 from scanner.engine.transcript import Transcript
 from scanner.protocols.events import (
     NEED_DATA,
@@ -55,18 +57,93 @@ class Timed:
 async def open_tcp(
     address: str, port: int, *, timeout: float, source_address: str | None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect; map the outcome to the states a user knows from port scanners."""
-    local = (source_address, 0) if source_address else None
+    """Connect; map the outcome to the states a user knows from port scanners. Within a scan the wait for an
+    answer follows the scan's ``ConnectTimer`` (never longer than ``timeout``); outside one it is ``timeout``."""
+    timer = current_timer()
+    loop = asyncio.get_running_loop()
+    waited = 0.0
+    tries = 0
+    while tries < 2 and waited < timeout:  # a second try only when the timer cut the first one short
+        tries += 1
+        started = loop.time()
+        sock = await _connected_socket(address, port, source_address, started, timeout - waited, timer)
+        waited += loop.time() - started
+        if sock is not None:
+            try:
+                return await asyncio.open_connection(sock=sock)
+            except OSError as exc:
+                sock.close()
+                raise ConnectError("error", f"connect failed: {exc.strerror or exc}") from None
+        if timer is None:
+            break
+    how = f" ({tries} tries, the wait learnt from this scan's answers)" if tries > 1 else ""
+    raise ConnectError("filtered", f"no answer to connect within {round(waited, 2):g} s{how}")
+
+
+def _family(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+async def _connected_socket(
+    address: str, port: int, source: str | None, started: float, ceiling: float, timer: ConnectTimer | None
+) -> socket.socket | None:
+    """A connected socket, None when nothing answered in time; ConnectError for a refusal or a local failure."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    sock.setblocking(False)
+    connecting: asyncio.Future[None] | None = None
     try:
-        return await asyncio.wait_for(asyncio.open_connection(address, port, local_addr=local), timeout)
-    except TimeoutError:
-        raise ConnectError("filtered", f"no answer to connect within {timeout:g} s") from None
+        if source:
+            sock.bind((source, 0))
+        connecting = asyncio.ensure_future(loop.sock_connect(sock, (address, port)))
+        while not connecting.done():
+            limit = min(ceiling, timer.current()) if timer is not None else ceiling
+            remaining = started + limit - loop.time()
+            if remaining <= 0:
+                break
+            waits: set[asyncio.Future[None]] = {connecting}
+            if timer is not None:
+                waits.add(timer.shrunk())  # the first wave of a scan follows the timer down
+            await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done():
+            connecting.result()  # raises the refusal or the error
+            if timer is not None:
+                timer.sample(loop.time() - started)
+            return sock
+        # The deadline passed; the kernel may have finished a handshake the event loop has not reported yet.
+        connecting.cancel()
+        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error == errno.ECONNREFUSED:
+            raise ConnectionRefusedError(error, "connection refused")
+        if not error and _established(sock):
+            if timer is not None:
+                timer.sample(loop.time() - started)
+            return sock
+        sock.close()
+        return None
     except ConnectionRefusedError:
+        sock.close()
+        if timer is not None:
+            timer.sample(loop.time() - started)
         raise ConnectError("closed", "connection refused") from None
     except OSError as exc:
+        sock.close()
         if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):
             raise ConnectError("filtered", f"unreachable: {exc.strerror}") from None
         raise ConnectError("error", f"connect failed: {exc.strerror or exc}") from None
+    except BaseException:
+        sock.close()
+        if connecting is not None:
+            connecting.cancel()
+        raise
+
+
+def _established(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 class Session:
