@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from scanner.cli import UsageError, positive_float
-from scanner.engine.dns import DnsError, NoSuchName
 from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import Scan
@@ -16,6 +16,9 @@ from scanner.engine.targets import TargetPlan
 from scanner.model import SEVERITIES, EndpointResult
 from scanner.output import render_table, write_json
 from scanner.report.validate import evaluate_after_scan
+
+if TYPE_CHECKING:
+    from scanner.engine.workers import WorkerScan
 
 DEFAULT_PORTS = "110,143,993,995"
 
@@ -117,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     asyncio.run(_check_named_targets(plan, args))
     scan = Scan(plan.endpoints, probe_options(args), total=plan.total, **plan.scan_kwargs)
     use_tui = not args.no_tui and args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
+    from scanner.engine.workers import WorkerScan, worker_count
+
+    workers = worker_count(args.workers, plan, tui=use_tui)
+    if workers > 1:
+        parallel = WorkerScan(plan, probe_options(args), workers, plan.scan_kwargs)
+        parallel.spawn()  # before any event loop runs here
+        return asyncio.run(plain_scan(parallel, args))
     if use_tui:
         from scanner.tui import run_scan_tui
 
@@ -140,6 +150,7 @@ async def _check_named_targets(plan: TargetPlan, args: argparse.Namespace) -> No
     typed = [name for name in plan.names if name in {t.lower().rstrip(".") for t in args.targets}]
     if not typed or len(typed) > _MAX_NAMES_CHECKED:
         return
+    from scanner.engine.dns import DnsError, NoSuchName
 
     async def exists(name: str) -> str | None:
         if name == "localhost" or name.endswith(".localhost"):
@@ -157,7 +168,7 @@ async def _check_named_targets(plan: TargetPlan, args: argparse.Namespace) -> No
         raise UsageError(f"cannot resolve {', '.join(missing)}: no such name in DNS")
 
 
-async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
+async def plain_scan(scan: Scan | WorkerScan, args: argparse.Namespace) -> int:
     from scanner.engine.jsonl import JsonlWriter
     from scanner.engine.progress import Progress, resume_hint
 
@@ -196,6 +207,9 @@ async def plain_scan(scan: Scan, args: argparse.Namespace) -> int:
         progress.close()
         if writer:
             writer.close()
+    for failure in getattr(scan, "failures", ()):
+        hint = f": --resume {args.output} completes them" if args.output else ""
+        print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
     shown = [
         r
         for r in with_cross_port_findings(shown + _rows_for(open_addresses, unanswered_implicit))

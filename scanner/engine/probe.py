@@ -363,9 +363,10 @@ class _Prober:
     async def _goodbye(self, session: Session) -> None:
         machine = session.machine
         command = machine.logout() if isinstance(machine, ImapClient) else machine.quit()
-        # A server that drops us at LOGOUT has told us all we need.
+        # Said for politeness, not waited for: the answer tells nothing, and the round trip would be paid by every
+        # conversation of a scan. The close that follows ends the session either way.
         with contextlib.suppress(SessionError):
-            await session.command(command)
+            await session.send(command)
 
     def _session_failed(self, exc: SessionError) -> None:
         if self.seen.state == "open" and exc.kind != "protocol":

@@ -601,6 +601,9 @@ def add_range_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--per-host", type=positive_int, default=2, metavar="N",
                         help="endpoints of one address probed at once (default 2)")
     engine.add_argument("--rate", type=positive_float, metavar="N", help="start at most N endpoints per second")
+    engine.add_argument("--workers", type=positive_int, metavar="N",
+                        help="processes sharing the scan (default: one per CPU, at most 8, for address targets of "
+                        "512+ endpoints per process; 1 for names, domains and the TUI)")
     engine.add_argument("--resume", metavar="FILE",
                         help="skip endpoints already in FILE (JSON Lines) and append the rest to it")
 
@@ -633,12 +636,14 @@ def plan_endpoints(args: argparse.Namespace) -> TargetPlan:
         shard=args.shard,
         done=done,
     )
-    from scanner.engine.dns import Resolver, parse_nameserver
     from scanner.engine.runner import default_concurrency
 
-    nameserver = parse_nameserver(args.nameserver) if args.nameserver else None
-    timeout = float(getattr(args, "timeout", 5.0) or 5.0)
-    plan.resolver = Resolver(nameserver=nameserver, timeout=max(timeout, 2.0))
+    if plan.names or plan.domains or args.nameserver or not args.no_ptr:
+        from scanner.engine.dns import Resolver, parse_nameserver  # dnspython: imported only when DNS is used
+
+        nameserver = parse_nameserver(args.nameserver) if args.nameserver else None
+        timeout = float(getattr(args, "timeout", 5.0) or 5.0)
+        plan.resolver = Resolver(nameserver=nameserver, timeout=max(timeout, 2.0))
     plan.scan_kwargs = {
         "concurrency": args.concurrency or default_concurrency(),
         "per_host": args.per_host,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import time
 
 from scanner.engine.options import ProbeOptions
-from scanner.model import Endpoint, EndpointResult, Finding, TlsInfo
+from scanner.model import CertificateInfo, Endpoint, EndpointResult, Finding, TlsInfo
 from scanner.tls.certificate import analyse_chain, matches_name
 from scanner.tls.channel import HandshakeInfo
 from scanner.tls.legacy import Opener, probe_legacy_versions
@@ -19,6 +20,19 @@ from scanner.verdicts.certificates import certificate_findings
 def trust_store(ca_file: str | None) -> TrustStore:
     """Loaded once per process and CA file: parsing a system bundle costs more than a handshake."""
     return load_trust_store([ca_file] if ca_file else [])
+
+
+@functools.lru_cache(maxsize=512)
+def _analysed(
+    chain_der: tuple[bytes, ...], names: tuple[str, ...], address: str | None, ca_file: str | None, hour: int
+) -> CertificateInfo:
+    """A host shows the same chain on its four ports: analyse it once. ``hour`` keeps expiry figures fresh in a
+    long TUI session."""
+    return analyse_chain(list(chain_der), names=list(names), address=address, trust=trust_store(ca_file))
+
+
+def _hour() -> int:
+    return int(time.time() // 3600)
 
 
 def names_to_check(endpoint: Endpoint, options: ProbeOptions) -> list[str]:
@@ -42,11 +56,12 @@ async def inspect_tls(
     certificate = None
     if handshake.chain_der:
         try:
-            certificate = analyse_chain(
-                handshake.chain_der,
-                names=names_to_check(endpoint, options),
-                address=endpoint.address if targeted_by_address(endpoint) else None,
-                trust=trust_store(options.ca_file),
+            certificate = _analysed(
+                tuple(handshake.chain_der),
+                tuple(names_to_check(endpoint, options)),
+                endpoint.address if targeted_by_address(endpoint) else None,
+                options.ca_file,
+                _hour(),
             )
         except ValueError:
             certificate = None  # an unparsable leaf: the TLS facts still stand

@@ -1,0 +1,163 @@
+"""One scan, several processes: on a multi-core jump host the probe's Python work (thousands of sockets, TLS
+handshakes, certificate checks) outgrows one core long before the network does.
+
+The parent forks the workers after planning and before any event loop runs. Worker k probes the addresses whose
+integer value is k modulo N, so all ports of a host stay in one worker and the per-host limit still holds; it
+streams its results as JSON Lines through a pipe. The parent merges the streams and stays the only writer of the
+output file and of progress, so a killed scan still leaves whole lines only and ``--resume`` works as usual.
+
+Used for literal targets only (addresses, ranges, lists: the plan is complete before the fork) and plain output;
+names, domains and the TUI scan in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from scanner.engine.options import ProbeOptions
+from scanner.engine.runner import Scan
+from scanner.engine.targets import TargetPlan, address_int
+from scanner.model import Endpoint, EndpointResult
+
+MAX_WORKERS = 8
+MIN_ENDPOINTS_PER_WORKER = 512  # below this, forking costs more than it saves
+_LINE_LIMIT = 64 * 1024 * 1024  # one result line: transcripts and chains are bounded well below this
+
+
+def worker_count(requested: int | None, plan: TargetPlan, *, tui: bool) -> int:
+    """``requested`` when given (1 turns workers off); otherwise one per CPU for a large literal scan."""
+    if tui or plan.names or plan.domains:
+        return 1
+    if requested is not None:
+        return requested
+    total = plan.total or 0
+    by_size = total // MIN_ENDPOINTS_PER_WORKER
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS, by_size))
+
+
+@dataclass
+class _Worker:
+    index: int
+    pid: int
+    fd: int
+
+
+class WorkerScan:
+    """Scan's ``results()``/``total`` interface, served by forked worker processes."""
+
+    def __init__(self, plan: TargetPlan, options: ProbeOptions, workers: int, scan_kwargs: dict[str, Any]) -> None:
+        if workers < 2:
+            raise ValueError("WorkerScan needs at least two workers")
+        self.plan = plan
+        self.options = options
+        self.workers = workers
+        self.scan_kwargs = scan_kwargs
+        self._children: list[_Worker] = []
+        self.failures: list[str] = []  # one line per worker that did not end well
+
+    @property
+    def total(self) -> int | None:
+        return self.plan.total
+
+    def spawn(self) -> None:
+        """Fork the workers. Call before any event loop runs in this process."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for index in range(self.workers):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns
+                os.close(read_fd)
+                for sibling in self._children:
+                    os.close(sibling.fd)
+                _worker_main(index, self.workers, write_fd, self.plan, self.options, self.scan_kwargs)
+            os.close(write_fd)
+            self._children.append(_Worker(index, pid, read_fd))
+
+    async def results(self) -> AsyncIterator[EndpointResult]:
+        if not self._children:
+            raise RuntimeError("spawn() the workers first")
+        queue: asyncio.Queue[EndpointResult | None] = asyncio.Queue()
+        readers = [asyncio.create_task(self._read(worker, queue)) for worker in self._children]
+        try:
+            running = len(readers)
+            while running:
+                item = await queue.get()
+                if item is None:
+                    running -= 1
+                    continue
+                yield item
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            self._reap()
+
+    async def _read(self, worker: _Worker, queue: asyncio.Queue[EndpointResult | None]) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+        pipe = os.fdopen(worker.fd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        try:
+            while line := await reader.readline():
+                if line.endswith(b"\n"):  # a worker killed mid-write leaves a partial line: dropped, never shown
+                    await queue.put(EndpointResult.from_json(line.decode()))
+        finally:
+            transport.close()
+            await queue.put(None)
+
+    def _reap(self) -> None:
+        for worker in self._children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGTERM)  # a no-op for workers that are done
+            try:
+                _, status = os.waitpid(worker.pid, 0)
+            except ChildProcessError:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+                self.failures.append(f"worker {worker.index + 1}/{self.workers} ended with status {code}")
+        self._children = []
+
+
+def _worker_main(
+    index: int, count: int, fd: int, plan: TargetPlan, options: ProbeOptions, scan_kwargs: dict[str, Any]
+) -> None:
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the parent, which ends the workers
+        kwargs = dict(scan_kwargs)
+        if kwargs.get("concurrency"):
+            kwargs["concurrency"] = max(8, kwargs["concurrency"] // count)
+        if kwargs.get("rate"):
+            kwargs["rate"] = kwargs["rate"] / count
+        kwargs.pop("total_source", None)
+        endpoints = _share(plan, index, count)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            asyncio.run(_stream(Scan(endpoints, options, **kwargs), out))
+    except BrokenPipeError:
+        code = 0  # the parent is gone (killed or stopped): nothing left to tell it
+    except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:
+    for endpoint in plan.literal_endpoints():
+        value = address_int(endpoint.address)
+        if value is not None and value % count == index:
+            yield endpoint
+
+
+async def _stream(scan: Scan, out: Any) -> None:
+    async for result in scan.results():
+        out.write(result.to_json() + "\n")
+        out.flush()
