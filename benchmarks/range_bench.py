@@ -31,6 +31,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,14 +72,17 @@ class Measured:
 
 
 def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: float = 3600) -> Measured:
-    """Run cmd, return wall time and the peak RSS of its process (wait4 rusage; `ip netns exec` execs in place)."""
+    """Run cmd; return wall time, CPU and peak RSS: the larger of wait4's figure (the biggest single process) and
+    the most the whole process group held at once, sampled every 20 ms (`ip netns exec` execs in place)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)  # type: ignore[arg-type]
     deadline = start + timeout
+    together = 0  # the most RSS the whole process group held at once (mailprobe's workers are forks)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
+        together = max(together, session_rss_kb(proc.pid))
         if time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
             pid, status, usage = os.wait4(proc.pid, 0)
@@ -91,7 +95,23 @@ def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: flo
         print(err, file=sys.stderr)
     elif err.strip():
         print("    " + err.strip().splitlines()[-1], file=sys.stderr)
-    return Measured(wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime)
+    return Measured(wall, max(usage.ru_maxrss, together) / 1024, proc.returncode, usage.ru_utime + usage.ru_stime)
+
+
+def session_rss_kb(sid: int) -> int:
+    """Sum of VmRSS over the processes of session ``sid`` (the measured command and every process it forked)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) != sid:  # field 6 of stat: the session id
+                continue
+            for line in (stat.parent / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 class Bench:
@@ -333,6 +353,7 @@ def main() -> int:
     parser.add_argument("--big-timeout", type=float, default=1.0, help="mailprobe --timeout on the /16 (default 1)")
     parser.add_argument("--concurrency", type=int, help="mailprobe --concurrency (default: its own default)")
     parser.add_argument("--per-host", type=int, help="mailprobe --per-host (default: its own default)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each tool on the /22; medians compared")
     parser.add_argument("--skip-nmap", action="store_true")
     parser.add_argument("--skip-16", action="store_true", help="leave out the /16-of-dropped run")
     parser.add_argument("--keep", metavar="DIR", help="copy the result files (JSON Lines, nmap XML) to DIR")
@@ -355,30 +376,50 @@ def main() -> int:
         bench.make_namespace()
         bench.firewall()
         bench.start_dovecot()
-        print(f"mailprobe scan {RANGE} (concurrency {concurrency}, timeout {args.timeout}s) ...", file=sys.stderr)
-        out = bench.dir / "range.jsonl"
-        served = bench.dovecot_cpu()
-        mp = measure(mailprobe_cmd(bench, str(RANGE), out, args.timeout, [*extra, "--ca-file", str(bench.ca_file)]))
-        served = bench.dovecot_cpu() - served
-        mp_sum = summarise_mailprobe(out)
-        print(f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
-              f"peak RSS {mp.peak_rss_mb:.0f} MB, {mp_sum}")
+        runs: list[Measured] = []
+        nmap_runs: list[Measured] = []
+        for turn in range(1, args.repeat + 1):
+            # mailprobe and nmap take turns, so both see the same machine load over the run
+            print(f"[{turn}/{args.repeat}] mailprobe scan {RANGE} (concurrency {concurrency}, "
+                  f"timeout {args.timeout}s) ...", file=sys.stderr)
+            out = bench.dir / "range.jsonl"
+            out.unlink(missing_ok=True)
+            served = bench.dovecot_cpu()
+            mp = measure(mailprobe_cmd(bench, str(RANGE), out, args.timeout,
+                                       [*extra, "--ca-file", str(bench.ca_file)]))
+            served = bench.dovecot_cpu() - served
+            mp_sum = summarise_mailprobe(out)
+            runs.append(mp)
+            print(f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
+                  f"peak RSS {mp.peak_rss_mb:.0f} MB, {mp_sum}")
+            if not args.skip_nmap:
+                print(f"[{turn}/{args.repeat}] nmap {RANGE} ...", file=sys.stderr)
+                xml_path = bench.dir / "nmap.xml"
+                nm = measure([*bench.exec_prefix(), "nmap", "-Pn", "-n", "-sT", "-T4", "-p110,143,993,995",
+                              "--script", "imap-capabilities,pop3-capabilities,ssl-cert", "-oX", str(xml_path),
+                              str(RANGE)])
+                nm_sum = summarise_nmap(xml_path)
+                nmap_runs.append(nm)
+                print(f"  nmap:      {nm.wall:.2f} s, CPU {nm.cpu:.2f} s, peak RSS {nm.peak_rss_mb:.0f} MB, "
+                      f"{nm_sum}")
         # the same scan without the dummy logins: nmap's scope (capabilities, certificate), for comparison only
         out_nl = bench.dir / "range-nologin.jsonl"
         nl = measure(mailprobe_cmd(bench, str(RANGE), out_nl, args.timeout,
                                    [*extra, "--ca-file", str(bench.ca_file), "--no-login-probe"]))
         nl_sum = summarise_mailprobe(out_nl)
-        print(f"  mailprobe --no-login-probe: {nl.wall:.1f} s, peak RSS {nl.peak_rss_mb:.0f} MB, "
+        print(f"  mailprobe --no-login-probe: {nl.wall:.2f} s, peak RSS {nl.peak_rss_mb:.0f} MB, "
               f"open {nl_sum.get('open', 0)}, certificates {nl_sum['certificate']}")
-        if not args.skip_nmap:
-            print(f"nmap {RANGE} ...", file=sys.stderr)
-            xml_path = bench.dir / "nmap.xml"
-            nm = measure([*bench.exec_prefix(), "nmap", "-Pn", "-n", "-sT", "-T4", "-p110,143,993,995", "--script",
-                          "imap-capabilities,pop3-capabilities,ssl-cert", "-oX", str(xml_path), str(RANGE)])
-            nm_sum = summarise_nmap(xml_path)
-            print(f"  nmap:      {nm.wall:.2f} s, CPU {nm.cpu:.2f} s, peak RSS {nm.peak_rss_mb:.0f} MB, {nm_sum}")
-            print(f"  ratio:     nmap / mailprobe wall time = {nm.wall / mp.wall:.1f}x "
-                  f"({nm.wall / nl.wall:.1f}x without the login probes)")
+        mp_wall = statistics.median(r.wall for r in runs)
+        print(f"  mailprobe median of {len(runs)}: {mp_wall:.2f} s "
+              f"(min {min(r.wall for r in runs):.2f}, max {max(r.wall for r in runs):.2f}); "
+              f"peak RSS at most {max(r.peak_rss_mb for r in runs):.0f} MB")
+        if nmap_runs:
+            nm_wall = statistics.median(r.wall for r in nmap_runs)
+            print(f"  nmap median of {len(nmap_runs)}:      {nm_wall:.2f} s "
+                  f"(min {min(r.wall for r in nmap_runs):.2f}, max {max(r.wall for r in nmap_runs):.2f})")
+            print(f"  ratio:     nmap / mailprobe median wall time = {nm_wall / mp_wall:.1f}x "
+                  f"(worst pair: {min(n.wall for n in nmap_runs) / max(r.wall for r in runs):.1f}x; "
+                  f"{nm_wall / nl.wall:.1f}x without the login probes)")
         if not args.skip_16:
             endpoints = BIG.num_addresses * len(PORTS)
             ideal = endpoints * args.big_timeout / concurrency

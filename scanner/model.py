@@ -147,6 +147,12 @@ class EndpointResult:
         return _plain(self)
 
     def to_json(self) -> str:
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> str:
+        # Cached: a result is written to the output file and often to stdout too. Not a field, so equality,
+        # hashing and dataclasses.replace() ignore it; from_json(own=True) primes it.
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
@@ -176,8 +182,13 @@ class EndpointResult:
         )
 
     @classmethod
-    def from_json(cls, line: str) -> EndpointResult:
-        return cls.from_dict(json.loads(line))
+    def from_json(cls, line: str, *, own: bool = False) -> EndpointResult:
+        """``own``: the line is this program's own to_json() output (a worker's pipe), kept as the serialised
+        form instead of being rebuilt. Lines from files are always rebuilt, so what is written is normalised."""
+        result = cls.from_dict(json.loads(line))
+        if own:
+            result.__dict__["_json"] = line.rstrip("\n")
+        return result
 
 
 def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:

@@ -6,9 +6,6 @@ import argparse
 import sys
 
 from scanner.cli import UsageError
-from scanner.logs.analyser import Missing, analyse
-from scanner.logs.exchange import IMPLICIT_TLS_PORTS
-from scanner.logs.output import footer, render
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +52,10 @@ def _year(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scanner.logs.analyser import Missing, analyse
+    from scanner.logs.exchange import IMPLICIT_TLS_PORTS
+    from scanner.logs.output import footer, render
+
     try:
         report = analyse(
             args.paths,

@@ -9,7 +9,6 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from scanner.cli import UsageError, positive_float
-from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import Scan
 from scanner.engine.targets import TargetPlan
@@ -210,6 +209,8 @@ async def plain_scan(scan: Scan | WorkerScan, args: argparse.Namespace) -> int:
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {args.output} completes them" if args.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
+    from scanner.engine.hostgroup import with_cross_port_findings
+
     shown = [
         r
         for r in with_cross_port_findings(shown + _rows_for(open_addresses, unanswered_implicit))

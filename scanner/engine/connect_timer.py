@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from contextvars import ContextVar
 
-FLOOR = 0.25  # seconds; nmap -T4 goes down to 0.1 s
+FLOOR = 0.1  # seconds: nmap's own minimum RTT timeout (-T3 and -T4)
 WARMUP = 8
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from scanner.engine import connect_timer, hostslots
 from scanner.engine.options import ProbeOptions
-from scanner.engine.tls_inspect import with_ptr_name
 from scanner.model import Endpoint, EndpointResult
 
 ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
@@ -341,6 +340,8 @@ class Scan:
             except (TimeoutError, Exception):
                 ptr = None
             if ptr:
+                from scanner.engine.tls_inspect import with_ptr_name
+
                 result = with_ptr_name(result, ptr, self.options)  # PTR joins the certificate's name check
         self._count(result)
         await queue.put(result)

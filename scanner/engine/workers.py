@@ -133,6 +133,7 @@ def _worker_main(
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the parent, which ends the workers
+        _end_with_parent()
         kwargs = dict(scan_kwargs)
         if kwargs.get("concurrency"):
             kwargs["concurrency"] = max(8, kwargs["concurrency"] // count)
@@ -148,6 +149,17 @@ def _worker_main(
         code = 70
     finally:
         os._exit(code)
+
+
+def _end_with_parent() -> None:
+    """Linux: SIGTERM this worker when the parent dies (even by SIGKILL), so no orphan goes on probing."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(0)
 
 
 def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 
-from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.engine.jsonl import iter_results
 from scanner.model import EndpointResult
 
 
 def read_results(path: str | os.PathLike[str]) -> list[EndpointResult]:
+    from scanner.engine.hostgroup import with_cross_port_findings  # certificate analysis: imported when needed
+
     return with_cross_port_findings(iter_results(path))

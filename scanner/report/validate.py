@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from scanner.cli import UsageError
-from scanner.engine.hostgroup import with_cross_port_findings
 from scanner.model import SEVERITY_RANK, EndpointResult
 from scanner.report.diff import diff_results, render_diff_table
 from scanner.report.load import read_results
@@ -81,6 +80,8 @@ def evaluate_after_scan(
     """Print the baseline diff, the policy outcome and threshold failures; return the exit code.
     Output goes to ``stream``, by default stdout, or stderr when the scan writes JSON/JSONL to stdout."""
     v = prepare_validation(args)
+    from scanner.engine.hostgroup import with_cross_port_findings  # certificate analysis: imported when needed
+
     results = with_cross_port_findings(results)  # idempotent: the baseline file gets them in read_results too
     out = stream or _default_stream(args)
     threshold = v.fail_on or "low"

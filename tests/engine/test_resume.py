@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,11 +40,13 @@ def lines_of(path: Path) -> list[dict]:
     return [json.loads(line) for line in data.splitlines()]
 
 
-def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path, workers):
     out = tmp_path / "scan.jsonl"
     ports = closed_ports(4)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(scan_cmd(out, ports, "-o", str(out), "--rate", "40"), cwd=ROOT, env=env,
+    proc = subprocess.Popen(scan_cmd(out, ports, "-o", str(out), "--rate", "40", "--workers", workers), cwd=ROOT,
+                            env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 30):
@@ -55,8 +59,8 @@ def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path):
     first = [json.loads(line) for line in whole]
     assert 30 <= len(first) < 200
 
-    done = subprocess.run(scan_cmd(out, ports, "--resume", str(out)), cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(scan_cmd(out, ports, "--resume", str(out), "--workers", workers), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 3, done.stderr  # 3: the scan ran, but every endpoint was closed
     after = lines_of(out)
     keys = [(row["address"], row["port"]) for row in after]
