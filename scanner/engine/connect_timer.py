@@ -6,8 +6,9 @@ delay included. From them the timer keeps a smoothed RTT and its variation (RFC 
 ``warmup`` samples are in, it offers the ceiling. Connects already waiting follow the timer down: ``shrunk()``
 wakes them when the offer has dropped by a quarter, so the first wave of a scan does not sit out the ceiling.
 
-A connect cut short by the timer (not by the ceiling) is tried once more before the port is called filtered: a
-lost SYN costs a second try, not a wrong "filtered".
+A connect cut short by the timer (not by the ceiling) is tried once more, with twice the wait, before the port is
+called filtered: a lost SYN, or a host farther away than the ones that taught the timer, costs a second try, not a
+wrong "filtered". A dropped port never costs more than the ceiling.
 """
 
 from __future__ import annotations

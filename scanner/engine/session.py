@@ -66,7 +66,9 @@ async def open_tcp(
     while tries < 2 and waited < timeout:  # a second try only when the timer cut the first one short
         tries += 1
         started = loop.time()
-        sock = await _connected_socket(address, port, source_address, started, timeout - waited, timer)
+        # the second try waits twice as long (as TCP backs off): a host farther away than the ones that taught the
+        # timer still gets its answer counted
+        sock = await _connected_socket(address, port, source_address, started, timeout - waited, timer, tries)
         waited += loop.time() - started
         if sock is not None:
             try:
@@ -85,7 +87,13 @@ def _family(address: str) -> socket.AddressFamily:
 
 
 async def _connected_socket(
-    address: str, port: int, source: str | None, started: float, ceiling: float, timer: ConnectTimer | None
+    address: str,
+    port: int,
+    source: str | None,
+    started: float,
+    ceiling: float,
+    timer: ConnectTimer | None,
+    attempt: int = 1,
 ) -> socket.socket | None:
     """A connected socket, None when nothing answered in time; ConnectError for a refusal or a local failure."""
     loop = asyncio.get_running_loop()
@@ -97,7 +105,7 @@ async def _connected_socket(
             sock.bind((source, 0))
         connecting = asyncio.ensure_future(loop.sock_connect(sock, (address, port)))
         while not connecting.done():
-            limit = min(ceiling, timer.current()) if timer is not None else ceiling
+            limit = min(ceiling, timer.current() * 2 ** (attempt - 1)) if timer is not None else ceiling
             remaining = started + limit - loop.time()
             if remaining <= 0:
                 break

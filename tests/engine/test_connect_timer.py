@@ -1,0 +1,96 @@
+"""The connect wait learnt from the scan: the estimate itself, and open_tcp against a port whose SYNs go
+unanswered (a listener with a full backlog drops them, as a firewall would)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from scanner.engine import connect_timer
+from scanner.engine.connect_timer import FLOOR, WARMUP, ConnectTimer
+from scanner.engine.session import ConnectError, open_tcp
+
+
+def test_the_ceiling_holds_until_enough_answers_are_in():
+    timer = ConnectTimer(5.0)
+    for _ in range(WARMUP - 1):
+        timer.sample(0.001)
+    assert timer.current() == 5.0 and not timer.adaptive
+    timer.sample(0.001)
+    assert timer.current() == FLOOR and timer.adaptive  # a LAN's sub-millisecond answers: down to the floor
+
+
+def test_slow_or_jittery_answers_keep_the_wait_long():
+    timer = ConnectTimer(5.0)
+    for rtt in [0.2, 0.6] * 8:
+        timer.sample(rtt)
+    assert 0.6 < timer.current() < 5.0  # srtt + 4 * rttvar covers the slow ones
+    for _ in range(20):
+        timer.sample(9.0)  # a very slow network: never past the user's own timeout
+    assert timer.current() == 5.0
+
+
+async def test_waiting_connects_are_woken_when_the_wait_shrinks():
+    timer = ConnectTimer(5.0)
+    shrunk = timer.shrunk()
+    for _ in range(WARMUP):
+        timer.sample(0.001)
+    await asyncio.sleep(0)
+    assert shrunk.done()
+    assert not timer.shrunk().done()  # a fresh one for the next drop
+
+
+@pytest.fixture()
+def silent_port() -> Iterator[int]:
+    """A listener whose single backlog slot is taken: the kernel drops every further SYN to it."""
+    with socket.socket() as server, socket.socket() as filler:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        filler.connect(("127.0.0.1", port))
+        yield port
+
+
+@pytest.fixture()
+def trained_timer() -> Iterator[ConnectTimer]:
+    timer = ConnectTimer(3.0)
+    for _ in range(WARMUP):
+        timer.sample(0.001)
+    connect_timer.install(timer)
+    yield timer
+    connect_timer.install(None)
+
+
+async def test_a_silent_port_gets_two_tries_within_the_learnt_wait(silent_port, trained_timer):
+    with pytest.raises(ConnectError) as caught:
+        await open_tcp("127.0.0.1", silent_port, timeout=3.0, source_address=None)
+    assert caught.value.state == "filtered"
+    assert "2 tries" in caught.value.reason  # a lost SYN is tried again before "filtered"
+    waited = float(caught.value.reason.split("within ")[1].split(" s")[0])
+    assert waited < 3.0  # the learnt wait (and its doubled retry), not the user's ceiling
+
+
+async def test_answered_connects_teach_the_timer(trained_timer):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        before = trained_timer.samples
+        reader, writer = await open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0, source_address=None)
+        writer.close()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]  # bound, not listening: the kernel answers with a reset
+            with pytest.raises(ConnectError) as caught:
+                await open_tcp("127.0.0.1", closed, timeout=3.0, source_address=None)
+        assert caught.value.state == "closed"
+        assert trained_timer.samples == before + 2  # the SYN-ACK and the RST both count
+
+
+async def test_without_a_scan_the_users_timeout_applies(silent_port):
+    with pytest.raises(ConnectError) as caught:
+        await open_tcp("127.0.0.1", silent_port, timeout=0.3, source_address=None)
+    assert caught.value.state == "filtered"
+    assert "tries" not in caught.value.reason  # one SYN, the kernel's own retransmission only
