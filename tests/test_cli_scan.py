@@ -78,6 +78,20 @@ def test_scan_exit_code_follows_fail_on(dovecot_plaintext_refused):
     assert failing.returncode == 1
 
 
+@pytest.mark.dovecot
+def test_confirm_over_tls_sends_the_login_over_tls_too(dovecot_plaintext_refused):
+    address = dovecot_plaintext_refused.address
+    common = ("scan", address, "-p", "143", "--source-address", "127.0.0.1", "--no-legacy-tls", "--format", "json",
+              "--fail-on", "none")
+    plain = json.loads(mailprobe(*common).stdout)[0]
+    confirmed = json.loads(mailprobe(*common, "--confirm-over-tls").stdout)[0]
+    assert plain["plaintext_login"]["verdict"] == confirmed["plaintext_login"]["verdict"] == "refused"
+    over_tls = [t["text"] for t in confirmed["transcript"] if t["tls"] and t["direction"] == "C"]
+    assert any("LOGIN" in text for text in over_tls)
+    assert not any("LOGIN" in t["text"] for t in plain["transcript"] if t["tls"] and t["direction"] == "C")
+    assert any("Authentication failed" in e for e in confirmed["plaintext_login"]["evidence"])
+
+
 def test_closed_ports_are_rows_not_crashes(tmp_path):
     out = tmp_path / "r.jsonl"
     done = mailprobe(

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=5.0,
         metavar="SECONDS",
-        help="connect and per-reply timeout (default 5)",
+        help="the longest a connect waits (within a scan, answered connects teach a shorter wait) and the "
+        "per-reply timeout (default 5)",
     )
     parser.add_argument(
         "--fail-on",

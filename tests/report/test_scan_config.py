@@ -20,6 +20,7 @@ expect_name = "mail.example.com"
 concurrency = 8
 timeout = 2.5
 login_probe = false
+confirm_over_tls = true
 fail_on = "HIGH"
 baseline = "runs/before.jsonl"
 policy = "policy.toml"
@@ -43,6 +44,7 @@ def test_config_values_and_paths_relative_to_the_file(tmp_path) -> None:  # type
         "concurrency": 8,
         "timeout": 2.5,
         "no_login_probe": True,
+        "confirm_over_tls": True,
         "fail_on": "high",
         "baseline": str(base / "runs" / "before.jsonl"),
         "policy": str(base / "policy.toml"),
