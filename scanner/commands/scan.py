@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per-reply timeout (default 5)",
     )
     parser.add_argument(
+        "--fixed-timeout",
+        action="store_true",
+        help="wait the whole --timeout on every connect instead of a wait learnt from the scan's answers",
+    )
+    parser.add_argument(
         "--fail-on",
         choices=(*SEVERITIES, "none"),
         default="high",
@@ -81,6 +86,7 @@ def probe_options(args: argparse.Namespace) -> ProbeOptions:
         login_probe=not args.no_login_probe,
         confirm_over_tls=args.confirm_over_tls,
         connect_timeout=args.timeout,
+        adaptive_connect_timeout=not args.fixed_timeout,
         read_timeout=max(args.timeout, 5.0),  # a credential check may take seconds by design
         tls_timeout=max(args.timeout, 5.0),
         ca_file=args.ca_file,

@@ -17,6 +17,7 @@ import contextlib
 import os
 import signal
 import sys
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +147,7 @@ def _worker_main(
     except BrokenPipeError:
         code = 0  # the parent is gone (killed or stopped): nothing left to tell it
     except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
+        traceback.print_exc()  # the parent reports the exit status; this says why
         code = 70
     finally:
         os._exit(code)

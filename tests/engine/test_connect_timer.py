@@ -4,14 +4,20 @@ unanswered (a listener with a full backlog drops them, as a firewall would)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from scanner.engine import connect_timer
 from scanner.engine.connect_timer import FLOOR, WARMUP, ConnectTimer
 from scanner.engine.session import ConnectError, open_tcp
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_ceiling_holds_until_enough_answers_are_in():
@@ -94,3 +100,23 @@ async def test_without_a_scan_the_users_timeout_applies(silent_port):
         await open_tcp("127.0.0.1", silent_port, timeout=0.3, source_address=None)
     assert caught.value.state == "filtered"
     assert "tries" not in caught.value.reason  # one SYN, the kernel's own retransmission only
+
+
+def test_scan_learns_the_wait_unless_told_not_to(silent_port):
+    """End to end: 30 closed ports teach the timer, so the silent one is given up after two short tries; with
+    --fixed-timeout it waits the whole --timeout."""
+    common = ["scan", "127.0.0.1", "127.0.7.1-30", "-p", f"imap:{silent_port}", "--timeout", "2", "--no-tui",
+              "--no-ptr", "--format", "jsonl", "--workers", "1"]
+
+    def silent_row(*extra: str) -> dict:
+        done = subprocess.run([sys.executable, "-m", "scanner", *common, *extra], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert len(rows) == 31
+        return next(r for r in rows if r["address"] == "127.0.0.1")
+
+    learnt = silent_row()
+    assert learnt["state"] == "filtered" and "2 tries" in learnt["error"]
+    fixed = silent_row("--fixed-timeout")
+    assert fixed["state"] == "filtered" and "tries" not in fixed["error"]
+    assert float(fixed["error"].split("within ")[1].split(" s")[0]) >= 2.0  # the whole --timeout
