@@ -124,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
 
     plan = plan_endpoints(args)  # raises UsageError before any packet is sent
     asyncio.run(_check_named_targets(plan, args))
-    scan = Scan(plan.endpoints, probe_options(args), total=plan.total, **plan.scan_kwargs)
     use_tui = not args.no_tui and args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
     from scanner.engine.workers import WorkerScan, worker_count
 
@@ -133,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         parallel = WorkerScan(plan, probe_options(args), workers, plan.scan_kwargs)
         parallel.spawn()  # before any event loop runs here
         return asyncio.run(plain_scan(parallel, args))
+    scan = Scan(plan.endpoints, probe_options(args), total=plan.total, **plan.scan_kwargs)
     if use_tui:
         from scanner.tui import run_scan_tui
 

@@ -143,12 +143,13 @@ class _Prober:
         try:
             first = await self._connect()  # closed or dropped ports end here, without waiting for the host
             loop = asyncio.get_running_loop()
-            left = (budget.when() or loop.time()) - loop.time()
+            deadline = budget.when()
+            left = None if deadline is None else deadline - loop.time()
             budget.reschedule(None)  # time spent waiting behind the host's other ports is not this probe's
             async with contextlib.AsyncExitStack() as stack:
                 stack.callback(first.abort)  # also when cancelled while waiting; a no-op once closed
                 waited = await stack.enter_async_context(conversation_slot(self.endpoint.address))
-                budget.reschedule(loop.time() + left)
+                budget.reschedule(None if left is None else loop.time() + left)
                 session = first
                 if waited:
                     # The port is open; a connection left idle behind other conversations may have been dropped
