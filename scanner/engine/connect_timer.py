@@ -37,7 +37,8 @@ class ConnectTimer:
 
     @property
     def adaptive(self) -> bool:
-        """True once the offer is below the ceiling: a timeout then earns the port a second try."""
+        """True once the offer is below the ceiling (a connect that times out then has budget left for a second
+        try; open_tcp decides that from the time actually waited)."""
         return self._offer < self.ceiling
 
     def sample(self, rtt: float) -> None:
