@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     apply_scan_config(args)  # -c FILE fills what the command line left at its default
     prepare_validation(args)  # a bad baseline or policy file fails now, before any packet
     if args.ca_file:
-        _check_readable(args.ca_file, "--ca-file")
+        _check_ca_file(args.ca_file)
     from scanner.engine.targets import plan_endpoints
 
     plan = plan_endpoints(args)  # raises UsageError before any packet is sent
@@ -243,9 +243,10 @@ def _rows_for(addresses: set[str], unanswered: dict[str, list[tuple[int, str, st
     ]
 
 
-def _check_readable(path: str, flag: str) -> None:
+def _check_ca_file(path: str) -> None:
+    from scanner.tls.trust import TrustStoreError, check_ca_file
+
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: {exc.strerror}") from None
+        check_ca_file(path)
+    except TrustStoreError as exc:
+        raise UsageError(f"--ca-file {exc}") from None

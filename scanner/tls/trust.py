@@ -76,6 +76,32 @@ def load_trust_store(ca_files: Sequence[str | os.PathLike[str]] = (), *, default
     return TrustStore(name=" + ".join(names), anchors=tuple(anchors))
 
 
+def check_ca_file(path: str | os.PathLike[str]) -> int:
+    """Validate a --ca-file before any packet is sent; return how many certificates it holds.
+
+    Raises TrustStoreError with one line an admin can act on: missing, unreadable, a directory, empty, not PEM
+    (DER is named as such), or PEM blocks none of which parse.
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise TrustStoreError(f"{path}: is a directory, not a PEM file of CA certificates")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise TrustStoreError(f"{path}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise TrustStoreError(f"{path}: the file is empty; expected PEM CA certificates")
+    blocks = _PEM_BLOCK.findall(data)
+    if not blocks:
+        der = data[:1] == b"\x30"  # an ASN.1 SEQUENCE: a binary certificate
+        hint = " (it looks like DER: convert it with openssl x509 -inform der -in FILE -out ca.pem)" if der else ""
+        raise TrustStoreError(f"{path}: no PEM certificate (-----BEGIN CERTIFICATE-----) found{hint}")
+    count = len(list(_parse_blocks(blocks)))
+    if not count:
+        raise TrustStoreError(f"{path}: {len(blocks)} PEM certificate block(s), none of which can be parsed")
+    return count
+
+
 def system_bundle_path() -> str | None:
     """The first existing system CA bundle (SSL_CERT_FILE first, then OpenSSL's default, then known paths)."""
     candidates = [os.environ.get("SSL_CERT_FILE"), ssl.get_default_verify_paths().cafile, *SYSTEM_BUNDLES]
