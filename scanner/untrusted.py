@@ -1,0 +1,118 @@
+"""The one boundary for untrusted text: how each output channel shows what a server (or a log line) chose.
+
+Greetings, capability tokens, login answers, certificate fields and log fields are attacker-chosen. Every renderer
+passes them through the function for its channel, and nothing else decides how they look:
+
+- ``for_terminal``: control characters (C0, DEL, C1), bidi controls, zero-width and other invisible or format
+  characters, line and paragraph separators are shown visibly escaped (``\\x1b``, ``\\u202e``), never raw, so server
+  text cannot move the cursor, set titles, write the clipboard, reorder or break mailprobe's own line.
+- ``for_terminal_quoted``: the same, inside visible double quotes (``"`` and ``\\`` escaped so a quotation cannot
+  be closed early): server words shown next to mailprobe's own verdict words.
+- ``for_xml``: XML-1.0-legal characters only (the rest visibly escaped), for JUnit; the XML writer escapes markup.
+- ``for_markdown``: one line, HTML special characters as entities, every other ASCII punctuation backslash-escaped.
+- ``for_csv``: visibly escaped like the terminal (CSV files get printed too) and formula cells neutralised.
+- ``for_html`` / ``for_html_attribute``: escaped, and text isolated in ``<bdi>`` so bidi cannot reorder the page.
+- ``for_json``: exact (JSON is the machine record), only lone surrogates replaced so the record is valid UTF-8.
+
+See docs/untrusted-text.md.
+"""
+
+from __future__ import annotations
+
+import html
+
+# Invisible letters (category Lo, so str.isprintable() passes them) that are used to fake blank or spoofed text.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# Leading characters that make a spreadsheet evaluate a cell (OWASP "CSV injection").
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_ELLIPSIS = "…"
+
+
+def _escape_char(ch: str) -> str:
+    short = _SHORT_ESCAPES.get(ch)
+    if short:
+        return short
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _is_shown_raw(ch: str) -> bool:
+    return (ch.isprintable() or ch == " ") and ch not in _INVISIBLE_LETTERS
+
+
+def _escape(text: str, keep: str = "") -> str:
+    if text.isprintable() and not _INVISIBLE_LETTERS.intersection(text):
+        return text  # the usual case: nothing to do
+    return "".join(ch if ch in keep or _is_shown_raw(ch) else _escape_char(ch) for ch in text)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _limit(text: str, max_chars: int | None) -> str:
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return text[: max(max_chars - 1, 0)] + _ELLIPSIS
+
+
+def for_terminal(value: object, max_chars: int | None = None) -> str:
+    """One line of plain text safe for any terminal: every non-printing character visibly escaped."""
+    return _limit(_escape(_text(value)), max_chars)
+
+
+def for_terminal_quoted(value: object, max_chars: int | None = None) -> str:
+    """Server words as a visible quotation: ``"..."``, with ``"`` and ``\\`` escaped so it cannot end early."""
+    inner = _escape(_text(value).replace("\\", "\\\\").replace('"', '\\"'))
+    return '"' + _limit(inner, max_chars) + '"'
+
+
+def for_xml(value: object, multiline: bool = False) -> str:
+    """Only XML-1.0-legal characters (anything else visibly escaped); line feeds kept when ``multiline``."""
+    return _escape(_text(value), keep="\n" if multiline else "")
+
+
+def for_markdown(value: object) -> str:
+    """Inline Markdown (also a table cell): no HTML, no markup, no line break, no pipe from the text."""
+    out = []
+    for ch in for_terminal(value):
+        if ch in "&<>":
+            out.append(html.escape(ch))
+        elif ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " ":
+            out.append("\\" + ch)  # CommonMark lets any ASCII punctuation be backslash-escaped
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def for_csv(value: object) -> str:
+    """A CSV cell: visibly escaped, and a leading ``= + - @`` TAB or CR neutralised with a ``'``."""
+    raw = _text(value)
+    shown = for_terminal(raw)
+    if raw.startswith(_FORMULA_LEADS) or shown.startswith(_FORMULA_LEADS):
+        return "'" + shown
+    return shown
+
+
+def for_html(value: object, multiline: bool = False) -> str:
+    """An HTML fragment: escaped, visibly escaped controls, isolated in ``<bdi>`` (line feeds kept if ``multiline``)."""
+    return "<bdi>" + html.escape(_escape(_text(value), keep="\n" if multiline else ""), quote=True) + "</bdi>"
+
+
+def for_html_attribute(value: object) -> str:
+    """An HTML attribute value (quoted by the caller): escaped, one line, controls visibly escaped."""
+    return html.escape(for_terminal(value), quote=True)
+
+
+def for_json(value: str) -> str:
+    """The exact text, except lone surrogates (not encodable as UTF-8) become U+FFFD so the record stays valid."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
