@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from scanner import __version__
+from scanner.errors import MailprobeError
 
 # Modules that add a subcommand. Append one line per new command.
 COMMANDS: tuple[str, ...] = (
@@ -19,10 +20,6 @@ COMMANDS: tuple[str, ...] = (
     "scanner.commands.diff",
     "scanner.commands.report",
 )
-
-
-class UsageError(Exception):
-    """A bad target, flag or file named by the user: one readable line, exit code 2."""
 
 
 def positive_int(text: str) -> int:
@@ -60,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except UsageError as exc:
+    except MailprobeError as exc:
         print(f"mailprobe: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("mailprobe: interrupted", file=sys.stderr)
         return 130

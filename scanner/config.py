@@ -25,7 +25,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.report.policy import check_severity, policy_from_dict
 from scanner.tomlfile import read_toml
 

@@ -1,4 +1,4 @@
-"""Reading a user's TOML file (scan configuration, policy) with one readable UsageError for every failure."""
+"""Reading a user's TOML file (scan configuration, policy): every failure is one readable InputFileError."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from scanner.cli import UsageError
+from scanner.errors import InputFileError
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
@@ -15,8 +15,8 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"{what} {file}: no such file") from None
+        raise InputFileError(f"{what} {file}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{what} {file}: cannot read: {exc}") from None
+        raise InputFileError(f"{what} {file}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{what} {file}: bad TOML: {exc}") from None
+        raise InputFileError(f"{what} {file}: bad TOML: {exc}") from None

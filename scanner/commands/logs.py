@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

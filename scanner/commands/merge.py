@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scanner.cli import UsageError
 from scanner.engine.jsonl import JsonlWriter, iter_results
+from scanner.errors import UsageError
 from scanner.model import EndpointResult
 
 

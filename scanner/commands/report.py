@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.model import SEVERITIES
 from scanner.report.formats import FORMATS, render_report
 from scanner.report.load import read_results

@@ -8,10 +8,11 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from scanner.cli import UsageError, positive_float
+from scanner.cli import positive_float
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import Scan
 from scanner.engine.targets import TargetPlan
+from scanner.errors import UsageError
 from scanner.model import SEVERITIES, EndpointResult
 from scanner.output import render_table, write_json
 from scanner.report.validate import evaluate_after_scan

@@ -16,7 +16,7 @@ import dns.exception
 import dns.resolver
 import dns.reversename
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.model import Endpoint, EndpointResult
 
 # RFC 6186 services -> (protocol, transport)

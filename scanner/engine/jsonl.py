@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.model import EndpointResult
 
 

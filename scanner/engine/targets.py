@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.cli import UsageError, positive_float, positive_int
+from scanner.cli import positive_float, positive_int  # argparse glue; moves to the CLI with the targets split
+from scanner.errors import UsageError
 from scanner.model import DEFAULT_PORTS, Endpoint, EndpointResult, Protocol, Transport
 
 GUARD_ADDRESSES = 1 << 16  # more addresses than a /16 needs --yes

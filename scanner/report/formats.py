@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.model import EndpointResult
 from scanner.report.csv_report import render_csv
 from scanner.report.html import render_html

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
 from scanner.tomlfile import read_toml
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.model import SEVERITY_RANK, EndpointResult
 from scanner.report.diff import diff_results, render_diff_table
 from scanner.report.load import read_results

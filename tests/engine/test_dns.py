@@ -7,9 +7,9 @@ import argparse
 import pytest
 from dnsserver import LocalDns
 
-from scanner.cli import UsageError
 from scanner.engine.dns import Resolver, parse_nameserver
 from scanner.engine.targets import add_range_arguments, plan_endpoints
+from scanner.errors import UsageError
 from scanner.model import Endpoint, EndpointResult
 
 ZONE = {

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.cli import UsageError, main
+from scanner.cli import main
 from scanner.engine.jsonl import JsonlWriter, iter_results, read_keys
+from scanner.errors import UsageError
 from scanner.model import EndpointResult, Finding
 
 ROOT = Path(__file__).resolve().parents[2]

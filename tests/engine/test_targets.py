@@ -8,8 +8,8 @@ import tracemalloc
 
 import pytest
 
-from scanner.cli import UsageError
 from scanner.engine.targets import IntervalSet, Shard, build_plan, parse_ports
+from scanner.errors import UsageError
 
 
 def keys(plan) -> list[tuple[str, int]]:

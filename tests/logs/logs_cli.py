@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scanner.cli import UsageError
 from scanner.commands import logs
+from scanner.errors import UsageError
 
 
 def logs_main(argv: list[str]) -> int:

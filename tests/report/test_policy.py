@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, UNTRUSTED, certificate, endpoint, site
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.report.policy import evaluate_policy, load_policy, policy_from_dict
 
 TODAY = dt.date(2025, 6, 1)

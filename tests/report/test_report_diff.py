@@ -10,6 +10,7 @@ from report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, certific
 from report_samples import write_jsonl as write
 
 from scanner import cli
+from scanner.errors import UsageError
 from scanner.report.diff import diff_results, render_diff_json, render_diff_table
 from scanner.report.load import read_results
 
@@ -140,5 +141,5 @@ def test_reader_skips_a_torn_last_line_but_rejects_corruption_inside(tmp_path) -
     assert [r.port for r in read_results(torn)] == [110, 143, 993]
     broken = tmp_path / "broken.jsonl"
     broken.write_text(lines[0] + "\n{not json\n" + lines[1] + "\n", encoding="utf-8")
-    with pytest.raises(cli.UsageError, match=r"broken.jsonl:2: not a mailprobe result line"):
+    with pytest.raises(UsageError, match=r"broken.jsonl:2: not a mailprobe result line"):
         read_results(broken)

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from scanner.cli import UsageError
 from scanner.config import apply_scan_config, load_scan_config
+from scanner.errors import UsageError
 from scanner.report.policy import Policy
 from scanner.report.validate import add_validation_arguments
 

@@ -10,7 +10,7 @@ import pytest
 from report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, endpoint, site
 from report_samples import write_jsonl as write
 
-from scanner.cli import UsageError
+from scanner.errors import UsageError
 from scanner.report.validate import add_validation_arguments, evaluate_after_scan
 
 OPEN = (PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)
