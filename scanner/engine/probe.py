@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from scanner.engine.dialects import Ask, Dialect, DummyCredentials, dialect_for
 from scanner.engine.hostslots import conversation_slot
 from scanner.engine.options import ProbeOptions
 from scanner.engine.session import ConnectError, Session, SessionError, open_tcp
@@ -33,34 +34,15 @@ from scanner.model import (
     TlsInfo,
 )
 from scanner.protocols.events import Greeting, Response
-from scanner.protocols.imap import ImapClient
-from scanner.protocols.pop3 import Pop3Client
 from scanner.tls.channel import HandshakeInfo
 from scanner.verdicts.findings import LoginFacts, login_findings
 from scanner.verdicts.plaintext import (
-    Advertised,
     LoginAttempt,
     LoginEvidence,
     decided_in_clear,
     judge_plaintext_login,
 )
 from scanner.verdicts.software import detect_software
-
-
-@dataclass(frozen=True)
-class DummyCredentials:
-    """Random credentials that cannot belong to anyone; never real ones."""
-
-    user: str
-    password: str
-
-    @classmethod
-    def random(cls) -> DummyCredentials:
-        return cls(f"mailprobe-{secrets.token_hex(6)}", secrets.token_urlsafe(18))
-
-    @property
-    def sasl_plain(self) -> bytes:
-        return b"\0" + self.user.encode() + b"\0" + self.password.encode()
 
 
 @dataclass
@@ -83,10 +65,6 @@ class _Seen:
     injected: bytes = b""
     tls_info: TlsInfo | None = None
     extra_findings: list[Finding] = field(default_factory=list)
-
-
-def _new_machine(endpoint: Endpoint) -> ImapClient | Pop3Client:
-    return ImapClient() if endpoint.protocol == "imap" else Pop3Client()
 
 
 def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
@@ -126,6 +104,7 @@ class _Prober:
         self.credentials = credentials
         self.transcript = transcript
         self.seen = seen
+        self.dialect: Dialect[Any] = dialect_for(endpoint.protocol)
 
     async def _connect(self) -> Session:
         reader, writer = await open_tcp(
@@ -136,7 +115,7 @@ class _Prober:
         )
         self.transcript.note(f"connected to {self.endpoint.address}:{self.endpoint.port}")
         return Session(
-            _new_machine(self.endpoint), reader, writer, self.transcript, read_timeout=self.options.read_timeout
+            self.dialect.new_machine(), reader, writer, self.transcript, read_timeout=self.options.read_timeout
         )
 
     async def run(self, budget: asyncio.Timeout) -> None:
@@ -214,10 +193,10 @@ class _Prober:
                 # A server that cannot answer CAPABILITY is no working POP3/IMAP service.
                 self.seen.state, self.seen.error = "error", f"no usable answer to the capability request: {exc.reason}"
                 return False
-            self.seen.starttls_advertised = _offers_starttls(self.endpoint.protocol, self.seen.caps_before)
+            self.seen.starttls_advertised = self.dialect.offers_starttls(self.seen.caps_before)
             if self.options.login_probe:
                 self.seen.login_tried = True
-                for mechanism in self._mechanisms(self.seen.caps_before):
+                for mechanism in self.dialect.login_mechanisms(self.seen.caps_before):
                     attempt = await self._login(session, mechanism, over_tls=False)
                     self.seen.clear.append(attempt)
                     if attempt.outcome in ("bye", "closed", "timeout", "error"):
@@ -265,8 +244,8 @@ class _Prober:
 
     async def _upgrade(self, session: Session) -> bool:
         machine = session.machine
-        command = machine.starttls() if isinstance(machine, ImapClient) else machine.stls()
-        answer = (await session.command(command)).response
+        await self.dialect.before_starttls(machine, _asker(session))
+        answer = (await session.command(self.dialect.starttls(machine))).response
         if answer.status != "ok":
             said = f"{answer.status.upper()} {answer.text}".strip()
             if self.seen.starttls_advertised:
@@ -307,50 +286,18 @@ class _Prober:
         return greeting
 
     async def _capabilities(self, session: Session, greeting: Greeting | None) -> tuple[str, ...]:
-        machine = session.machine
-        command = machine.capability() if isinstance(machine, ImapClient) else machine.capa()
-        answer = (await session.command(command)).response
-        if answer.status == "ok" and answer.capabilities is not None:
-            return tuple(answer.capabilities)
-        if greeting is not None and greeting.capabilities:
-            return tuple(greeting.capabilities)  # some servers only advertise in the greeting
-        return ()
-
-    def _mechanisms(self, capabilities: tuple[str, ...]) -> list[str]:
-        """LOGIN / USER+PASS always (that is the test); SASL PLAIN too when it is advertised in clear."""
-        upper = {c.upper() for c in capabilities}
-        if self.endpoint.protocol == "imap":
-            return ["LOGIN"] + (["AUTHENTICATE PLAIN"] if "AUTH=PLAIN" in upper else [])
-        sasl_plain = any(c.split()[:1] == ["SASL"] and "PLAIN" in c.split()[1:] for c in upper)
-        return ["USER/PASS"] + (["AUTH PLAIN"] if sasl_plain else [])
+        return await self.dialect.read_capabilities(session.machine, _asker(session), greeting)
 
     async def _login(self, session: Session, mechanism: str, *, over_tls: bool) -> LoginAttempt:
         creds = self.credentials
-        machine = session.machine
         started = time.monotonic()
-        stage = ""
         wait = max(self.options.login_timeout, self.options.read_timeout)
-
-        async def ask(command: bytes, sasl: bytes | None = None) -> Response:
-            return (await session.command(command, sasl_payload=sasl, timeout=wait)).response
-
         try:
-            if isinstance(machine, ImapClient):
-                if mechanism == "LOGIN":
-                    answer = await ask(machine.login(creds.user, creds.password))
-                else:
-                    answer = await ask(machine.authenticate_plain(creds.user, creds.password), creds.sasl_plain)
-            elif mechanism == "USER/PASS":
-                answer = await ask(machine.user(creds.user))
-                stage = "USER"
-                if answer.status == "ok":
-                    answer = await ask(machine.pass_(creds.password))
-                    stage = "PASS"
-            else:
-                answer = await ask(machine.auth_plain(creds.user, creds.password), creds.sasl_plain)
+            login = await self.dialect.login(session.machine, _asker(session, wait), mechanism, creds)
         except SessionError as exc:
             outcome = {"timeout": "timeout", "closed": "closed"}.get(exc.kind, "error")
-            return LoginAttempt(mechanism, over_tls, outcome, None, exc.reason, _ms(started), stage)  # type: ignore[arg-type]
+            return LoginAttempt(mechanism, over_tls, outcome, None, exc.reason, _ms(started))  # type: ignore[arg-type]
+        answer, stage = login.response, login.stage
         return LoginAttempt(
             mechanism,
             over_tls,
@@ -362,8 +309,7 @@ class _Prober:
         )
 
     async def _goodbye(self, session: Session) -> None:
-        machine = session.machine
-        command = machine.logout() if isinstance(machine, ImapClient) else machine.quit()
+        command = self.dialect.goodbye(session.machine)
         # Said for politeness, not waited for: the answer tells nothing, and the round trip would be paid by every
         # conversation of a scan. The close that follows ends the session either way.
         with contextlib.suppress(SessionError):
@@ -385,12 +331,12 @@ class _Prober:
         )
         if self.endpoint.transport == "implicit":
             return reader, writer
-        machine = _new_machine(self.endpoint)
+        machine = self.dialect.new_machine()
         session = Session(machine, reader, writer, Transcript(), read_timeout=self.options.read_timeout)
         try:
             await session.greeting()
-            command = machine.starttls() if isinstance(machine, ImapClient) else machine.stls()
-            answer = (await session.command(command)).response
+            await self.dialect.before_starttls(machine, _asker(session))
+            answer = (await session.command(self.dialect.starttls(machine))).response
         except SessionError:
             writer.close()
             raise
@@ -423,15 +369,20 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _offers_starttls(protocol: str, capabilities: tuple[str, ...]) -> bool:
-    word = "STARTTLS" if protocol == "imap" else "STLS"
-    return any(c.upper() == word for c in capabilities)
+def _asker(session: Session, timeout: float | None = None) -> Ask:
+    """The dialects' ``ask``: one command on this session, its SASL challenges answered with the given payloads."""
+
+    async def ask(command: bytes, sasl: tuple[bytes, ...]) -> Response:
+        return (await session.command(command, sasl_payloads=sasl, timeout=timeout)).response
+
+    return ask
 
 
 def _result(
     endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, duration_ms: int
 ) -> EndpointResult:
     software = detect_software(seen.greeting, seen.caps_before + seen.caps_after)
+    advertised = dialect_for(endpoint.protocol).advertised(seen.caps_before)
     if endpoint.transport == "implicit":
         verdict = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))
         starttls: StartTls = "not_applicable"
@@ -441,7 +392,7 @@ def _result(
             starttls = "not_offered"
         verdict = judge_plaintext_login(
             LoginEvidence(
-                advertised=Advertised(endpoint.protocol, seen.caps_before),
+                advertised=advertised,
                 clear=tuple(seen.clear),
                 tls=tuple(seen.over_tls),
                 tls_available=seen.starttls == "ok",
@@ -459,7 +410,7 @@ def _result(
                 protocol=endpoint.protocol,
                 transport=endpoint.transport,
                 software=software,
-                advertised=Advertised(endpoint.protocol, seen.caps_before),
+                advertised=advertised,
                 starttls=starttls,
                 starttls_advertised=seen.starttls_advertised,
                 starttls_error=seen.starttls_error,

@@ -15,6 +15,7 @@ from typing import Literal
 
 from scanner.engine.connect_timer import ConnectTimer, current_timer
 from scanner.engine.transcript import Transcript
+from scanner.protocols.base import ClientMachine
 from scanner.protocols.events import (
     NEED_DATA,
     ConnectionClosed,
@@ -24,11 +25,9 @@ from scanner.protocols.events import (
     ProtocolError,
     Response,
 )
-from scanner.protocols.imap import ImapClient
-from scanner.protocols.pop3 import Pop3Client
 from scanner.tls.channel import HandshakeInfo, PlainChannel, TlsChannel, TlsHandshakeError
 
-Machine = ImapClient | Pop3Client
+Machine = ClientMachine
 ConnectState = Literal["closed", "filtered", "error"]
 
 
@@ -239,19 +238,22 @@ class Session:
         self.transcript.server([event.line], tls=self.over_tls)
         return event
 
-    async def command(self, data: bytes, *, sasl_payload: bytes | None = None, timeout: float | None = None) -> Timed:
-        """Send one command and wait for its complete answer; answer one SASL continuation if given."""
+    async def command(
+        self, data: bytes, *, sasl_payloads: tuple[bytes, ...] = (), timeout: float | None = None
+    ) -> Timed:
+        """Send one command and wait for its complete answer; answer SASL continuations with the payloads in order
+        and cancel the exchange once they run out."""
         started = time.monotonic()
+        payloads = list(sasl_payloads)
         await self.send(data)
         while True:
             event = await self.next_event(timeout)
             if isinstance(event, Continuation):
                 self.transcript.server([event.line], tls=self.over_tls)
-                if sasl_payload is None:
+                if not payloads:
                     await self.send(self.machine.continuation_cancel(), sasl=False)
                 else:
-                    await self.send(self.machine.continuation(sasl_payload), sasl=True)
-                    sasl_payload = None
+                    await self.send(self.machine.continuation(payloads.pop(0)), sasl=True)
                 continue
             if isinstance(event, ConnectionClosed):
                 raise SessionError("closed", "the server closed the connection instead of answering")

@@ -1,0 +1,93 @@
+"""What the probe needs to know about one mail protocol, behind one small interface.
+
+The probe's control flow (connect, greeting, capabilities, dummy logins in clear, STARTTLS, the same logins over
+TLS, goodbye) is the same for every protocol; a dialect says how each step is spoken and what the capabilities mean.
+Adding a protocol means a new dialect (and its verdict table), not a new branch in the probe.
+
+Dialects stay free of I/O: they build commands with the protocol's sans-I/O machine and hand them to ``ask``, which
+the probe binds to a live session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from scanner.model import Protocol
+from scanner.protocols.base import ClientMachine
+from scanner.protocols.events import Greeting, Response
+from scanner.verdicts.plaintext import Advertised
+
+M = TypeVar("M", bound=ClientMachine)
+
+# Send one command and return its complete answer; SASL challenges are answered with the payloads in order, and
+# cancelled (``*``) once they run out.
+Ask = Callable[[bytes, tuple[bytes, ...]], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class DummyCredentials:
+    """Random credentials that cannot belong to anyone; never real ones."""
+
+    user: str
+    password: str
+
+    @classmethod
+    def random(cls) -> DummyCredentials:
+        return cls(f"mailprobe-{secrets.token_hex(6)}", secrets.token_urlsafe(18))
+
+    @property
+    def sasl_plain(self) -> bytes:
+        return b"\0" + self.user.encode() + b"\0" + self.password.encode()
+
+
+@dataclass(frozen=True)
+class LoginAnswer:
+    """The answer that ends one dummy login, and the step it came at ("USER" for a POP3 refusal before PASS)."""
+
+    response: Response
+    stage: str = ""
+
+
+class Dialect(ABC, Generic[M]):
+    """One protocol as the probe speaks it."""
+
+    protocol: Protocol
+
+    @abstractmethod
+    def new_machine(self) -> M:
+        """A fresh sans-I/O client machine for one connection."""
+
+    @abstractmethod
+    async def read_capabilities(self, machine: M, ask: Ask, greeting: Greeting | None) -> tuple[str, ...]:
+        """Ask for the capabilities (after the greeting, and again after TLS with ``greeting`` None)."""
+
+    @abstractmethod
+    def offers_starttls(self, capabilities: tuple[str, ...]) -> bool:
+        """Whether the capabilities advertise the upgrade to TLS."""
+
+    async def before_starttls(self, machine: M, ask: Ask) -> None:  # noqa: B027 - optional step, none by default
+        """Whatever must be said between the greeting and the STARTTLS command on a fresh connection."""
+
+    @abstractmethod
+    def starttls(self, machine: M) -> bytes:
+        """The command that asks for TLS."""
+
+    @abstractmethod
+    def login_mechanisms(self, capabilities: tuple[str, ...]) -> list[str]:
+        """The dummy logins to try, in order, given what was advertised in clear."""
+
+    @abstractmethod
+    async def login(self, machine: M, ask: Ask, mechanism: str, credentials: DummyCredentials) -> LoginAnswer:
+        """One dummy login with ``mechanism``."""
+
+    @abstractmethod
+    def goodbye(self, machine: M) -> bytes:
+        """The polite end of a session."""
+
+    def advertised(self, capabilities: tuple[str, ...]) -> Advertised:
+        """The capabilities seen in clear as the facts the verdicts read."""
+        return Advertised(self.protocol, capabilities)
