@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from typing import Literal
 
-from scanner.engine.connect_timer import ConnectTimer, current_timer
+from scanner.engine.connect_timer import ConnectDeadline, ConnectTimer, current_timer
 from scanner.engine.transcript import Transcript
 from scanner.protocols.base import ClientMachine
 from scanner.protocols.events import (
@@ -94,44 +96,40 @@ async def _connected_socket(
     timer: ConnectTimer | None,
     attempt: int = 1,
 ) -> socket.socket | None:
-    """A connected socket, None when nothing answered in time; ConnectError for a refusal or a local failure."""
+    """A connected socket, None when nothing answered in time; ConnectError for a refusal or a local failure.
+
+    The connect is driven by hand (non-blocking connect, one writer callback, one deadline of its own) rather than
+    through ``loop.sock_connect``: no task and no name lookup per connect, and nothing shared between waiters."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(_family(address), socket.SOCK_STREAM)
-    sock.setblocking(False)
-    connecting: asyncio.Future[None] | None = None
+    answered: asyncio.Future[bool] = loop.create_future()
+    deadline: ConnectDeadline | None = None
+    fd = -1
     try:
+        sock.setblocking(False)
         if source:
             sock.bind((source, 0))
-        connecting = asyncio.ensure_future(loop.sock_connect(sock, (address, port)))
-        while not connecting.done():
-            limit = min(ceiling, timer.current() * 2 ** (attempt - 1)) if timer is not None else ceiling
-            remaining = started + limit - loop.time()
-            if remaining <= 0:
-                break
-            waits: set[asyncio.Future[None]] = {connecting}
-            if timer is not None:
-                waits.add(timer.shrunk())  # the first wave of a scan follows the timer down
-            await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-        if connecting.done():
-            connecting.result()  # raises the refusal or the error
-            if timer is not None:
-                timer.sample(loop.time() - started)
-            return sock
-        # The deadline passed; the kernel may have finished a handshake the event loop has not reported yet.
-        connecting.cancel()
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error == errno.ECONNREFUSED:
-            raise ConnectionRefusedError(error, "connection refused")
-        if not error and _established(sock):
-            if timer is not None:
-                timer.sample(loop.time() - started)
-            return sock
-        sock.close()
-        return None
+        error = sock.connect_ex((address, port))
+        if error == errno.EINPROGRESS:
+            fd = sock.fileno()
+            loop.add_writer(fd, _settle, answered, True)
+            deadline = ConnectDeadline(loop, timer, started, ceiling, 2 ** (attempt - 1),
+                                       lambda: _settle(answered, False))
+            await answered
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            # at the deadline the kernel may have finished a handshake the event loop has not reported yet
+            if not error and not answered.result() and not _established(sock):
+                sock.close()
+                return None
+        if error:
+            raise OSError(error, os.strerror(error))
+        if timer is not None:
+            timer.sample(_kernel_rtt(sock) or loop.time() - started)
+        return sock
     except ConnectionRefusedError:
         sock.close()
         if timer is not None:
-            timer.sample(loop.time() - started)
+            timer.sample_seen(loop.time() - started)
         raise ConnectError("closed", "connection refused") from None
     except OSError as exc:
         sock.close()
@@ -140,9 +138,31 @@ async def _connected_socket(
         raise ConnectError("error", f"connect failed: {exc.strerror or exc}") from None
     except BaseException:
         sock.close()
-        if connecting is not None:
-            connecting.cancel()
         raise
+    finally:
+        if fd >= 0:
+            loop.remove_writer(fd)
+        if deadline is not None:
+            deadline.cancel()
+
+
+def _settle(answered: asyncio.Future[bool], value: bool) -> None:
+    if not answered.done():
+        answered.set_result(value)
+
+
+_TCPI_RTT = struct.Struct("=I")  # struct tcp_info: tcpi_rtt (microseconds) at byte 68 on Linux
+_TCPI_RTT_OFFSET = 68
+
+
+def _kernel_rtt(sock: socket.socket) -> float | None:
+    """The round trip the kernel measured for the handshake (Linux TCP_INFO), free of event-loop delay."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        micros = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)[0]
+    except (OSError, AttributeError, struct.error):
+        return None
+    return micros / 1e6 if micros else None
 
 
 def _established(sock: socket.socket) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from scanner.engine import connect_timer
-from scanner.engine.connect_timer import FLOOR, WARMUP, ConnectTimer
+from scanner.engine.connect_timer import FLOOR, WARMUP, ConnectDeadline, ConnectTimer
 from scanner.engine.session import ConnectError, open_tcp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,14 +39,45 @@ def test_slow_or_jittery_answers_keep_the_wait_long():
     assert timer.current() == 5.0
 
 
-async def test_waiting_connects_are_woken_when_the_wait_shrinks():
+async def test_waiting_connects_follow_the_wait_down():
+    loop = asyncio.get_running_loop()
     timer = ConnectTimer(5.0)
-    shrunk = timer.shrunk()
+    expired = asyncio.Event()
+    deadline = ConnectDeadline(loop, timer, loop.time(), 5.0, 1, expired.set)
+    assert timer.waiting() == 1 and deadline.when() > loop.time() + 4
+    for _ in range(WARMUP):
+        timer.sample(0.001)  # the offer falls to the floor: the pending deadline moves with it
+    assert deadline.when() <= loop.time() + FLOOR
+    await asyncio.wait_for(expired.wait(), 2.0)
+    assert timer.waiting() == 0  # an expired deadline leaves nothing behind
+
+
+async def test_a_deadline_that_is_cancelled_never_fires_and_is_forgotten():
+    loop = asyncio.get_running_loop()
+    timer = ConnectTimer(0.05, floor=0.01)
+    fired: list[bool] = []
+    deadlines = [ConnectDeadline(loop, timer, loop.time(), 0.05, 1, lambda: fired.append(True)) for _ in range(100)]
+    assert timer.waiting() == 100
+    for deadline in deadlines:
+        deadline.cancel()
+    assert timer.waiting() == 0
+    await asyncio.sleep(0.1)
+    assert fired == []
+
+
+async def test_a_deadline_waits_on_when_the_offer_grows_again():
+    loop = asyncio.get_running_loop()
+    timer = ConnectTimer(2.0)
     for _ in range(WARMUP):
         timer.sample(0.001)
-    await asyncio.sleep(0)
-    assert shrunk.done()
-    assert not timer.shrunk().done()  # a fresh one for the next drop
+    expired = asyncio.Event()
+    started = loop.time()
+    ConnectDeadline(loop, timer, started, 2.0, 1, expired.set)
+    for _ in range(40):
+        timer.sample(0.5)  # slower answers come in before the short deadline is due
+    assert timer.current() > 0.3
+    await asyncio.wait_for(expired.wait(), 3.0)
+    assert loop.time() - started >= 0.3  # it waited for the grown offer, not the first short one
 
 
 @pytest.fixture()
