@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.untrusted import for_terminal
 
 _VERDICT_WORDS = {
     "refused": "refused",
@@ -57,7 +58,8 @@ HEADERS = ["host", "port", "service", "state", "software", "plaintext login", "s
 def render_table(results: Sequence[EndpointResult], *, hidden: Counter[str] | None = None) -> str:
     """A fixed-width table, most severe first; closed/filtered endpoints are counted below it, not listed."""
     width = shutil.get_terminal_size((160, 24)).columns
-    rows = [table_row(r) for r in sorted(results, key=_order)]
+    # Hosts (PTR/MX names), software, error texts come from servers: escaped cell by cell, before widths are taken.
+    rows = [[for_terminal(cell) for cell in table_row(r)] for r in sorted(results, key=_order)]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(HEADERS)]
     widths = [min(w, 48) for w in widths]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)).rstrip()]
@@ -70,7 +72,7 @@ def render_table(results: Sequence[EndpointResult], *, hidden: Counter[str] | No
         lines.append("findings:")
         for result, finding in sorted(findings, key=lambda pair: -SEVERITY_RANK[pair[1].severity]):
             where = f"{result.address}:{result.port}"
-            lines.append(f"  {finding.severity.upper():8} {where}  {finding.id}: {finding.title}")
+            lines.append(for_terminal(f"  {finding.severity.upper():8} {where}  {finding.id}: {finding.title}"))
     lines.append("")
     lines.append(summary_line(results, hidden))
     return "\n".join(lines)

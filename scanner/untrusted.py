@@ -20,6 +20,7 @@ See docs/untrusted-text.md.
 from __future__ import annotations
 
 import html
+import re
 
 # Invisible letters (category Lo, so str.isprintable() passes them) that are used to fake blank or spoofed text.
 _INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
@@ -27,6 +28,8 @@ _SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # Leading characters that make a spreadsheet evaluate a cell (OWASP "CSV injection").
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _ELLIPSIS = "…"
+_MARKDOWN_SPECIAL = frozenset("\\`*_[]|#~!$^{}")
+_LIST_MARKER = re.compile(r"(?:[-+]|\d{1,9}[.)])(?=\s|$)|-{3,}$")  # what starts a list item or a rule
 
 
 def _escape_char(ch: str) -> str:
@@ -78,16 +81,27 @@ def for_xml(value: object, multiline: bool = False) -> str:
 
 
 def for_markdown(value: object) -> str:
-    """Inline Markdown (also a table cell): no HTML, no markup, no line break, no pipe from the text."""
+    """Inline Markdown (also a table cell): no HTML, markup, pipe or line break from the text.
+
+    ``& < >`` become entities and every character that starts markup inline (emphasis, code, links, images,
+    strikethrough, math, pipes, headings, escapes) is backslash-escaped; a leading list marker (``-``, ``+``,
+    ``1.``) is escaped too, since renderers put the text after a ``- `` bullet. ``.`` ``-`` ``:`` elsewhere stay
+    as they are, so names and sentences read normally in the Markdown source.
+    """
     out = []
     for ch in for_terminal(value):
         if ch in "&<>":
             out.append(html.escape(ch))
-        elif ch.isascii() and not ch.isalnum() and ch.isprintable() and ch != " ":
+        elif ch in _MARKDOWN_SPECIAL:
             out.append("\\" + ch)  # CommonMark lets any ASCII punctuation be backslash-escaped
         else:
             out.append(ch)
-    return "".join(out)
+    text = "".join(out)
+    marker = _LIST_MARKER.match(text)
+    if marker:
+        end = marker.end() - 1
+        text = text[:end] + "\\" + text[end:]
+    return text
 
 
 def for_csv(value: object) -> str:

@@ -86,10 +86,18 @@ def test_markdown_carries_no_html_no_markup_no_line_break() -> None:
     shown = for_markdown("<script>alert(1)</script> *bold* [x](http://e/) | `code` # & \n next")
     assert "<" not in shown and ">" not in shown
     assert "&lt;script&gt;" in shown
-    assert "\\*bold\\*" in shown and "\\[x\\]\\(http\\:" in shown
+    assert "\\*bold\\*" in shown and "\\[x\\](http" in shown
     assert "\\|" in shown and "\\`code\\`" in shown
     assert "\n" not in shown
     assert for_markdown("\x1b[31m") == "\\\\x1b\\[31m"  # the visible escape survives rendering as \x1b[31m
+
+
+def test_markdown_text_cannot_open_a_list_or_rule_after_a_bullet_but_names_read_normally() -> None:
+    assert for_markdown("- fake item") == "\\- fake item"
+    assert for_markdown("1. fake") == "1\\. fake"
+    assert for_markdown("---") == "--\\-"
+    assert for_markdown("10.2.3.4") == "10.2.3.4"
+    assert for_markdown("mail-1.example.org: ok") == "mail-1.example.org: ok"
 
 
 @pytest.mark.parametrize("cell", ["=HYPERLINK(\"http://e/\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"])

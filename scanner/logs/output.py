@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from scanner.logs.model import Report, Summary
+from scanner.untrusted import for_csv, for_terminal
 
 
 def row_dict(row: Summary, by: str) -> dict[str, Any]:
@@ -55,7 +56,8 @@ def to_csv(report: Report) -> str:
     writer.writerow([key, "labels", *CSV_COLUMNS, others, "protocols", "first_seen", "last_seen", "evidence"])
     for r in report.rows:
         writer.writerow(
-            [
+            for_csv(cell) if isinstance(cell, str) else cell  # user names and log fields are attacker-chosen
+            for cell in [
                 r.key,
                 " ".join(r.labels),
                 r.insecure_logins,
@@ -78,27 +80,29 @@ def _names(values: tuple[str, ...], limit: int = 4) -> str:
     return shown + (f" (+{len(values) - limit})" if len(values) > limit else "")
 
 
+def _table_row(r: Summary) -> tuple[str, ...]:
+    cells = (
+        r.key,
+        str(r.insecure_logins),
+        str(r.insecure_failed_logins),
+        str(r.refused_attempts),
+        str(r.secure_logins),
+        str(r.unverified_logins),
+        _names(r.users),
+        ",".join(r.protocols),
+        r.first_seen,
+        r.last_seen,
+        ",".join(r.labels),
+    )
+    return tuple(for_terminal(cell) for cell in cells)  # user names come from whoever typed at a login prompt
+
+
 def to_table(report: Report) -> str:
     key = "ADDRESS" if report.by == "address" else "USER"
     others = "USERS" if report.by == "address" else "ADDRESSES"
     header = (key, "INSECURE", "FAILED-CLEAR", "REFUSED", "SECURE", "UNVERIFIED", others, "PROTO", "FIRST", "LAST",
               "LABELS")  # fmt: skip
-    rows = [
-        (
-            r.key,
-            str(r.insecure_logins),
-            str(r.insecure_failed_logins),
-            str(r.refused_attempts),
-            str(r.secure_logins),
-            str(r.unverified_logins),
-            _names(r.users),
-            ",".join(r.protocols),
-            r.first_seen,
-            r.last_seen,
-            ",".join(r.labels),
-        )
-        for r in report.rows
-    ]
+    rows = [_table_row(r) for r in report.rows]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines.append("")
@@ -107,7 +111,8 @@ def to_table(report: Report) -> str:
 
 
 def footer(report: Report) -> list[str]:
-    """Totals, notes and the malformed-line sample (stderr for json/csv, under the table otherwise)."""
+    """Totals, notes and the malformed-line sample (stderr for json/csv, under the table otherwise), escaped for
+    the terminal: notes name users and the sample quotes raw log lines."""
     to_fix = sum(1 for r in report.rows if r.to_fix)
     noun = "client addresses" if report.by == "address" else "users"
     out = [
@@ -124,7 +129,7 @@ def footer(report: Report) -> list[str]:
     if report.malformed_samples:
         out.append("malformed (sample):")
         out.extend(f"  {s}" for s in report.malformed_samples)
-    return out
+    return [for_terminal(line) for line in out]
 
 
 def render(report: Report, fmt: str) -> str:

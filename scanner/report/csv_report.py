@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from scanner.model import EndpointResult, Finding
 from scanner.report.summary import sorted_findings
+from scanner.untrusted import for_csv
 
 COLUMNS = (
     "host", "address", "name", "port", "protocol", "transport", "state", "error", "software", "starttls",
@@ -47,8 +48,6 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = str(value)
-    # Servers choose subjects and error texts: never let a spreadsheet run them as formulas.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    if isinstance(value, str):
+        return for_csv(value)  # servers choose subjects and error texts: no formula, no control character
+    return str(value)

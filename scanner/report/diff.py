@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scanner.model import SEVERITY_RANK, EndpointResult, Finding
+from scanner.untrusted import for_terminal
 
 Direction = Literal["better", "worse", "neutral"]
 Status = Literal["appeared", "vanished", "changed", "unchanged"]
@@ -262,7 +263,7 @@ def render_diff_table(diff: ScanDiff, threshold: str = "low") -> str:
     )
     for line in regressions:
         lines.append(f"REGRESSION {line}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(for_terminal(line) for line in lines) + "\n"  # labels, titles, certificate names: server text
 
 
 def render_diff_json(diff: ScanDiff, threshold: str = "low") -> str:

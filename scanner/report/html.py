@@ -1,16 +1,16 @@
 """HTML report for a change ticket: one self-contained file (inline CSS, no script, no external resource),
-readable on screen and printed. Every server-supplied string is escaped: servers choose their greetings,
-certificate subjects and error texts.
+readable on screen and printed. Every server-supplied string goes through scanner.untrusted: escaped, controls
+visibly escaped and isolated in <bdi>, since servers choose their greetings, certificate subjects and error texts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from html import escape
 
 from scanner import __version__
 from scanner.model import CertificateInfo, EndpointResult, Finding
 from scanner.report.summary import Summary, by_host, sorted_findings, summarise
+from scanner.untrusted import for_html, for_html_attribute
 
 _CSS = """
 :root { --critical:#8b0000; --high:#c0392b; --medium:#b9770e; --low:#2e6da4; --info:#5d6d7e; --ok:#1e7b34; }
@@ -52,7 +52,7 @@ def render_html(results: Iterable[EndpointResult], generated: str, title: str = 
         '<html lang="en"><head><meta charset="utf-8">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{_a(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Generated {_e(generated)} by mailprobe {_e(__version__)}.</p>',
         _summary(summary),
@@ -64,13 +64,19 @@ def render_html(results: Iterable[EndpointResult], generated: str, title: str = 
 
 
 def _e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    """Element content."""
+    return for_html(value)
+
+
+def _a(value: object) -> str:
+    """An attribute value or the <title> (where <bdi> would not be markup)."""
+    return for_html_attribute(value)
 
 
 def _sev(severity: str | None) -> str:
     if severity is None:
         return '<span class="sev sev-none">none</span>'
-    return f'<span class="sev sev-{_e(severity)}">{_e(severity)}</span>'
+    return f'<span class="sev sev-{_a(severity)}">{_e(severity)}</span>'
 
 
 def _summary(s: Summary) -> str:
@@ -99,7 +105,7 @@ def _host(host: str, endpoints: list[EndpointResult]) -> str:
         verdict = r.plaintext_login.verdict
         rows.append(
             f"<tr><td>{_e(r.address)}:{r.port}</td><td>{_e(r.protocol)}/{_e(r.transport)}</td><td>{_e(r.state)}</td>"
-            f'<td class="verdict-{_e(verdict)}">{_e(verdict)}</td><td>{_e(r.starttls)}</td>'
+            f'<td class="verdict-{_a(verdict)}">{_e(verdict)}</td><td>{_e(r.starttls)}</td>'
             f"<td>{_e(tls.version if tls and tls.version else '-')}</td><td>{cert_cell}</td>"
             f"<td>{_sev(r.worst_severity)} {len(r.findings)}</td></tr>"
         )
@@ -108,13 +114,13 @@ def _host(host: str, endpoints: list[EndpointResult]) -> str:
         "<th>TLS</th><th>Certificate</th><th>Findings</th></tr>" + "".join(rows) + "</table>"
     )
     details = "".join(_endpoint(r) for r in endpoints)
-    return f'<section class="host" data-host="{_e(host)}"><h2>{_e(host)}</h2>{table}{details}</section>'
+    return f'<section class="host" data-host="{_a(host)}"><h2>{_e(host)}</h2>{table}{details}</section>'
 
 
 def _endpoint(r: EndpointResult) -> str:
     name = f" ({_e(r.name)})" if r.name and r.name != r.host else ""
     parts = [
-        f'<div class="endpoint" data-endpoint="{_e(r.address)}:{r.port}">',
+        f'<div class="endpoint" data-endpoint="{_a(r.address)}:{r.port}">',
         f"<h3>{_e(r.address)}:{r.port} {_e(r.protocol.upper())} {_e(r.transport)}{name}</h3>",
     ]
     facts = [("State", r.state), ("Software", r.software), ("Greeting", r.greeting), ("Error", r.error)]
@@ -137,7 +143,7 @@ def _endpoint(r: EndpointResult) -> str:
 
 def _finding(f: Finding) -> str:
     return (
-        f'<div class="finding" data-finding="{_e(f.id)}">{_sev(f.severity)} <b class="title">{_e(f.title)}</b> '
+        f'<div class="finding" data-finding="{_a(f.id)}">{_sev(f.severity)} <b class="title">{_e(f.title)}</b> '
         f'<code>{_e(f.id)}</code><p class="detail">{_e(f.detail)}</p>'
         f'<p class="remediation"><b>Remediation:</b> {_e(f.remediation)}</p></div>'
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from scanner.model import SEVERITY_RANK, EndpointResult
 from scanner.report.policy import PolicyOutcome
 from scanner.report.summary import by_host, sorted_findings
+from scanner.untrusted import for_xml
 
 
 def render_junit(
@@ -65,5 +66,15 @@ def render_junit(
         suite.set("time", f"{seconds:.3f}")
     for k, v in totals.items():
         root.set(k, str(v))
+    _only_xml_legal(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _only_xml_legal(root: ET.Element) -> None:
+    """Server text may hold characters XML 1.0 cannot carry: escape them visibly in every attribute and text."""
+    for element in root.iter():
+        if element.text:
+            element.text = for_xml(element.text, multiline=True)
+        for name, value in element.attrib.items():
+            element.set(name, for_xml(value))

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 
 from scanner.model import EndpointResult
 from scanner.report.summary import by_host, sorted_findings, summarise
+from scanner.untrusted import for_markdown
 
 
 def _md(value: object) -> str:
-    """One table cell or inline text: pipes, backticks and line breaks must not break the layout."""
-    text = "-" if value is None or value == "" else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\r", " ").replace("\n", " ")
+    """One table cell or inline text: no HTML, markup, pipe or line break from server text (scanner.untrusted)."""
+    return "-" if value is None or value == "" else for_markdown(value)
 
 
 def render_markdown(results: Iterable[EndpointResult], generated: str) -> str:
@@ -61,7 +61,7 @@ def _endpoint_details(r: EndpointResult) -> list[str]:
         ]
     cert = r.tls.certificate if r.tls else None
     if cert is not None:
-        trust = "trusted" if cert.trusted else f"not trusted ({cert.trust_error or 'unknown'})"
+        trust = "trusted" if cert.trusted else f"not trusted ({_md(cert.trust_error or 'unknown')})"
         match = {True: "yes", False: "no", None: "not checked"}[cert.name_match]
         lines += [
             "",

@@ -33,6 +33,7 @@ from typing import Any
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
 from scanner.tomlfile import read_toml
+from scanner.untrusted import for_terminal
 
 RULES: dict[str, str] = {
     "plaintext-login": "plaintext login refused",
@@ -155,7 +156,7 @@ class PolicyOutcome:
         lines += [f"  FAIL {v.describe()}" for v in self.violations]
         lines += [f"  excepted {v.describe()}" for v in self.excused]
         lines.append("Policy holds." if self.holds else "Policy FAILED.")
-        return "\n".join(lines) + "\n"
+        return "\n".join(for_terminal(line) for line in lines) + "\n"  # details quote server text
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from scanner.model import SEVERITY_RANK, EndpointResult
 from scanner.report.diff import diff_results, render_diff_table
 from scanner.report.load import read_results
 from scanner.report.policy import Policy, check_severity, evaluate_policy, load_policy
+from scanner.untrusted import for_terminal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -110,7 +111,7 @@ def evaluate_after_scan(
         ]
         if at_or_above and not v.fail_on_regression:
             out.write(f"{len(at_or_above)} findings at or above {v.fail_on}:\n")
-            out.writelines(f"  {line}\n" for line in at_or_above)
+            out.writelines(f"  {for_terminal(line)}\n" for line in at_or_above)  # titles quote servers
     if not any(r.state == "open" for r in results):
         out.write("Nothing reachable: no endpoint answered, so nothing could be validated.\n")
         return EXIT_NO_SCAN

@@ -27,6 +27,7 @@ from scanner.tui.tally import Tally, progress_line
 from scanner.tui.view import ResultView
 from scanner.tui.widgets.results_table import ResultsTable
 from scanner.tui.widgets.summary import ScanSummary
+from scanner.untrusted import for_terminal
 
 MAX_BATCH = 2048
 FREEZE_EVERY = 4096
@@ -179,7 +180,7 @@ class ScanApp(App[int]):
         self.state = "stopped" if message.stopped else "finished"
         self.error = message.error
         if message.error:
-            self.notify(f"scan failed: {message.error}", severity="error", timeout=10)
+            self.notify(f"scan failed: {message.error}", severity="error", timeout=10, markup=False)
         self._update_summary()
 
     def _update_summary(self) -> None:
@@ -281,7 +282,7 @@ class ScanApp(App[int]):
 
     def reprobe(self, results: list[EndpointResult]) -> None:
         for r in results:
-            self.notify(f"re-probing {r.address}:{r.port} ...", timeout=2)
+            self.notify(f"re-probing {r.address}:{r.port} ...", timeout=2, markup=False)
             self._reprobe_one(r)
 
     @work(group="reprobe")
@@ -307,8 +308,8 @@ class ScanApp(App[int]):
         self.table.grow_widths([new])
         self.table.rows_changed()
         self._update_summary()
-        what = "; ".join(changed) if changed else "no change"
-        self.notify(f"{new.address}:{new.port} re-probed: {what}", timeout=8)
+        what = for_terminal("; ".join(changed)) if changed else "no change"  # software names come from servers
+        self.notify(f"{new.address}:{new.port} re-probed: {what}", timeout=8, markup=False)
         screen = self.screen
         if isinstance(screen, DetailScreen) and screen.result.key == new.key:
             screen.show(new, changed)
@@ -322,9 +323,9 @@ class ScanApp(App[int]):
         assert self.fixer is not None
         what = await asyncio.to_thread(self.fixer, r.key)
         if what is None:
-            self.notify(f"{r.address}:{r.port}: nothing to fix there", timeout=4)
+            self.notify(f"{r.address}:{r.port}: nothing to fix there", timeout=4, markup=False)
         else:
-            self.notify(f"{r.address}:{r.port}: {what}. Press r to re-probe it.", timeout=8)
+            self.notify(f"{r.address}:{r.port}: {what}. Press r to re-probe it.", timeout=8, markup=False)
 
     # -- scan control, export, quit ------------------------------------------------------------------------------
 
@@ -352,9 +353,9 @@ class ScanApp(App[int]):
         try:
             count = export_results(path, self.view.rows())
         except (OSError, ValueError) as exc:
-            self.notify(f"export failed: {exc}", severity="error", timeout=8)
+            self.notify(f"export failed: {exc}", severity="error", timeout=8, markup=False)
             return
-        self.notify(f"wrote {count} rows to {path}")
+        self.notify(f"wrote {count} rows to {path}", markup=False)
 
     def action_quit_app(self) -> None:
         if not self.running:

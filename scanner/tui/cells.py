@@ -1,6 +1,7 @@
 """Pure formatting of results for the TUI: one result -> the words in its row, sort keys, filters, changes.
 
 No Textual here: every function takes model objects and returns strings or tuples, so it is tested directly.
+Text from servers (host and PTR names, software, error texts) goes through scanner.untrusted.for_terminal.
 Every cell starts with a word or a symbol that means the same without colour; the style is only a second channel.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from scanner.model import SEVERITY_RANK, Endpoint, EndpointResult, TranscriptLine
+from scanner.untrusted import for_terminal
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,11 @@ def is_listed(result: EndpointResult, show_silent: bool) -> bool:
 
 def host_cell(r: EndpointResult) -> Cell:
     text = r.host if r.host == r.address else f"{r.host} ({r.address})"
-    return Cell(text)
+    return Cell(for_terminal(text))
 
 
 def name_cell(r: EndpointResult) -> Cell:
-    return Cell(r.name or r.ptr or "-", "" if (r.name or r.ptr) else DIM)
+    return Cell(for_terminal(r.name or r.ptr) or "-", "" if (r.name or r.ptr) else DIM)
 
 
 def software_cell(r: EndpointResult) -> Cell:
@@ -101,18 +103,18 @@ def software_cell(r: EndpointResult) -> Cell:
     if r.state == "filtered":
         return Cell("- silent", DIM)
     if r.state == "error" and not r.software:
-        return Cell(f"✗ error: {r.error or 'unknown'}", WARN)
-    return Cell(r.software or "? unknown", "" if r.software else DIM)
+        return Cell(f"✗ error: {for_terminal(r.error) or 'unknown'}", WARN)
+    return Cell(for_terminal(r.software) or "? unknown", "" if r.software else DIM)
 
 
 def plaintext_cell(r: EndpointResult) -> Cell:
-    return VERDICT_CELLS.get(r.plaintext_login.verdict, Cell(f"? {r.plaintext_login.verdict}", WARN))
+    return VERDICT_CELLS.get(r.plaintext_login.verdict, Cell(f"? {for_terminal(r.plaintext_login.verdict)}", WARN))
 
 
 def starttls_cell(r: EndpointResult) -> Cell:
     if r.transport == "implicit":
         return Cell("- implicit", DIM)
-    return STARTTLS_CELLS.get(r.starttls, Cell(f"? {r.starttls}", WARN))
+    return STARTTLS_CELLS.get(r.starttls, Cell(f"? {for_terminal(r.starttls)}", WARN))
 
 
 def certificate_problems(r: EndpointResult) -> list[str]:
@@ -153,7 +155,7 @@ def tls_cell(r: EndpointResult) -> Cell:
     legacy = [v.replace("TLSv", "") for v in r.tls.legacy_versions_accepted]
     if legacy:
         return Cell(f"! {r.tls.version} +{','.join(legacy)}", WARN)
-    return Cell(r.tls.version, "")
+    return Cell(for_terminal(r.tls.version), "")
 
 
 def severity_cell(r: EndpointResult) -> Cell:
@@ -297,12 +299,16 @@ def mask_line(line: TranscriptLine) -> str:
     return text
 
 
-def format_transcript(lines: Iterable[TranscriptLine]) -> list[str]:
+def format_transcript(
+    lines: Iterable[TranscriptLine], server_words: Callable[[str], str] = for_terminal
+) -> list[str]:
+    """One line per transcript line; what the server said goes through ``server_words`` (escaped, or quoted)."""
     out = []
     for line in lines:
         arrow = {"C": "C:", "S": "S:", "*": "**"}[line.direction]
         lock = "tls" if line.tls else "   "
-        out.append(f"{line.t_ms:>6}ms {lock} {arrow} {mask_line(line)}")
+        said = server_words(line.text) if line.direction == "S" else for_terminal(mask_line(line))
+        out.append(f"{line.t_ms:>6}ms {lock} {arrow} {said}")
     return out
 
 

@@ -1,4 +1,8 @@
-"""The text of the detail screen, as (section title, lines) pairs. Pure, so what it says is tested directly."""
+"""The text of the detail screen, as (section title, lines) pairs. Pure, so what it says is tested directly.
+
+Server words (greeting, error, capabilities, certificate fields, transcript) are shown as visible quotations and
+every line goes through scanner.untrusted, so nothing a server sends can pass for one of mailprobe's verdict lines.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +16,31 @@ from scanner.tui.cells import (
     starttls_cell,
     tls_cell,
 )
+from scanner.untrusted import for_terminal, for_terminal_quoted
 
 Section = tuple[str, list[str]]
 
 
+def _q(value: object) -> str:
+    """Server words as a visible quotation."""
+    return for_terminal_quoted(value)
+
+
 def title_of(r: EndpointResult) -> str:
     name = f" ({r.name})" if r.name else ""
-    return f"{r.host}{name} {r.address}:{r.port} {r.protocol.upper()} {r.transport}"
+    return for_terminal(f"{r.host}{name} {r.address}:{r.port} {r.protocol.upper()} {r.transport}")
 
 
 def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list[Section]:
     sections: list[Section] = []
     if changed is not None:
-        sections.append(("Re-probe: what changed", [f"  {line}" for line in changed] or ["  nothing changed"]))
+        shown = [f"  {for_terminal(line)}" for line in changed]
+        sections.append(("Re-probe: what changed", shown or ["  nothing changed"]))
 
     summary = [
-        f"  state:            {r.state}" + (f" ({r.error})" if r.error else ""),
-        f"  software:         {r.software or 'unknown'}",
-        f"  greeting:         {r.greeting or '-'}",
+        f"  state:            {r.state}" + (f" ({_q(r.error)})" if r.error else ""),
+        f"  software:         {for_terminal(r.software) or 'unknown'}",
+        f"  greeting:         {_q(r.greeting) if r.greeting else '-'}",
         f"  plaintext login:  {plaintext_cell(r).text}",
         f"  STARTTLS:         {starttls_cell(r).text}",
         f"  certificate:      {certificate_cell(r).text}",
@@ -38,33 +49,33 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
         f"  probe took:       {r.duration_ms} ms",
     ]
     if r.ptr:
-        summary.insert(1, f"  reverse DNS:      {r.ptr}")
+        summary.insert(1, f"  reverse DNS:      {for_terminal(r.ptr)}")
     sections.append(("Summary", summary))
 
     findings: list[str] = []
     for f in r.findings:
-        findings.append(f"  {SEVERITY_CELLS[f.severity].text}  [{f.id}] {f.title}")
-        findings.extend(f"      {line}" for line in f.detail.splitlines())
-        findings.extend(f"      Fix: {line}" if i == 0 else f"           {line}"
+        findings.append(f"  {SEVERITY_CELLS[f.severity].text}  [{f.id}] {for_terminal(f.title)}")
+        findings.append(f"      {for_terminal(f.detail)}")  # one line: a server's line break stays visible
+        findings.extend(f"      Fix: {for_terminal(line)}" if i == 0 else f"           {for_terminal(line)}"
                         for i, line in enumerate(f.remediation.splitlines()))
         findings.append("")
     sections.append((f"Findings ({len(r.findings)})", findings or ["  none"]))
 
     evidence = [f"  verdict: {r.plaintext_login.verdict}"]
-    evidence.extend(f"  - {line}" for line in r.plaintext_login.evidence)
+    evidence.extend(f"  - {for_terminal(line)}" for line in r.plaintext_login.evidence)
     sections.append(("Plaintext login: evidence", evidence))
 
     caps = r.capabilities
     sections.append((
         "Capabilities",
         [
-            "  before TLS: " + (" ".join(caps.before_tls) or "-"),
-            "  after TLS:  " + (" ".join(caps.after_tls) or "-"),
+            "  before TLS: " + (_q(" ".join(caps.before_tls)) if caps.before_tls else "-"),
+            "  after TLS:  " + (_q(" ".join(caps.after_tls)) if caps.after_tls else "-"),
         ],
     ))
 
     sections.append(("TLS and certificate", _tls_lines(r)))
-    sections.append(("Transcript (password masked)", [f"  {line}" for line in format_transcript(r.transcript)]
+    sections.append(("Transcript (password masked)", [f"  {line}" for line in format_transcript(r.transcript, _q)]
                      or ["  -"]))
     return sections
 
@@ -81,20 +92,20 @@ def _tls_lines(r: EndpointResult) -> list[str]:
         lines.append("  no certificate")
         return lines
     lines += [
-        f"  subject:   {cert.subject}",
-        f"  issuer:    {cert.issuer}",
-        f"  names:     {', '.join(cert.sans) or '-'}",
+        f"  subject:   {_q(cert.subject)}",
+        f"  issuer:    {_q(cert.issuer)}",
+        f"  names:     {', '.join(_q(name) for name in cert.sans) or '-'}",
         f"  valid:     {cert.not_before} .. {cert.not_after} ({cert.days_left} days left)",
-        f"  key:       {cert.key}, {cert.signature_algorithm}",
+        f"  key:       {for_terminal(cert.key)}, {for_terminal(cert.signature_algorithm)}",
         f"  sha256:    {cert.sha256}",
         f"  trusted:   {'yes' if cert.trusted else 'no'} ({cert.trust_store})"
-        + (f": {cert.trust_error}" if cert.trust_error else ""),
+        + (f": {for_terminal(cert.trust_error)}" if cert.trust_error else ""),
         f"  self-signed: {'yes' if cert.self_signed else 'no'}"
         + ("   Exchange default certificate: yes" if cert.exchange_default else ""),
         "  name match: "
         + {True: "yes", False: "NO", None: "not checked"}[cert.name_match]
-        + (f" (checked {', '.join(cert.names_checked)})" if cert.names_checked else ""),
+        + (f" (checked {for_terminal(', '.join(cert.names_checked))})" if cert.names_checked else ""),
         f"  chain ({cert.chain_length} presented):",
     ]
-    lines.extend(f"    {i}. {link}" for i, link in enumerate(cert.chain))
+    lines.extend(f"    {i}. {_q(link)}" for i, link in enumerate(cert.chain))
     return lines

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from scanner.model import EndpointResult
 from scanner.tui.cells import COLUMNS, plain_row
+from scanner.untrusted import for_csv
 
 FORMATS = (".jsonl", ".json", ".csv")
 CSV_EXTRA = ("address", "state", "finding_ids", "error")
@@ -36,5 +37,6 @@ def export_results(path: str, results: Sequence[EndpointResult]) -> int:
             writer.writerow([c.label for c in COLUMNS] + list(CSV_EXTRA))
             for r in results:
                 ids = " ".join(f.id for f in r.findings)
-                writer.writerow([*plain_row(r), r.address, r.state, ids, r.error or ""])
+                # Spreadsheets open this: no formula and no control character from server text.
+                writer.writerow([for_csv(cell) for cell in (*plain_row(r), r.address, r.state, ids, r.error or "")])
     return len(results)

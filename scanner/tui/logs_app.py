@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from scanner.logs.model import Report, Summary
+from scanner.untrusted import for_terminal
 
 COLUMNS = ("insecure", "failed-clear", "refused", "secure", "unverified", "protocols", "first seen", "last seen",
            "labels")  # fmt: skip
@@ -75,7 +76,8 @@ class LogsApp(App[None]):
                 str(row.secure_logins), str(row.unverified_logins), users, ",".join(row.protocols),
                 row.first_seen, row.last_seen, ",".join(row.labels),
             )  # fmt: skip
-            table.add_row(*(Text(cell) for cell in cells), key=row.key)  # user names are not markup
+            # User names are attacker-chosen: escaped, and Text so they are never parsed as markup.
+            table.add_row(*(Text(for_terminal(cell)) for cell in cells), key=row.key)
         to_fix = sum(1 for row in self.shown if row.to_fix)
         self.query_one("#summary", Static).update(
             f"{len(self.shown)} of {len(self.report.rows)} rows, {to_fix} to fix; {self.report.lines} lines in "
@@ -89,8 +91,11 @@ class LogsApp(App[None]):
             panel.update("")
             return
         row = self.shown[index]
-        lines = [f"{e.kind}: {e.source}{'  (' + e.note + ')' if e.note else ''}\n  {e.line}" for e in row.evidence]
-        panel.update(Text("\n".join([*row.notes, *lines])))  # Text: log lines are not markup
+        lines = [for_terminal(note) for note in row.notes]
+        for e in row.evidence:
+            lines.append(for_terminal(f"{e.kind}: {e.source}{'  (' + e.note + ')' if e.note else ''}"))
+            lines.append("  " + for_terminal(e.line))  # the raw log line, escaped: one line whatever it holds
+        panel.update(Text("\n".join(lines)))  # Text: log lines are not markup
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._fill(event.value.strip())

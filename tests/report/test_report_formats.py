@@ -75,9 +75,11 @@ class Dom(HTMLParser):
         self.findings: dict[tuple[str, str], list[str]] = {}  # (endpoint, finding id) -> texts
         self.hosts: list[str] = []
         self.text: list[str] = []
+        self._glue = False  # <bdi> isolates server text inline: its text joins its neighbours
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        self._glue = tag == "bdi"
         a = dict(attrs)
         if a.get("data-host"):
             self.hosts.append(a["data-host"] or "")
@@ -85,16 +87,25 @@ class Dom(HTMLParser):
             self.stack.append((tag, a))
 
     def handle_endtag(self, tag: str) -> None:
+        self._glue = tag == "bdi"
         while self.stack:
             if self.stack.pop()[0] == tag:
                 break
 
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        glue, self._glue = self._glue, False
+        _add(self.text, data, glue)
         where = next((a["data-endpoint"] for _, a in reversed(self.stack) if a.get("data-endpoint")), None)
         finding = next((a["data-finding"] for _, a in reversed(self.stack) if a.get("data-finding")), None)
         if where and finding:
-            self.findings.setdefault((where, finding), []).append(data)
+            _add(self.findings.setdefault((where, finding), []), data, glue)
+
+
+def _add(texts: list[str], data: str, glue: bool) -> None:
+    if glue and texts:
+        texts[-1] += data
+    else:
+        texts.append(data)
 
 
 def test_html_report_renders_in_chromium_with_every_finding(tmp_path: Path) -> None:
@@ -204,8 +215,10 @@ def test_markdown_has_summary_host_tables_findings_and_remediation() -> None:
     assert "| 192.0.2.10:143 | imap/starttls | open | accepted | ok | TLSv1.3 | critical | 2 |" in md
     for _, _, f in ALL_FINDINGS:
         assert f"`{f.id}`" in md
-    assert "  - Remediation: Set disable_plaintext_auth = yes and reload." in md
+    assert "  - Remediation: Set disable\\_plaintext\\_auth = yes and reload." in md  # _ is emphasis markup
     assert "server text: =HYPERLINK(\"x\") \\| \\`tick\\`" in md  # pipes and backticks escaped
+    assert "Greeting says &lt;script&gt;alert(1)&lt;/script&gt;" in md and "<script" not in md
+    assert "Fix &lt;b&gt;this&lt;/b&gt; &amp; that" in md
     assert "Certificate: CN=self, issued by CN=self" in md
 
 

@@ -114,8 +114,8 @@ async def test_enter_opens_the_detail_screen() -> None:
         assert "[plaintext-login-accepted] Plaintext login accepted" in text
         assert "Fix: Dovecot: set disable_plaintext_auth" in text
         assert "clear: NO [PRIVACYREQUIRED]" in text
-        assert "after TLS:  IMAP4rev1 AUTH=PLAIN" in text
-        assert "1. CN=Demo CA <- CN=Demo CA" in text
+        assert 'after TLS:  "IMAP4rev1 AUTH=PLAIN' in text
+        assert '1. "CN=Demo CA <- CN=Demo CA"' in text
         assert "a1 LOGIN mailprobe-3f9a ********" in text and SECRET not in text
         await pilot.press("escape")
         assert not isinstance(app.screen, DetailScreen)

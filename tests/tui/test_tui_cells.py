@@ -99,8 +99,8 @@ def test_detail_text_has_findings_remediation_evidence_chain_and_masked_transcri
     assert "[plaintext-login-accepted] Plaintext login accepted" in text
     assert "Fix: Dovecot: set disable_plaintext_auth = yes" in text
     assert "clear: NO [PRIVACYREQUIRED]" in text
-    assert "before TLS: IMAP4rev1 STARTTLS LOGINDISABLED" in text
-    assert "0. CN=mail.example.test <- CN=Demo CA" in text
+    assert 'before TLS: "IMAP4rev1 STARTTLS LOGINDISABLED"' in text
+    assert '0. "CN=mail.example.test <- CN=Demo CA"' in text
     assert "LOGIN mailprobe-3f9a ********" in text
     assert SECRET not in text
 
