@@ -217,11 +217,11 @@ async def plain_scan(scan: Scan | WorkerScan, args: argparse.Namespace) -> int:
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {args.output} completes them" if args.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
-    from scanner.engine.hostgroup import with_cross_port_findings
+    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
 
     shown = [
         r
-        for r in with_cross_port_findings(shown + _rows_for(open_addresses, unanswered_implicit))
+        for r in with_host_findings(shown + _rows_for(open_addresses, unanswered_implicit))
         if r.state in ("open", "error") or args.format == "json"
     ]
     if args.format == "json":

@@ -14,6 +14,6 @@ from scanner.model import EndpointResult
 
 
 def read_results(path: str | os.PathLike[str]) -> list[EndpointResult]:
-    from scanner.engine.hostgroup import with_cross_port_findings  # certificate analysis: imported when needed
+    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
 
-    return with_cross_port_findings(iter_results(path))
+    return with_host_findings(iter_results(path))

@@ -81,9 +81,9 @@ def evaluate_after_scan(
     """Print the baseline diff, the policy outcome and threshold failures; return the exit code.
     Output goes to ``stream``, by default stdout, or stderr when the scan writes JSON/JSONL to stdout."""
     v = prepare_validation(args)
-    from scanner.engine.hostgroup import with_cross_port_findings  # certificate analysis: imported when needed
+    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
 
-    results = with_cross_port_findings(results)  # idempotent: the baseline file gets them in read_results too
+    results = with_host_findings(results)  # idempotent: the baseline file gets them in read_results too
     out = stream or _default_stream(args)
     threshold = v.fail_on or "low"
     regressions: list[str] = []

@@ -1,4 +1,5 @@
-"""Certificate and TLS findings: pure rules over ``TlsInfo`` (one endpoint) and over one host's results.
+"""Certificate and TLS findings: pure rules over ``TlsInfo`` (one endpoint) and over one host's results (the host
+rules here are run by ``scanner.verdicts.host``).
 
 Overlap rule: ``cert-untrusted`` is raised only when a more specific high finding does not already explain the trust
 failure (a self-signed leaf, an expired or not yet valid leaf). Each finding's detail names the names, dates and
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator, Sequence
 
 from scanner.model import CertificateInfo, EndpointResult, Finding, Severity, TlsInfo
 from scanner.tls.certificate import (
@@ -320,24 +320,9 @@ def weak_key_reason(key: str) -> str | None:
     return None
 
 
-def cross_port_findings(results: Iterable[EndpointResult]) -> dict[tuple[str, int], list[Finding]]:
-    """Findings that need several ports of one host (grouped by address), keyed by the endpoint they belong to.
-
-    - cert-differs-across-ports (info) on every TLS port when the host presents more than one certificate.
-    - implicit-tls-missing (low) on an open STARTTLS port when the implicit-TLS port of the same protocol (993 for
-      IMAP, 995 for POP3) was probed on this host and is not open. Not probed: nothing is said.
-    """
-    by_host: dict[str, list[EndpointResult]] = defaultdict(list)
-    for result in results:
-        by_host[result.address].append(result)
-    out: dict[tuple[str, int], list[Finding]] = defaultdict(list)
-    for rows in by_host.values():
-        _differs(rows, out)
-        _implicit_missing(rows, out)
-    return dict(out)
-
-
-def _differs(rows: list[EndpointResult], out: dict[tuple[str, int], list[Finding]]) -> None:
+def differing_certificates(rows: Sequence[EndpointResult]) -> Iterator[tuple[EndpointResult, Finding]]:
+    """Host rule: cert-differs-across-ports (info) on every TLS port when the host presents more than one
+    certificate."""
     with_cert = [r for r in rows if r.state == "open" and r.tls is not None and r.tls.certificate is not None]
     fingerprints = {r.tls.certificate.sha256 for r in with_cert}  # type: ignore[union-attr]
     if len(fingerprints) < 2:
@@ -347,18 +332,18 @@ def _differs(rows: list[EndpointResult], out: dict[tuple[str, int], list[Finding
         for r in sorted(with_cert, key=lambda r: r.port)
     )
     for r in with_cert:
-        out[r.key].append(
-            Finding(
-                "cert-differs-across-ports",
-                "info",
-                "Different certificates on the same host",
-                f"{len(fingerprints)} different certificates on {r.address}: {listing}.",
-                _SAME_CERT.for_software(r.software),
-            )
+        yield r, Finding(
+            "cert-differs-across-ports",
+            "info",
+            "Different certificates on the same host",
+            f"{len(fingerprints)} different certificates on {r.address}: {listing}.",
+            _SAME_CERT.for_software(r.software),
         )
 
 
-def _implicit_missing(rows: list[EndpointResult], out: dict[tuple[str, int], list[Finding]]) -> None:
+def implicit_tls_missing(rows: Sequence[EndpointResult]) -> Iterator[tuple[EndpointResult, Finding]]:
+    """Host rule: implicit-tls-missing (low) on an open STARTTLS port when the implicit-TLS port of the same protocol
+    (993 for IMAP, 995 for POP3) was probed on this host and is not open. Not probed: nothing is said."""
     for protocol, port in (("imap", 993), ("pop3", 995)):
         implicit = [r for r in rows if r.protocol == protocol and r.transport == "implicit"]
         # A listener whose handshake fails ("error") is broken, not missing: starttls/implicit rows say so.
@@ -367,15 +352,13 @@ def _implicit_missing(rows: list[EndpointResult], out: dict[tuple[str, int], lis
         states = ", ".join(f"{r.port} {r.state}" for r in implicit)
         for r in rows:
             if r.protocol == protocol and r.transport == "starttls" and r.state == "open":
-                out[r.key].append(
-                    Finding(
-                        "implicit-tls-missing",
-                        "low",
-                        "No implicit TLS port",
-                        f"{protocol.upper()} answers on {r.port} (STARTTLS) but not with implicit TLS ({states}). "
-                        f"RFC 8314 prefers implicit TLS (port {port}): no cleartext phase to strip or inject into.",
-                        _IMPLICIT.for_software(r.software),
-                    )
+                yield r, Finding(
+                    "implicit-tls-missing",
+                    "low",
+                    "No implicit TLS port",
+                    f"{protocol.upper()} answers on {r.port} (STARTTLS) but not with implicit TLS ({states}). "
+                    f"RFC 8314 prefers implicit TLS (port {port}): no cleartext phase to strip or inject into.",
+                    _IMPLICIT.for_software(r.software),
                 )
 
 

@@ -1,9 +1,11 @@
-"""cross_port_findings over one host's results: differing certificates, implicit TLS missing."""
+"""Host-level findings over one host's results: differing certificates, implicit TLS missing."""
 
 from __future__ import annotations
 
-from scanner.model import CertificateInfo, EndpointResult, Protocol, State, TlsInfo, Transport
-from scanner.verdicts.certificates import cross_port_findings
+from collections.abc import Iterator, Sequence
+
+from scanner.model import CertificateInfo, EndpointResult, Finding, Protocol, State, TlsInfo, Transport
+from scanner.verdicts.host import host_findings, with_host_findings
 
 
 def _cert(sha: str, subject: str = "CN=imap.example.test") -> CertificateInfo:
@@ -47,7 +49,7 @@ def test_same_certificate_everywhere_says_nothing() -> None:
         _row(110, "pop3", "starttls"),
         _row(995, "pop3", "implicit"),
     ]
-    assert cross_port_findings(rows) == {}
+    assert host_findings(rows) == {}
 
 
 def test_differing_certificates_flag_every_tls_port() -> None:
@@ -56,7 +58,7 @@ def test_differing_certificates_flag_every_tls_port() -> None:
         _row(993, "imap", "implicit", sha="b"),
         _row(110, "pop3", "starttls", sha=None),
     ]
-    found = cross_port_findings(rows)
+    found = host_findings(rows)
     assert set(found) == {("127.0.0.2", 143), ("127.0.0.2", 993)}
     (finding,) = found[("127.0.0.2", 993)]
     assert (finding.id, finding.severity) == ("cert-differs-across-ports", "info")
@@ -65,16 +67,39 @@ def test_differing_certificates_flag_every_tls_port() -> None:
 
 def test_hosts_are_judged_separately() -> None:
     rows = [_row(993, "imap", "implicit", sha="a"), _row(993, "imap", "implicit", sha="b", address="127.0.0.3")]
-    assert cross_port_findings(rows) == {}
+    assert host_findings(rows) == {}
 
 
 def test_implicit_tls_missing_only_when_probed_and_not_open() -> None:
     rows = [_row(143, "imap", "starttls"), _row(993, "imap", "implicit", state="closed"), _row(110, "pop3", "starttls")]
-    found = cross_port_findings(rows)
+    found = host_findings(rows)
     assert set(found) == {("127.0.0.2", 143)}  # 995 was not probed: nothing said about POP3
     (finding,) = found[("127.0.0.2", 143)]
     assert (finding.id, finding.severity) == ("implicit-tls-missing", "low")
     assert "993 closed" in finding.detail
-    assert cross_port_findings([_row(143, "imap", "starttls"), _row(993, "imap", "implicit")]) == {}
+    assert host_findings([_row(143, "imap", "starttls"), _row(993, "imap", "implicit")]) == {}
     # A 993 that listens but fails its handshake is broken (its own row says so), not missing.
-    assert cross_port_findings([_row(143, "imap", "starttls"), _row(993, "imap", "implicit", state="error")]) == {}
+    assert host_findings([_row(143, "imap", "starttls"), _row(993, "imap", "implicit", state="error")]) == {}
+
+
+def test_with_host_findings_adds_each_once_in_order() -> None:
+    rows = [_row(993, "imap", "implicit", state="closed"), _row(143, "imap", "starttls")]
+    once = with_host_findings(rows)
+    assert [r.port for r in once] == [993, 143]
+    assert [f.id for f in once[1].findings] == ["implicit-tls-missing"] and once[0].findings == ()
+    assert with_host_findings(once) == once  # reports and the policy may both add them: nothing doubles
+
+
+def test_a_new_host_rule_sees_one_host_at_a_time() -> None:
+    seen: list[list[int]] = []
+
+    def every_port(rows: Sequence[EndpointResult]) -> Iterator[tuple[EndpointResult, Finding]]:
+        seen.append(sorted(r.port for r in rows))
+        for r in rows:
+            yield r, Finding("x", "info", "x", "x", "x")
+
+    other = _row(110, "pop3", "starttls", address="127.0.0.3")
+    rows = [_row(143, "imap", "starttls"), other, _row(993, "imap", "implicit")]
+    found = host_findings(rows, rules=(every_port,))
+    assert sorted(seen) == [[110], [143, 993]]
+    assert set(found) == {("127.0.0.2", 143), ("127.0.0.2", 993), ("127.0.0.3", 110)}
