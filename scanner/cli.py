@@ -7,6 +7,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from scanner import __version__
 from scanner.errors import MailprobeError
@@ -22,26 +23,15 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number above 0."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number above 0: {text!r}")
-    return int(text)
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to read more, not the whole usage block."""
 
-
-def positive_float(text: str) -> float:
-    """argparse type: a number above 0 (seconds, rates)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
-    return value
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mailprobe",
         description="Check from the client side whether POP3/IMAP really refuse plaintext logins.",
     )

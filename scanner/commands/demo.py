@@ -42,12 +42,12 @@ def run(args: argparse.Namespace) -> int:
             return run_scan_tui(scan, targets=f"demo servers 127.0.0.2-{len(DEMO_SERVERS) + 1} (ports chosen at "
                                 "start)", options_summary=f"login probe, CA {demo.ca_file}",
                                 output_path=args.output, fixer=demo.fix)
-        from scanner.cli import build_parser
         from scanner.commands.scan import plain_scan  # the scan command's own plain output
+        from scanner.report.validate import prepare_validation
+        from scanner.settings import ScanSettings, build_settings
 
-        # Every option the scan's output step reads, at its default (no baseline, no policy); findings are the
-        # point of the demo, so they do not make it fail.
-        plain = build_parser().parse_args(["scan", "--no-tui", "--fail-on", "none"])
-        plain.format, plain.output = args.format, args.output
-        return asyncio.run(plain_scan(scan, plain))
+        # Findings are the point of the demo, so they do not make it fail (fail-on none, no baseline, no policy).
+        given = {"tui": False, "fail_on": "none", **({"format": args.format} if args.format else {})}
+        settings: ScanSettings = build_settings({**given, **({"output": args.output} if args.output else {})})
+        return asyncio.run(plain_scan(scan, settings, prepare_validation(settings)))
 

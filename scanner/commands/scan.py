@@ -4,38 +4,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
-from scanner.cli import positive_float
+from scanner.config import load_scan_config
 from scanner.engine.options import ProbeOptions
+from scanner.engine.planning import TargetPlan, build_plan
 from scanner.engine.runner import Scan
-from scanner.engine.targets import TargetPlan
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES, EndpointResult
 from scanner.output import render_table, write_json
-from scanner.report.validate import evaluate_after_scan
+from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
+from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
 
 if TYPE_CHECKING:
     from scanner.engine.workers import WorkerScan
 
-DEFAULT_PORTS = "110,143,993,995"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    # Options left out are absent from the namespace (argument_default=SUPPRESS): what the user typed is exactly
+    # what is there, so the command line beats a config file even when a value typed equals the default.
     parser = subparsers.add_parser(
         "scan",
         help="probe POP3/IMAP endpoints",
         description="Connect to POP3/IMAP endpoints, try a random dummy login in clear and over TLS, inspect "
         "STARTTLS and certificates, and report findings.",
         epilog="example: mailprobe scan mail.example.com --format json",
+        argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="host name, address, HOST:PORT, CIDR, range")
-    parser.add_argument("-p", "--ports", default=DEFAULT_PORTS, help=f"ports to probe (default {DEFAULT_PORTS})")
-    parser.add_argument("--format", choices=("table", "json", "jsonl"), help="stdout format (default: table)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="append results to FILE as JSON Lines")
-    parser.add_argument("--no-login-probe", action="store_true", help="do not try the dummy login")
+    parser.add_argument("-p", "--ports", help=f"ports to probe (default {DEFAULT_PORTS_TEXT})")
+    parser.add_argument("--format", metavar="FORMAT", help="stdout format: table, json or jsonl (default: table)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write results to FILE as JSON Lines (refused if FILE holds another scan, unless "
+                        "--append)")
+    parser.add_argument("--append", action="store_true",
+                        help="with -o: add this scan to a file that holds earlier scans (reports use the latest "
+                        "result of each endpoint)")
+    parser.add_argument("--no-login-probe", dest="login_probe", action="store_false",
+                        help="do not try the dummy login")
     parser.add_argument(
         "--confirm-over-tls",
         action="store_true",
@@ -44,8 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=positive_float,
-        default=5.0,
         metavar="SECONDS",
         help="the longest a connect waits (within a scan, answered connects teach a shorter wait) and the "
         "per-reply timeout (default 5)",
@@ -55,97 +62,153 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="wait the whole --timeout on every connect instead of a wait learnt from the scan's answers",
     )
-    parser.add_argument(
-        "--fail-on",
-        choices=(*SEVERITIES, "none"),
-        default="high",
-        help="exit 1 when a finding is at or above this severity (default high)",
-    )
+    parser.add_argument("--fail-on", metavar="SEVERITY",
+                        help=f"exit 1 when a finding is at or above this severity ({', '.join(SEVERITIES)} or "
+                        "none; default high)")
     parser.add_argument("--ca-file", metavar="PEM", help="extra trust anchors, e.g. your organisation's CA")
     parser.add_argument("--expect-name", metavar="NAME", help="certificate name to expect for address targets")
-    parser.add_argument(
-        "--expiry-warn",
-        type=int,
-        default=30,
-        metavar="DAYS",
-        help="warn when a certificate expires within DAYS (default 30)",
-    )
-    parser.add_argument("--no-legacy-tls", action="store_true", help="skip the TLS 1.0/1.1 acceptance checks")
+    parser.add_argument("--expiry-warn", metavar="DAYS",
+                        help="warn when a certificate expires within DAYS (0-3650, default 30)")
+    parser.add_argument("--no-legacy-tls", dest="legacy_tls", action="store_false",
+                        help="skip the TLS 1.0/1.1 acceptance checks")
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
-    parser.add_argument("--no-tui", action="store_true", help="plain output even on a terminal")
-    from scanner.engine.targets import add_range_arguments
-
-    add_range_arguments(parser)
-    from scanner.report.validate import add_validation_arguments
-
-    add_validation_arguments(parser)  # -c/--config, --baseline, --fail-on-regression, --policy
+    parser.add_argument("--no-tui", dest="tui", action="store_false", help="plain output even on a terminal")
+    add_target_arguments(parser)
+    validation = parser.add_argument_group("validation")
+    validation.add_argument("-c", "--config", metavar="FILE",
+                            help="TOML scan configuration (options given on the command line win)")
+    validation.add_argument("--baseline", metavar="FILE", help="earlier results (JSONL): show what changed since")
+    validation.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="with --baseline: findings fail only when they are new or worse (a failing policy always fails)",
+    )
+    validation.add_argument("--policy", metavar="FILE", help="TOML policy of what must hold; exit 1 when it fails")
     parser.set_defaults(func=run)
 
 
-def probe_options(args: argparse.Namespace) -> ProbeOptions:
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The target, DNS, engine and resume options of `mailprobe scan`."""
+    group = parser.add_argument_group("targets")
+    group.add_argument("-iL", "--input-list", dest="input_lists", action="append", metavar="FILE",
+                       help="read targets from FILE, one or more a line, # comments; - is stdin")
+    group.add_argument("--exclude", dest="excludes", action="append", metavar="TARGET",
+                       help="never scan these addresses, networks, ranges or names (repeatable, comma-separated)")
+    group.add_argument("--exclude-file", dest="exclude_files", action="append", metavar="FILE",
+                       help="never scan the targets listed in FILE")
+    group.add_argument("--yes", action="store_true", help="allow target sets larger than a /16")
+    group.add_argument("--shard", metavar="K/N", help="scan only part K of N of the targets (deterministic split)")
+    group.add_argument("--domain", dest="domains", action="append", metavar="DOMAIN",
+                       help="discover a domain's mail servers: SRV (RFC 6186), MX, imap./pop./mail. names")
+    dns_group = parser.add_argument_group("DNS")
+    dns_group.add_argument("--nameserver", metavar="HOST[:PORT]",
+                           help="DNS server to ask instead of the system resolver")
+    dns_group.add_argument("--no-ptr", dest="ptr", action="store_false",
+                           help="do not look up reverse DNS names of open endpoints")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--concurrency", metavar="N",
+                        help="endpoints probed at once (default: sized to this machine's file-descriptor limit)")
+    engine.add_argument("--per-host", metavar="N", help="endpoints of one address probed at once (default 2)")
+    engine.add_argument("--rate", metavar="N", help="start at most N endpoints per second")
+    engine.add_argument("--workers", metavar="N",
+                        help="processes sharing the scan (default: one per CPU, at most 8, for address targets of "
+                        "512+ endpoints per process; 1 for names, domains and the TUI)")
+    engine.add_argument("--resume", metavar="FILE",
+                        help="skip endpoints already in FILE (JSON Lines) and append the rest to it")
+
+
+def settings_from_args(args: argparse.Namespace) -> ScanSettings:
+    """The typed settings of a parsed `scan` command line, merged with its -c config file."""
+    given = {name: value for name, value in vars(args).items() if name in RULES}
+    config = getattr(args, "config", None)
+    file_values = load_scan_config(config) if config else None
+    return build_settings(given, file_values, config)
+
+
+def probe_options(settings: ScanSettings) -> ProbeOptions:
     return ProbeOptions(
-        login_probe=not args.no_login_probe,
-        confirm_over_tls=args.confirm_over_tls,
-        connect_timeout=args.timeout,
-        adaptive_connect_timeout=not args.fixed_timeout,
-        read_timeout=max(args.timeout, 5.0),  # a credential check may take seconds by design
-        tls_timeout=max(args.timeout, 5.0),
-        ca_file=args.ca_file,
-        expect_name=args.expect_name,
-        expiry_warn_days=args.expiry_warn,
-        legacy_tls=not args.no_legacy_tls,
-        source_address=args.source_address,
+        login_probe=settings.login_probe,
+        confirm_over_tls=settings.confirm_over_tls,
+        connect_timeout=settings.timeout,
+        adaptive_connect_timeout=not settings.fixed_timeout,
+        read_timeout=max(settings.timeout, 5.0),  # a credential check may take seconds by design
+        tls_timeout=max(settings.timeout, 5.0),
+        ca_file=settings.ca_file,
+        expect_name=settings.expect_name,
+        expiry_warn_days=settings.expiry_warn,
+        legacy_tls=settings.legacy_tls,
+        source_address=settings.source_address,
     )
 
 
-def options_summary(args: argparse.Namespace) -> str:
-    """The options in force, in a few words, for the TUI header."""
-    words = [f"ports {args.ports}", f"timeout {args.timeout:g}s", f"fail-on {args.fail_on}"]
-    words.append("no login probe" if args.no_login_probe else "dummy login probe")
-    if args.ca_file:
-        words.append(f"CA {args.ca_file}")
-    if args.expect_name:
-        words.append(f"expect {args.expect_name}")
-    if args.baseline:
-        words.append(f"baseline {args.baseline}")
-    if args.policy:
-        words.append(f"policy {args.policy}")
-    return ", ".join(words)
+def plan_targets(settings: ScanSettings) -> TargetPlan:
+    """The target plan, with a resolver when DNS is used. Raises UsageError before any packet is sent."""
+    done: list[tuple[str, int]] = []
+    if settings.resume and os.path.exists(settings.resume):
+        from scanner.engine.jsonl import read_keys
+
+        done = read_keys(settings.resume)
+    plan = build_plan(
+        settings.targets,
+        ports=settings.ports,
+        lists=settings.input_lists,
+        excludes=settings.excludes,
+        exclude_files=settings.exclude_files,
+        domains=settings.domains,
+        yes=settings.yes,
+        shard=settings.shard,
+        done=done,
+    )
+    if plan.names or plan.domains or settings.nameserver or settings.ptr:
+        from scanner.engine.dns import Resolver, parse_nameserver  # dnspython: imported only when DNS is used
+
+        nameserver = parse_nameserver(settings.nameserver) if settings.nameserver else None
+        plan.resolver = Resolver(nameserver=nameserver, timeout=max(settings.timeout, 2.0))
+    return plan
+
+
+def runner_limits(settings: ScanSettings, plan: TargetPlan) -> dict[str, Any]:
+    """Keyword arguments of scanner.engine.runner.Scan (and of every worker's Scan)."""
+    from scanner.engine.runner import default_concurrency
+
+    return {
+        "concurrency": settings.concurrency or default_concurrency(),
+        "per_host": settings.per_host,
+        "rate": settings.rate,
+        "total_source": plan.current_total,
+        "reverse": plan.resolver.reverse_for_scan if settings.ptr else None,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    from scanner.config import apply_scan_config
-    from scanner.report.validate import prepare_validation
-
-    apply_scan_config(args)  # -c FILE fills what the command line left at its default
-    prepare_validation(args)  # a bad baseline or policy file fails now, before any packet
-    if args.ca_file:
-        _check_ca_file(args.ca_file)
-    from scanner.engine.targets import plan_endpoints
-
-    plan = plan_endpoints(args)  # raises UsageError before any packet is sent
-    asyncio.run(_check_named_targets(plan, args))
-    use_tui = not args.no_tui and args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
+    settings = settings_from_args(args)
+    validation = prepare_validation(settings)  # a bad baseline or policy file fails now, before any packet
+    if settings.ca_file:
+        _check_ca_file(settings.ca_file)
+    plan = plan_targets(settings)  # raises UsageError before any packet is sent
+    asyncio.run(_check_named_targets(plan, settings))
+    use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty()
     from scanner.engine.workers import WorkerScan, worker_count
 
-    workers = worker_count(args.workers, plan, tui=use_tui)
+    limits = runner_limits(settings, plan)
+    workers = worker_count(settings.workers, plan, tui=use_tui)
     if workers > 1:
-        parallel = WorkerScan(plan, probe_options(args), workers, plan.scan_kwargs)
+        parallel = WorkerScan(plan, probe_options(settings), workers, limits)
         parallel.spawn()  # before any event loop runs here
-        return asyncio.run(plain_scan(parallel, args))
-    scan = Scan(plan.endpoints, probe_options(args), total=plan.total, **plan.scan_kwargs)
+        return asyncio.run(plain_scan(parallel, settings, validation))
+    scan = Scan(plan.endpoints, probe_options(settings), total=plan.total, **limits)
     if use_tui:
         from scanner.tui import run_scan_tui
 
         return run_scan_tui(
             scan,
             title="mailprobe scan",
-            targets=" ".join(args.targets) or "(from files)",
-            options_summary=options_summary(args),
-            output_path=args.output,
-            exit_code=lambda results: evaluate_after_scan(results, args, stream=sys.stderr),
+            targets=" ".join(settings.targets) or "(from files)",
+            options_summary=settings.summary(),
+            output_path=settings.output,
+            exit_code=lambda results: evaluate_after_scan(results, validation, stream=sys.stderr),
         )
-    return asyncio.run(plain_scan(scan, args))
+    return asyncio.run(plain_scan(scan, settings, validation))
 
 
 # Names typed on the command line are checked before the scan: a typo gets one line and exit 2. Names from lists
@@ -153,8 +216,8 @@ def run(args: argparse.Namespace) -> int:
 _MAX_NAMES_CHECKED = 32
 
 
-async def _check_named_targets(plan: TargetPlan, args: argparse.Namespace) -> None:
-    typed = [name for name in plan.names if name in {t.lower().rstrip(".") for t in args.targets}]
+async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None:
+    typed = [name for name in plan.names if name in {t.lower().rstrip(".") for t in settings.targets}]
     if not typed or len(typed) > _MAX_NAMES_CHECKED:
         return
     from scanner.engine.dns import DnsError, NoSuchName
@@ -175,13 +238,13 @@ async def _check_named_targets(plan: TargetPlan, args: argparse.Namespace) -> No
         raise UsageError(f"cannot resolve {', '.join(missing)}: no such name in DNS")
 
 
-async def plain_scan(scan: Scan | WorkerScan, args: argparse.Namespace) -> int:
+async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation) -> int:
     from scanner.engine.jsonl import JsonlWriter
     from scanner.engine.progress import Progress, resume_hint
 
     shown: list[EndpointResult] = []
     hidden: Counter[str] = Counter()
-    writer = JsonlWriter(args.output) if args.output else None
+    writer = JsonlWriter(settings.output) if settings.output else None
     progress = Progress(total=lambda: scan.total, stream=sys.stderr)
     open_addresses: set[str] = set()
     # Closed or silent implicit-TLS ports, in any order relative to their host's open ones; kept small (a /16 of
@@ -189,16 +252,16 @@ async def plain_scan(scan: Scan | WorkerScan, args: argparse.Namespace) -> int:
     unanswered_implicit: dict[str, list[tuple[int, str, str]]] = {}
     # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
     # matter are enough, which keeps memory flat on large ranges.
-    everything: list[EndpointResult] | None = [] if (args.baseline or args.policy) else None
+    everything: list[EndpointResult] | None = [] if validation.judges_every_endpoint else None
     try:
         async for result in scan.results():
             progress.update(result)
             if writer:
                 writer.write(result)
-            if args.format == "jsonl":
+            if settings.format == "jsonl":
                 sys.stdout.write(result.to_json() + "\n")
                 sys.stdout.flush()
-            if args.format == "json" or result.state in ("open", "error"):
+            if settings.format == "json" or result.state in ("open", "error"):
                 shown.append(result)  # JSON lists every endpoint; the table counts closed/filtered ones
                 open_addresses.add(result.address)
             else:
@@ -208,27 +271,29 @@ async def plain_scan(scan: Scan | WorkerScan, args: argparse.Namespace) -> int:
             if everything is not None:
                 everything.append(result)
     except (KeyboardInterrupt, asyncio.CancelledError):
-        progress.close(note=resume_hint(args.output))
+        progress.close(note=resume_hint(settings.output))
         raise KeyboardInterrupt from None
     finally:
         progress.close()
         if writer:
             writer.close()
     for failure in getattr(scan, "failures", ()):
-        hint = f": --resume {args.output} completes them" if args.output else ""
+        hint = f": --resume {settings.output} completes them" if settings.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
     from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
 
     shown = [
         r
         for r in with_host_findings(shown + _rows_for(open_addresses, unanswered_implicit))
-        if r.state in ("open", "error") or args.format == "json"
+        if r.state in ("open", "error") or settings.format == "json"
     ]
-    if args.format == "json":
+    if settings.format == "json":
         write_json(shown, sys.stdout)
-    elif args.format != "jsonl":
+    elif settings.format != "jsonl":
         print(render_table(shown, hidden=hidden))
-    return evaluate_after_scan(everything if everything is not None else shown, args)
+    return evaluate_after_scan(
+        everything if everything is not None else shown, validation, stream=_verdict_stream(settings)
+    )
 
 
 def _compact(result: EndpointResult) -> tuple[int, str, str]:
@@ -251,3 +316,8 @@ def _check_ca_file(path: str) -> None:
         check_ca_file(path)
     except TrustStoreError as exc:
         raise UsageError(f"--ca-file {exc}") from None
+
+
+def _verdict_stream(settings: ScanSettings) -> TextIO:
+    # --format json/jsonl owns stdout (-o only adds a JSON Lines file): the human text goes to stderr.
+    return sys.stderr if settings.format in ("json", "jsonl") else sys.stdout

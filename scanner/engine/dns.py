@@ -188,7 +188,7 @@ class Discovered:
 
 async def discover_domain(resolver: Resolver, domain: str, default_ports: tuple) -> tuple[list[Discovered], list[str]]:
     """RFC 6186 SRV records, MX hosts and the usual names of a domain. Returns (found, lookup errors)."""
-    from scanner.engine.targets import PortSpec
+    from scanner.engine.target_parsing import PortSpec
 
     errors: list[str] = []
     found: list[Discovered] = []

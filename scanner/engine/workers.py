@@ -22,9 +22,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.engine.intervals import address_int
 from scanner.engine.options import ProbeOptions
+from scanner.engine.planning import TargetPlan
 from scanner.engine.runner import Scan
-from scanner.engine.targets import TargetPlan, address_int
 from scanner.model import Endpoint, EndpointResult
 
 MAX_WORKERS = 8

@@ -54,9 +54,10 @@ class EndpointDiff:
         shown = self.host if self.host in (self.address, self.name) else f"{self.host} ({self.address})"
         return f"{shown}:{self.port} {self.protocol}/{self.transport}"
 
-    def regressions(self, threshold: str = "low") -> list[str]:
-        """What got worse here, one readable line each: new findings at/above threshold and worse changes."""
-        floor = SEVERITY_RANK[threshold]
+    def regressions(self, threshold: str | None = "high") -> list[str]:
+        """What got worse here, one readable line each: new findings at/above threshold (none: no finding counts)
+        and worse changes."""
+        floor = SEVERITY_RANK[threshold] if threshold else len(SEVERITY_RANK)
         worse = [
             f"{self.label}: new finding [{f.severity}] {f.id}: {f.title}"
             for f in self.new
@@ -97,7 +98,7 @@ class ScanDiff:
     def new_count(self) -> int:
         return sum(len(e.new) for e in self.endpoints)
 
-    def regressions(self, threshold: str = "low") -> list[str]:
+    def regressions(self, threshold: str | None = "high") -> list[str]:
         return [line for e in self.endpoints for line in e.regressions(threshold)]
 
     def improvements(self) -> list[str]:
@@ -110,7 +111,7 @@ class ScanDiff:
         ]
         return lines
 
-    def to_dict(self, threshold: str = "low") -> dict[str, Any]:
+    def to_dict(self, threshold: str | None = "high") -> dict[str, Any]:
         return {
             "summary": {
                 "before": self.before_count,
@@ -238,7 +239,7 @@ def _address_sort(address: str) -> tuple[int, str]:
 # --- rendering -------------------------------------------------------------------------------------------------
 
 
-def render_diff_table(diff: ScanDiff, threshold: str = "low") -> str:
+def render_diff_table(diff: ScanDiff, threshold: str | None = "high") -> str:
     lines: list[str] = []
     for e in diff.endpoints:
         if e.status == "unchanged":
@@ -266,5 +267,5 @@ def render_diff_table(diff: ScanDiff, threshold: str = "low") -> str:
     return "\n".join(for_terminal(line) for line in lines) + "\n"  # labels, titles, certificate names: server text
 
 
-def render_diff_json(diff: ScanDiff, threshold: str = "low") -> str:
+def render_diff_json(diff: ScanDiff, threshold: str | None = "high") -> str:
     return json.dumps(diff.to_dict(threshold), indent=2, ensure_ascii=False) + "\n"

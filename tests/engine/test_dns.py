@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 from dnsserver import LocalDns
 
+from scanner.cli import build_parser
+from scanner.commands.scan import plan_targets, settings_from_args
 from scanner.engine.dns import Resolver, parse_nameserver
-from scanner.engine.targets import add_range_arguments, plan_endpoints
 from scanner.errors import UsageError
 from scanner.model import Endpoint, EndpointResult
+from scanner.settings import ScanSettings
 
 ZONE = {
     "_imaps._tcp.example.test.": {"SRV": ["0 1 10993 imap-a.example.test."]},
@@ -27,14 +27,9 @@ ZONE = {
 }
 
 
-def plan_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("targets", nargs="*")
-    parser.add_argument("-p", "--ports", default="110,143,993,995")
-    parser.add_argument("-o", "--output")
-    parser.add_argument("--timeout", type=float, default=2.0)
-    add_range_arguments(parser)
-    return parser.parse_args(list(argv))
+def plan_args(*argv: str) -> ScanSettings:
+    """The scan command's own settings for these options (the command line as a user types it)."""
+    return settings_from_args(build_parser().parse_args(["scan", *argv]))
 
 
 async def collect(plan) -> list[Endpoint | EndpointResult]:
@@ -43,7 +38,7 @@ async def collect(plan) -> list[Endpoint | EndpointResult]:
 
 async def test_domain_discovery_finds_srv_mx_and_usual_names():
     async with LocalDns(ZONE) as server:
-        plan = plan_endpoints(plan_args("--domain", "example.test", "--nameserver", server.nameserver, "-p", "143,993"))
+        plan = plan_targets(plan_args("--domain", "example.test", "--nameserver", server.nameserver, "-p", "143,993"))
         items = await collect(plan)
     endpoints = {(e.host, e.address, e.port, e.protocol, e.transport) for e in items if isinstance(e, Endpoint)}
     assert endpoints == {
@@ -63,7 +58,7 @@ async def test_domain_discovery_finds_srv_mx_and_usual_names():
 
 async def test_name_targets_resolve_lazily_and_failures_become_rows():
     async with LocalDns(ZONE, fail=frozenset({"broken.test."})) as server:
-        plan = plan_endpoints(plan_args("solo.example.test", "nowhere.test", "ghost.test", "broken.test",
+        plan = plan_targets(plan_args("solo.example.test", "nowhere.test", "ghost.test", "broken.test",
                                         "127.0.0.30", "-p", "143", "--nameserver", server.nameserver))
         assert server.queries == []  # planning sends nothing
         items = await collect(plan)
@@ -78,7 +73,7 @@ async def test_name_targets_resolve_lazily_and_failures_become_rows():
 
 async def test_a_name_inside_a_scanned_range_is_scanned_once_with_its_name():
     async with LocalDns(ZONE) as server:
-        plan = plan_endpoints(plan_args("solo.example.test", "127.0.0.24-26", "-p", "143",
+        plan = plan_targets(plan_args("solo.example.test", "127.0.0.24-26", "-p", "143",
                                         "--nameserver", server.nameserver))
         items = await collect(plan)
     assert [(e.address, e.name) for e in items] == [("127.0.0.25", "solo.example.test"), ("127.0.0.24", None),
@@ -88,7 +83,7 @@ async def test_a_name_inside_a_scanned_range_is_scanned_once_with_its_name():
 
 async def test_excluded_addresses_are_not_scanned_even_when_a_name_points_there():
     async with LocalDns(ZONE) as server:
-        plan = plan_endpoints(plan_args("solo.example.test", "mx.example.test", "--exclude", "127.0.0.25",
+        plan = plan_targets(plan_args("solo.example.test", "mx.example.test", "--exclude", "127.0.0.25",
                                         "-p", "143", "--nameserver", server.nameserver))
         items = await collect(plan)
     assert [e.address for e in items] == ["127.0.0.23"]
@@ -96,7 +91,7 @@ async def test_excluded_addresses_are_not_scanned_even_when_a_name_points_there(
 
 async def test_domain_without_mail_services_is_one_error_row():
     async with LocalDns({"empty.test.": {"A": ["127.0.0.40"]}}) as server:
-        plan = plan_endpoints(plan_args("--domain", "empty.test", "-p", "143", "--nameserver", server.nameserver))
+        plan = plan_targets(plan_args("--domain", "empty.test", "-p", "143", "--nameserver", server.nameserver))
         items = await collect(plan)
     assert len(items) == 1 and isinstance(items[0], EndpointResult)
     assert items[0].state == "error" and "no mail service found for empty.test" in items[0].error
@@ -121,7 +116,7 @@ async def test_silent_nameserver_times_out_into_a_row():
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
     sink.bind(("127.0.0.54", 0))
     try:
-        plan = plan_endpoints(plan_args("solo.example.test", "-p", "143", "--timeout", "0.5",
+        plan = plan_targets(plan_args("solo.example.test", "-p", "143", "--timeout", "0.5",
                                         "--nameserver", f"127.0.0.54:{sink.getsockname()[1]}"))
         plan.resolver.timeout = 0.5
         items = await collect(plan)

@@ -8,7 +8,9 @@ import tracemalloc
 
 import pytest
 
-from scanner.engine.targets import IntervalSet, Shard, build_plan, parse_ports
+from scanner.engine.intervals import IntervalSet
+from scanner.engine.planning import Shard, build_plan
+from scanner.engine.target_parsing import parse_ports
 from scanner.errors import UsageError
 
 

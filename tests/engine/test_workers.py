@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine.targets import build_plan
+from scanner.engine.planning import build_plan
 from scanner.engine.workers import MIN_ENDPOINTS_PER_WORKER, worker_count
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 
@@ -10,20 +9,18 @@ import pytest
 from report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, endpoint, site
 from report_samples import write_jsonl as write
 
+from scanner.cli import build_parser
+from scanner.commands.scan import settings_from_args
 from scanner.errors import UsageError
-from scanner.report.validate import add_validation_arguments, evaluate_after_scan
+from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
 
 OPEN = (PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)
 TODAY = dt.date(2025, 6, 1)
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--fail-on")
-    parser.add_argument("--format", default="table")
-    parser.add_argument("-o", "--output")
-    add_validation_arguments(parser)
-    return parser.parse_args(argv)
+def parse(argv: list[str]) -> Validation:
+    """The validation of `mailprobe scan ARGV` as the scan command builds it."""
+    return prepare_validation(settings_from_args(build_parser().parse_args(["scan", *argv])))
 
 
 def run(results, argv: list[str]) -> tuple[int, str]:  # type: ignore[no-untyped-def]
@@ -41,7 +38,9 @@ def refusal(tmp_path):  # type: ignore[no-untyped-def]
 
 def test_no_checks_asked_is_exit_0_and_fail_on_threshold_is_exit_1() -> None:
     bad = site("accepted", OPEN)
-    assert run(bad, [])[0] == 0
+    assert run(bad, ["--fail-on", "none"])[0] == 0
+    code, text = run(bad, [])  # the default threshold is high
+    assert code == 1 and "2 findings at or above high:" in text
     code, text = run(bad, ["--fail-on", "critical"])
     assert code == 1
     assert "2 findings at or above critical:" in text
@@ -72,8 +71,11 @@ def test_baseline_fix_exits_0_and_reverse_exits_1_under_refusal_policy(tmp_path,
 def test_fail_on_regression_ignores_what_was_already_broken(tmp_path, refusal: str) -> None:  # type: ignore[no-untyped-def]
     still_bad = site("accepted", OPEN)
     baseline = write(tmp_path / "bad.jsonl", still_bad)
+    code, text = run(still_bad, ["--baseline", baseline, "--fail-on-regression"])
+    assert code == 0, text  # the critical finding was there before: nothing got worse
+    assert "No regressions against the baseline." in text and "at or above" not in text
     code, text = run(still_bad, ["--baseline", baseline, "--policy", refusal, "--fail-on-regression"])
-    assert code == 0, text  # the policy fails, but nothing got worse
+    assert code == 1, text  # nothing got worse, but a failing policy never passes
     assert "Policy FAILED." in text and "No regressions against the baseline." in text
     worse = [*still_bad, endpoint(1143, verdict="accepted", findings=(PLAINTEXT_ACCEPTED,))]
     code, text = run(worse, ["--baseline", baseline, "--policy", refusal, "--fail-on-regression"])
@@ -83,7 +85,15 @@ def test_fail_on_regression_ignores_what_was_already_broken(tmp_path, refusal: s
     medium = [endpoint(110), endpoint(143, findings=(AUTH_ADVERTISED,))]
     base = write(tmp_path / "clean.jsonl", [endpoint(110), endpoint(143)])
     assert run(medium, ["--baseline", base, "--fail-on-regression", "--fail-on", "high"])[0] == 0
-    assert run(medium, ["--baseline", base, "--fail-on-regression"])[0] == 1
+    assert run(medium, ["--baseline", base, "--fail-on-regression"])[0] == 0  # high is the default
+    assert run(medium, ["--baseline", base, "--fail-on-regression", "--fail-on", "medium"])[0] == 1
+
+
+def test_a_regression_fails_without_fail_on_regression_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    baseline = write(tmp_path / "good.jsonl", site())
+    code, text = run(site("accepted"), ["--baseline", baseline, "--fail-on", "none"])
+    assert code == 1, text  # refused -> accepted is worse whatever the severity threshold
+    assert "FAILED: 2 regressions against the baseline." in text
 
 
 def test_nothing_reachable_is_exit_3() -> None:
@@ -104,10 +114,3 @@ def test_usage_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bad.write_text("plaintext_login = \n", encoding="utf-8")
     with pytest.raises(UsageError, match="bad TOML"):
         run(site(), ["--policy", str(bad)])
-
-
-def test_machine_output_on_stdout_sends_the_verdict_to_stderr(capsys, refusal: str) -> None:  # type: ignore[no-untyped-def]
-    args = parse(["--format", "jsonl", "--policy", refusal])
-    assert evaluate_after_scan(site(), args, today=TODAY) == 0
-    captured = capsys.readouterr()
-    assert captured.out == "" and "Policy holds." in captured.err
