@@ -21,6 +21,7 @@ from scanner.report.policy import Policy, policy_from_dict
 
 DEFAULT_PORTS_TEXT = "110,143,993,995"
 FORMATS = ("table", "json", "jsonl")
+DEFAULT_FAIL_ON = "high"  # the one default threshold of scan, diff, report and check
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class ScanSettings:
     resume: str | None = None
     tui: bool = True
     # validation
-    fail_on: str | None = "high"  # None: no severity threshold ("none")
+    fail_on: str | None = DEFAULT_FAIL_ON  # None: no severity threshold ("none")
     baseline: str | None = None
     fail_on_regression: bool = False
     policy: str | Policy | None = None  # a policy file, or the inline [policy] table of a config file
@@ -268,9 +269,9 @@ def build_settings(
     values: dict[str, Any] = {}
     for name, rule in RULES.items():
         if name in given and not (name == "targets" and not given[name]):
-            values[name] = _checked(rule, given[name], rule.flag)
+            values[name] = checked(rule.check, given[name], rule.flag)
         elif file_values and name in file_values:
-            values[name] = _checked(rule, file_values[name], f"config file {config_path}: {name}")
+            values[name] = checked(rule.check, file_values[name], f"config file {config_path}: {name}")
     if values.get("fail_on_regression") and not values.get("baseline"):
         raise UsageError("--fail-on-regression needs --baseline FILE (or baseline = in the config file)")
     if values.get("resume") and not values.get("output"):
@@ -278,8 +279,9 @@ def build_settings(
     return ScanSettings(**values, config=config_path)
 
 
-def _checked(rule: Rule, value: Any, where: str) -> Any:
+def checked(check: Callable[[Any], Any], value: Any, where: str) -> Any:
+    """``check(value)``, its ValueError turned into the one-line UsageError naming ``where``."""
     try:
-        return rule.check(value)
+        return check(value)
     except ValueError as exc:
         raise UsageError(f"{where}: {exc}") from None

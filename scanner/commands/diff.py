@@ -9,7 +9,8 @@ from typing import Any
 from scanner.model import SEVERITIES
 from scanner.report.diff import diff_results, render_diff_json, render_diff_table
 from scanner.report.load import read_results
-from scanner.report.policy import check_severity
+from scanner.report.validate import EXIT_FAILED, EXIT_OK
+from scanner.settings import DEFAULT_FAIL_ON, checked, severity_or_none
 
 
 def register(subparsers: Any) -> None:
@@ -24,16 +25,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--fail-on",
         metavar="SEVERITY",
-        default="low",
-        help=f"lowest severity of a new finding that counts as a regression ({', '.join(SEVERITIES)}; default low)",
+        default=DEFAULT_FAIL_ON,
+        help=f"lowest severity of a new finding that counts as a regression ({', '.join(SEVERITIES)} or none; "
+        f"default {DEFAULT_FAIL_ON}); worse verdicts, STARTTLS and TLS versions always count",
     )
-    parser.add_argument("--fail-on-regression", action="store_true", help="exit 1 when anything got worse")
+    parser.add_argument("--fail-on-regression", action="store_true",
+                        help="accepted for compatibility: diff always exits 1 on a regression")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    threshold = check_severity(args.fail_on, where="--fail-on")
+    threshold = checked(severity_or_none, args.fail_on, "--fail-on")
     diff = diff_results(read_results(args.before), read_results(args.after))
     render = render_diff_json if args.format == "json" else render_diff_table
     sys.stdout.write(render(diff, threshold))
-    return 1 if args.fail_on_regression and diff.regressions(threshold) else 0
+    return EXIT_FAILED if diff.regressions(threshold) else EXIT_OK

@@ -11,7 +11,9 @@ from scanner.errors import UsageError
 from scanner.model import SEVERITIES
 from scanner.report.formats import FORMATS, render_report
 from scanner.report.load import read_results
-from scanner.report.policy import check_severity, evaluate_policy, load_policy
+from scanner.report.policy import evaluate_policy, load_policy
+from scanner.report.validate import Validation, evaluate_after_scan
+from scanner.settings import DEFAULT_FAIL_ON, checked, severity_or_none
 
 
 def register(subparsers: Any) -> None:
@@ -26,24 +28,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--fail-on",
         metavar="SEVERITY",
-        default="low",
-        help=f"JUnit: lowest severity that fails a test case ({', '.join(SEVERITIES)}; default low)",
+        default=DEFAULT_FAIL_ON,
+        help=f"lowest severity that fails (exit 1, and a failed JUnit test case) ({', '.join(SEVERITIES)} or none; "
+        f"default {DEFAULT_FAIL_ON})",
     )
-    parser.add_argument("--policy", metavar="FILE", help="JUnit: policy violations fail test cases too")
+    parser.add_argument("--policy", metavar="FILE", help="policy of what must hold: exit 1 (and failed JUnit cases) "
+                        "when it fails")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    fail_on = check_severity(args.fail_on, where="--fail-on")
+    """Write the report, then judge the results as the scan would (exit 0, 1 or 3; verdict lines on stderr)."""
+    fail_on = checked(severity_or_none, args.fail_on, "--fail-on")
     policy = load_policy(args.policy) if args.policy else None
     results = read_results(args.results)
     outcome = evaluate_policy(policy, results) if policy else None
     text = render_report(results, args.format, fail_on=fail_on, policy=outcome)
     if args.output == "-":
         sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {exc}") from None
-    return 0
+        sys.stdout.flush()
+    else:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc}") from None
+    return evaluate_after_scan(results, Validation(None, None, policy, fail_on, False), stream=sys.stderr)

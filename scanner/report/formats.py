@@ -22,7 +22,7 @@ def render_report(
     fmt: str,
     *,
     generated: str | None = None,
-    fail_on: str = "low",
+    fail_on: str | None = "high",
     policy: PolicyOutcome | None = None,
 ) -> str:
     """``fail_on`` and ``policy`` decide JUnit failures; the other formats show everything."""

@@ -18,10 +18,10 @@ from scanner.untrusted import for_xml
 def render_junit(
     results: Iterable[EndpointResult],
     generated: str,
-    fail_on: str = "low",
+    fail_on: str | None = "high",
     policy: PolicyOutcome | None = None,
 ) -> str:
-    floor = SEVERITY_RANK[fail_on]
+    floor = SEVERITY_RANK[fail_on] if fail_on else len(SEVERITY_RANK)  # none: findings alone never fail
     violations: dict[tuple[str, int], list[str]] = {}
     for v in policy.violations if policy else ():
         violations.setdefault((v.address, v.port), []).append(f"[{v.rule}] {v.detail}")

@@ -109,6 +109,8 @@ def test_json_rendering_lists_only_changed_endpoints() -> None:
         "severity": "critical",
         "title": "Plaintext login accepted",
     }
+    assert len(data["regressions"]) == 4  # 2 new critical findings, 2 worse verdicts; the medium ones are below high
+    data = json.loads(render_diff_json(diff_results(site("refused"), site("accepted", OPEN_FINDINGS)), "low"))
     assert len(data["regressions"]) == 6
 
 
@@ -121,11 +123,11 @@ def only_my_commands(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_diff_command_table_json_and_exit_codes(tmp_path, capsys, only_my_commands) -> None:  # type: ignore[no-untyped-def]
     good = write(tmp_path / "good.jsonl", site("refused"))
     bad = write(tmp_path / "bad.jsonl", site("accepted", OPEN_FINDINGS))
-    assert cli.main(["diff", good, bad]) == 0  # informative only without --fail-on-regression
+    assert cli.main(["diff", good, bad]) == 1  # a regression never exits 0
     assert "REGRESSION" in capsys.readouterr().out
-    assert cli.main(["diff", good, bad, "--fail-on-regression"]) == 1
+    assert cli.main(["diff", good, bad, "--fail-on", "none"]) == 1  # worse verdicts count whatever the threshold
     capsys.readouterr()
-    assert cli.main(["diff", bad, good, "--fail-on-regression", "--format", "json"]) == 0
+    assert cli.main(["diff", bad, good, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["findings_fixed"] == 4 and data["regressions"] == []
     assert cli.main(["diff", good, str(tmp_path / "missing.jsonl")]) == 2

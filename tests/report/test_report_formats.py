@@ -239,8 +239,11 @@ def test_report_command_writes_each_format(tmp_path: Path, monkeypatch: pytest.M
     source = write(tmp_path / "results.jsonl", results())
     for fmt in ("csv", "json", "html", "junit", "markdown"):
         target = tmp_path / f"out.{fmt}"
-        assert cli.main(["report", source, "--format", fmt, "-o", str(target)]) == 0
+        # written, and judged like the scan: a critical and a high finding fail at the default threshold (high)
+        assert cli.main(["report", source, "--format", fmt, "-o", str(target)]) == 1
         assert target.stat().st_size > 500
+    assert "2 findings at or above high:" in capsys.readouterr().err
+    assert cli.main(["report", source, "--format", "csv", "-o", str(tmp_path / "x.csv"), "--fail-on", "none"]) == 0
     ET.parse(tmp_path / "out.junit")
     assert cli.main(["report", str(tmp_path / "none.jsonl"), "--format", "csv"]) == 2
     assert "none.jsonl: No such file or directory" in capsys.readouterr().err
