@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -141,24 +141,28 @@ class CA:
         key: PrivateKey | None = None,
         reuse_key: bool = True,
         include_intermediates: bool = True,
+        key_ids: bool = True,
     ) -> Issued:
         """A server (leaf) certificate for ``dns_names``/``ip_addresses``.
 
         CN defaults to the first DNS name (or address). Validity: ``not_before`` (default: one hour ago) to
         ``not_after`` (default: not_before + ``days``). ``include_intermediates=False`` leaves the intermediates
-        out of ``chain_pem`` (a server that forgets to send them).
+        out of ``chain_pem`` (a server that forgets to send them). ``key_ids=False`` leaves out the Subject and
+        Authority Key Identifiers, as many internal CAs do (clients accept it; the CA/Browser profile does not).
         """
         leaf_key = key or (cached_key(key_type, key_size, slot="leaf") if reuse_key else new_key(key_type, key_size))
         ips = [ipaddress.ip_address(a) for a in ip_addresses]
         cn = common_name or (dns_names[0] if dns_names else (str(ips[0]) if ips else "mailprobe test server"))
         start, end = _validity(not_before, not_after, days)
         builder = (
-            _base(_name(cn), self.cert.subject, leaf_key, start, end)
+            _base(_name(cn), self.cert.subject, leaf_key, start, end, key_ids=key_ids)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_usage(leaf_key), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
         )
+        if key_ids:
+            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key())
+            builder = builder.add_extension(aki, critical=False)
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(a) for a in ips]
         if sans:
@@ -181,8 +185,10 @@ def make_ca(
     key: PrivateKey | None = None,
     reuse_key: bool = True,
     path_length: int | None = None,
+    key_ids: bool = True,
 ) -> CA:
-    """A root CA (``parent=None``) or an intermediate signed by ``parent``.
+    """A root CA (``parent=None``) or an intermediate signed by ``parent``. ``key_ids=False``: no Subject and
+    Authority Key Identifiers (see ``CA.issue``).
 
     Cached keys are per common name: CAs with different names have different keys (so an "unknown" CA made
     with another name really is unknown), and the same name gives the same key.
@@ -194,7 +200,7 @@ def make_ca(
     issuer_name = subject if parent is None else parent.cert.subject
     signer = ca_key if parent is None else parent.key
     builder = (
-        _base(subject, issuer_name, ca_key, start, end)
+        _base(subject, issuer_name, ca_key, start, end, key_ids=key_ids)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -210,8 +216,10 @@ def make_ca(
             ),
             critical=True,
         )
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
     )
+    if key_ids:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key())
+        builder = builder.add_extension(aki, critical=False)
     cert = _sign(builder, signer, hash_name)
     intermediates = () if parent is None else (cert, *parent.intermediates)
     return CA(cert=cert, key=ca_key, intermediates=intermediates)
@@ -298,6 +306,41 @@ def _sign(builder: x509.CertificateBuilder, signer: PrivateKey, hash_name: str) 
     return x509.load_der_x509_certificate(der)
 
 
+def tampered(der: bytes, signer: PrivateKey, edit: Callable[[bytes], bytes]) -> bytes:
+    """A certificate (DER) whose TBS part went through ``edit`` and was signed again by ``signer`` (RSA, SHA-256):
+    what a hostile or broken server could send that no certificate builder would make (an out-of-range version, a
+    negative serial, an unknown key algorithm). ``edit`` must keep the TBS length."""
+    if not isinstance(signer, rsa.RSAPrivateKey):
+        raise ValueError("tampered certificates: RSA signers only")
+    tbs = _tbs_of(der)
+    new_tbs = edit(tbs)
+    if len(new_tbs) != len(tbs):
+        raise ValueError("the edit must keep the TBS length")
+    old_signature = der[-256:]  # RSA 2048: the BIT STRING ends the certificate
+    signature = signer.sign(new_tbs, padding.PKCS1v15(), hashes.SHA256())
+    return der.replace(tbs, new_tbs).replace(old_signature, signature)
+
+
+def _tbs_of(der: bytes) -> bytes:
+    """The TBSCertificate element (header included) of a DER certificate."""
+    body = _der_body_start(der, 0)
+    start = body
+    end = _der_body_start(der, start) + _der_length(der, start)
+    return der[start:end]
+
+
+def _der_body_start(der: bytes, at: int) -> int:
+    first = der[at + 1]
+    return at + 2 + (first & 0x7F if first & 0x80 else 0)
+
+
+def _der_length(der: bytes, at: int) -> int:
+    first = der[at + 1]
+    if not first & 0x80:
+        return first
+    return int.from_bytes(der[at + 2 : at + 2 + (first & 0x7F)], "big")
+
+
 def _validity(
     not_before: dt.datetime | None, not_after: dt.datetime | None, days: int
 ) -> tuple[dt.datetime, dt.datetime]:
@@ -307,9 +350,15 @@ def _validity(
 
 
 def _base(
-    subject: x509.Name, issuer: x509.Name, key: PrivateKey, start: dt.datetime, end: dt.datetime
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: PrivateKey,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    key_ids: bool = True,
 ) -> x509.CertificateBuilder:
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
@@ -317,8 +366,10 @@ def _base(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    if key_ids:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    return builder
 
 
 def _leaf_usage(key: PrivateKey) -> x509.KeyUsage:

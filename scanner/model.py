@@ -7,8 +7,10 @@ by the diff, report, resume and TUI code without guessing.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -69,28 +71,78 @@ class Capabilities:
     after_tls: tuple[str, ...] = ()
 
 
+class UtcTime(dt.datetime):
+    """A UTC instant that prints as it is written to JSON: ISO 8601 with a Z ("2026-09-01T00:00:00Z")."""
+
+    def __str__(self) -> str:
+        return self.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @classmethod
+    def of(cls, value: dt.datetime | str) -> UtcTime:
+        """From a datetime (naive means UTC) or an ISO 8601 text ("2026-09-01T00:00:00Z", "2026-09-01")."""
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        moment = moment.astimezone(dt.UTC)
+        return cls(*moment.timetuple()[:6], tzinfo=dt.UTC)
+
+
+NameSource = Literal["expect-name", "target", "srv", "ptr", "address"]
+NameResult = Literal["match", "mismatch", "not checked"]
+
+
+@dataclass(frozen=True)
+class NameCheck:
+    """One reference name compared with the certificate, and where the name came from."""
+
+    name: str
+    source: NameSource  # --expect-name, the name scanned, an SRV record, the PTR of the address, the address
+    result: NameResult
+    note: str = ""  # why it was not checked, or what it means
+
+
 @dataclass(frozen=True)
 class CertificateInfo:
-    """The leaf certificate as judged by scanner.tls.certificate (issue 4 fills most fields)."""
+    """The leaf certificate as judged by scanner.tls.certificate. Facts are typed (dates, key, trust-error kind);
+    ``key`` and ``trust_error`` are their words for people."""
 
     subject: str
     issuer: str
     sans: tuple[str, ...]
-    not_before: str  # ISO 8601, UTC
-    not_after: str
+    not_before: UtcTime  # a str in ISO 8601 is accepted and converted
+    not_after: UtcTime
     days_left: int
     sha256: str
-    key: str  # e.g. "RSA 2048", "EC secp256r1"
+    key: str  # e.g. "RSA 2048", "EC secp256r1": for people; rules read key_type and key_bits
     signature_algorithm: str
     chain_length: int
     trusted: bool
-    trust_store: str
-    trust_error: str | None
+    trust_store: str  # the stores consulted; when trusted, the store(s) holding the anchor
+    trust_error: str | None  # a sentence for an admin, never an OID
     self_signed: bool
     exchange_default: bool
-    name_match: bool | None
+    name_match: bool | None  # None: no name clients are known to use could be checked (see name_checks)
     names_checked: tuple[str, ...]
     chain: tuple[str, ...] = ()  # one line per presented certificate: "subject <- issuer"
+    key_type: str = ""  # "RSA", "EC", "Ed25519", "Ed448", "DSA", or "unknown"
+    key_bits: int | None = None  # RSA/DSA modulus, EC curve size
+    trust_error_kind: str | None = None  # one of scanner.tls.verify's TRUST_* kinds
+    profile_deviations: tuple[str, ...] = ()  # strict-profile breaches clients tolerate, in plain words
+    unchecked: tuple[str, ...] = ()  # what could not be read or checked, and why
+    name_checks: tuple[NameCheck, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("not_before", "not_after"):
+            value = getattr(self, name)
+            if not isinstance(value, UtcTime):
+                object.__setattr__(self, name, UtcTime.of(value))
+        if not self.key_type and self.key:  # a record written before key_type existed
+            kind, _, size = self.key.partition(" ")
+            object.__setattr__(self, "key_type", kind)
+            digits = re.search(r"\d+", size)
+            object.__setattr__(self, "key_bits", int(digits.group()) if digits else None)
+        if self.trust_error and self.trust_error_kind is None and ": " in self.trust_error:  # older records
+            object.__setattr__(self, "trust_error_kind", self.trust_error.split(": ", 1)[0])
 
 
 @dataclass(frozen=True)
@@ -196,8 +248,9 @@ def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
     certificate = None
     if cert:
         values = dict(cert)
-        for name in ("sans", "names_checked", "chain"):
+        for name in ("sans", "names_checked", "chain", "profile_deviations", "unchecked"):
             values[name] = tuple(values.get(name, ()))
+        values["name_checks"] = tuple(NameCheck(**check) for check in values.get("name_checks", ()))
         known = {f.name for f in dataclasses.fields(CertificateInfo)}
         certificate = CertificateInfo(**{k: v for k, v in values.items() if k in known})
     return TlsInfo(
@@ -214,6 +267,8 @@ def _plain(value: Any) -> Any:
     scan serialises every result, and a /16 has hundreds of thousands of them."""
     if value is None or isinstance(value, (str, int, float)):
         return value
+    if isinstance(value, dt.datetime):
+        return str(value)  # UtcTime: ISO 8601 with Z
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     names = _field_names(type(value))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import time
 
 from scanner.engine.options import ProbeOptions
 from scanner.model import CertificateInfo, Endpoint, EndpointResult, Finding, TlsInfo
-from scanner.tls.certificate import analyse_chain, matches_name
+from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
 from scanner.tls.legacy import Opener, probe_legacy_versions
+from scanner.tls.names import NameCandidate, candidates_from, judge_names, split_sans
 from scanner.tls.trust import TrustStore, load_trust_store
-from scanner.verdicts.certificates import certificate_findings
+from scanner.verdicts.certificates import certificate_findings, unreadable_certificate_finding
 
 
 @functools.cache
@@ -24,7 +24,7 @@ def trust_store(ca_file: str | None) -> TrustStore:
 
 @functools.lru_cache(maxsize=512)
 def _analysed(
-    chain_der: tuple[bytes, ...], names: tuple[str, ...], address: str | None, ca_file: str | None, hour: int
+    chain_der: tuple[bytes, ...], names: tuple[NameCandidate, ...], address: str | None, ca_file: str | None, hour: int
 ) -> CertificateInfo:
     """A host shows the same chain on its four ports: analyse it once. ``hour`` keeps expiry figures fresh in a
     long TUI session."""
@@ -35,10 +35,16 @@ def _hour() -> int:
     return int(time.time() // 3600)
 
 
-def names_to_check(endpoint: Endpoint, options: ProbeOptions) -> list[str]:
-    """In order: the name the user gave (or --expect-name for an address target), then the PTR name."""
-    names = [n for n in (endpoint.name, options.expect_name, endpoint.ptr) if n]
-    return list(dict.fromkeys(n.lower().rstrip(".") for n in names))
+def names_to_check(endpoint: Endpoint, options: ProbeOptions) -> list[NameCandidate]:
+    """In order: the name scanned, --expect-name, then the PTR name (a guess, see scanner.tls.names)."""
+    found: list[NameCandidate] = []
+    if endpoint.name and endpoint.name != endpoint.address:
+        found.append(NameCandidate("target", endpoint.name))
+    if options.expect_name:
+        found.append(NameCandidate("expect-name", options.expect_name))
+    if endpoint.ptr:
+        found.append(NameCandidate("ptr", endpoint.ptr))
+    return found
 
 
 def targeted_by_address(endpoint: Endpoint) -> bool:
@@ -54,6 +60,7 @@ async def inspect_tls(
     opener: Opener | None,
 ) -> tuple[TlsInfo, list[Finding]]:
     certificate = None
+    unreadable: str | None = None
     if handshake.chain_der:
         try:
             certificate = _analysed(
@@ -63,8 +70,8 @@ async def inspect_tls(
                 options.ca_file,
                 _hour(),
             )
-        except ValueError:
-            certificate = None  # an unparsable leaf: the TLS facts still stand
+        except ValueError as exc:
+            unreadable = str(exc)  # an unparsable leaf: the TLS facts still stand, and a finding says so
     accepted: tuple[str, ...] = ()
     untested: tuple[str, ...] = ()
     if options.legacy_tls and opener is not None:
@@ -74,6 +81,8 @@ async def inspect_tls(
         accepted, untested = legacy.accepted, legacy.untested
     info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested)
     findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
+    if unreadable:
+        findings.append(unreadable_certificate_finding(unreadable, software))
     return info, findings
 
 
@@ -84,27 +93,24 @@ def with_ptr_name(result: EndpointResult, ptr: str, options: ProbeOptions) -> En
     tls = result.tls
     cert = tls.certificate if tls else None
     name = ptr.lower().rstrip(".")
-    if tls is None or cert is None or name in cert.names_checked:
+    if tls is None or cert is None or any(c.name == name for c in cert.name_checks):
         return result
-    ip_sans = [s for s in cert.sans if _is_ip(s)]
-    dns_sans = [s for s in cert.sans if not _is_ip(s)]
-    names = (*cert.names_checked, name)
+    dns_sans, ip_sans = split_sans(cert.sans)
+    match, checks = judge_names([*candidates_from(cert.name_checks), NameCandidate("ptr", name)], dns_sans, ip_sans)
     checked = dataclasses.replace(
-        cert, names_checked=names, name_match=any(matches_name(n, dns_sans, ip_sans) for n in names)
+        cert,
+        name_match=match,
+        name_checks=checks,
+        names_checked=tuple(c.name for c in checks if c.result != "not checked"),
     )
     tls = dataclasses.replace(tls, certificate=checked)
     fresh = [
         f
         for f in certificate_findings(tls, expiry_warn_days=options.expiry_warn_days, software=result.software)
-        if f.id == "cert-name-mismatch"
+        if f.id in NAME_FINDINGS
     ]
-    kept = [f for f in result.findings if f.id != "cert-name-mismatch"]
+    kept = [f for f in result.findings if f.id not in NAME_FINDINGS]
     return dataclasses.replace(result, tls=tls, findings=(*kept, *fresh))
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+NAME_FINDINGS = ("cert-name-mismatch", "cert-name-not-checked")

@@ -219,7 +219,7 @@ def _cert_label(cert: Any) -> str | None:
     if cert is None:
         return None
     trust = "trusted" if cert.trusted else "untrusted"
-    return f"{cert.subject} (sha256 {cert.sha256[:16]}, {trust}, until {cert.not_after[:10]})"
+    return f"{cert.subject} (sha256 {cert.sha256[:16]}, {trust}, until {cert.not_after:%Y-%m-%d})"
 
 
 def _finding_ref(f: Finding) -> dict[str, str]:

@@ -315,7 +315,8 @@ def _breaches(policy: Policy, r: EndpointResult) -> list[tuple[str, str]]:
         if low:
             out.append(("min-tls-version", f"accepts {low}, minimum {policy.min_tls_version}"))
     if policy.min_certificate_days is not None and cert is not None and cert.days_left < policy.min_certificate_days:
-        out.append(("min-certificate-days", f"certificate expires in {cert.days_left} days ({cert.not_after[:10]})"))
+        until = f"{cert.not_after:%Y-%m-%d}"
+        out.append(("min-certificate-days", f"certificate expires in {cert.days_left} days ({until})"))
     if r.protocol in policy.forbidden_protocols:
         out.append(("forbidden-protocol", f"{r.protocol.upper()} is exposed"))
     if r.port in policy.forbidden_ports:

@@ -9,17 +9,10 @@ store involved. The ids and their fixes are documented in docs/findings-tls.md.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator, Sequence
 
 from scanner.model import CertificateInfo, EndpointResult, Finding, Severity, TlsInfo
-from scanner.tls.certificate import (
-    TRUST_EXPIRED,
-    TRUST_NOT_YET_VALID,
-    TRUST_SELF_SIGNED,
-    is_weak_signature,
-    trust_error_kind,
-)
+from scanner.tls.verify import TRUST_EXPIRED, TRUST_NOT_YET_VALID, TRUST_SELF_SIGNED, is_weak_signature
 from scanner.verdicts.findings import Remedy
 
 # CA/Browser Forum limit for publicly trusted TLS certificates issued since 2020-09-01 (Apple clients enforce it).
@@ -117,6 +110,18 @@ _LEGACY = Remedy(
     generic="Accept TLS 1.2 and 1.3 only.",
 )
 
+_PROFILE = Remedy(
+    exchange=(
+        "Nothing breaks today. When the certificate is next renewed, have the CA issue it with Authority and "
+        "Subject Key Identifiers (AD CS templates include them by default); re-import and bind it as usual."
+    ),
+    dovecot=(
+        "Nothing breaks today. At the next renewal, issue the certificates with the usual extensions (openssl: "
+        "authorityKeyIdentifier=keyid,issuer and subjectKeyIdentifier=hash in the CA's extension section)."
+    ),
+    generic="Reissue the CA and server certificates with the standard extensions at the next renewal.",
+)
+
 _SAME_CERT = Remedy(
     exchange=(
         "Exchange presents one certificate for IMAP and POP on every port: check Get-ExchangeCertificate | "
@@ -184,10 +189,10 @@ def certificate_findings(
 
 
 def _certificate_rules(cert: CertificateInfo, add: _Add, expiry_warn_days: int, now: dt.datetime) -> None:
-    not_before, not_after = _parse(cert.not_before), _parse(cert.not_after)
+    not_before, not_after = cert.not_before, cert.not_after
     expired = now > not_after
     premature = now < not_before
-    kind = trust_error_kind(cert.trust_error)
+    kind = cert.trust_error_kind
     where = f"trust store: {cert.trust_store}"
 
     covered = (kind == TRUST_SELF_SIGNED and cert.self_signed) or (kind == TRUST_EXPIRED and expired)
@@ -225,9 +230,40 @@ def _certificate_rules(cert: CertificateInfo, add: _Add, expiry_warn_days: int, 
             "cert-name-mismatch",
             "high",
             "Certificate does not match the server name",
-            f"Checked {', '.join(cert.names_checked)}; the certificate's names are: {names}. Clients connecting by "
+            f"Checked {_name_list(cert)}; the certificate's names are: {names}. Clients connecting by "
             "those names warn or refuse.",
             _NAMES,
+        )
+    elif cert.name_match is None:
+        names = ", ".join(cert.sans) if cert.sans else "none (no subjectAltName)"
+        tried = f" Tried: {_name_list(cert)}." if cert.name_checks else ""
+        add(
+            "cert-name-not-checked",
+            "info",
+            "Certificate name not checked",
+            "No name clients are known to use was available (the target is an address, without --expect-name, "
+            f"and neither reverse DNS nor an IP address in the certificate settled it).{tried} The certificate's "
+            f"names are: {names}. To check: scan by the name clients use, or add --expect-name NAME.",
+            _NAMES,
+        )
+    if cert.profile_deviations:
+        add(
+            "cert-profile-deviation",
+            "low",
+            "Certificate breaks the strict profile (clients accept it)",
+            f"The chain is trusted ({where}), but does not follow RFC 5280 / the CA/Browser Forum profile: "
+            f"{'; '.join(cert.profile_deviations)}. Mail clients accept it today; stricter verifiers (recent "
+            "Python, Go, some appliances) may not.",
+            _PROFILE,
+        )
+    if cert.unchecked:
+        add(
+            "cert-not-fully-checked",
+            "low",
+            "Parts of the certificate could not be checked",
+            f"mailprobe judged '{cert.subject}' on what it could read; not checked: {'; '.join(cert.unchecked)}. "
+            "Clients are likely to refuse what cannot be read.",
+            _NEW_CERT,
         )
     if expired:
         add(
@@ -254,7 +290,7 @@ def _certificate_rules(cert: CertificateInfo, add: _Add, expiry_warn_days: int, 
             f"(warning threshold {expiry_warn_days} days).",
             _RENEW,
         )
-    weak = weak_key_reason(cert.key)
+    weak = weak_key_reason(cert.key_type, cert.key_bits, cert.key)
     if weak:
         add("cert-weak-key", "medium", "Weak certificate key", f"The key is {cert.key}: {weak}.", _STRONGER)
     if is_weak_signature(cert.signature_algorithm) and not cert.self_signed:
@@ -305,19 +341,48 @@ def _exchange_detail(cert: CertificateInfo) -> str:
     )
 
 
-def weak_key_reason(key: str) -> str | None:
-    """Why a key description from ``CertificateInfo.key`` is weak, or None."""
-    kind, _, size_text = key.partition(" ")
-    if kind == "RSA":
-        bits = int(size_text) if size_text.isdigit() else 0
+def weak_key_reason(key_type: str, key_bits: int | None, words: str = "") -> str | None:
+    """Why a key (``CertificateInfo.key_type``/``key_bits``) is weak, or None."""
+    bits = key_bits or 0
+    if key_type == "RSA":
         return f"RSA keys under 2048 bits can be factored with enough effort ({bits} bits)" if bits < 2048 else None
-    if kind == "EC":
-        match = re.search(r"(\d{3})", size_text)
-        bits = int(match.group(1)) if match else 0
-        return f"elliptic curves under 256 bits are too small ({size_text})" if bits < 256 else None
-    if kind == "DSA":
+    if key_type == "EC":
+        return f"elliptic curves under 256 bits are too small ({words or bits})" if bits < 256 else None
+    if key_type == "DSA":
         return "DSA certificates are no longer supported by TLS 1.3 clients"
     return None
+
+
+def unreadable_certificate_finding(reason: str, software: str | None) -> Finding:
+    """The server's certificate could not be parsed at all: what clients see is a broken handshake."""
+    return Finding(
+        "cert-unreadable",
+        "high",
+        "Certificate cannot be read",
+        f"The certificate the server presented cannot be parsed ({reason}), so its trust, names and dates could "
+        "not be checked. Clients refuse a certificate they cannot parse.",
+        _NEW_CERT.for_software(software),
+    )
+
+
+def _name_list(cert: CertificateInfo) -> str:
+    """"mail.example.com (scanned name): mismatch; 127.0.0.5 (address): not checked, ..." or the plain list."""
+    if not cert.name_checks:
+        return ", ".join(cert.names_checked)
+    parts = []
+    for check in cert.name_checks:
+        note = f" - {check.note}" if check.note else ""
+        parts.append(f"{check.name} ({_SOURCE_WORDS[check.source]}): {check.result}{note}")
+    return "; ".join(parts)
+
+
+_SOURCE_WORDS = {
+    "expect-name": "--expect-name",
+    "target": "name scanned",
+    "srv": "SRV record",
+    "ptr": "reverse DNS",
+    "address": "address scanned",
+}
 
 
 def differing_certificates(rows: Sequence[EndpointResult]) -> Iterator[tuple[EndpointResult, Finding]]:
@@ -360,7 +425,3 @@ def implicit_tls_missing(rows: Sequence[EndpointResult]) -> Iterator[tuple[Endpo
                     f"RFC 8314 prefers implicit TLS (port {port}): no cleartext phase to strip or inject into.",
                     _IMPLICIT.for_software(r.software),
                 )
-
-
-def _parse(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)

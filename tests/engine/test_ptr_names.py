@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scanner.engine.options import ProbeOptions
 from scanner.engine.tls_inspect import with_ptr_name
-from scanner.model import CertificateInfo, EndpointResult, Finding, TlsInfo
+from scanner.model import CertificateInfo, EndpointResult, Finding, NameCheck, TlsInfo
 from scanner.verdicts.certificates import certificate_findings
 
 CERT = CertificateInfo(
@@ -23,8 +23,9 @@ CERT = CertificateInfo(
     trust_error=None,
     self_signed=False,
     exchange_default=False,
-    name_match=False,
-    names_checked=("127.0.0.5",),
+    name_match=None,  # scanned by address, and the certificate names no IP address: nothing to check yet
+    names_checked=(),
+    name_checks=(NameCheck("127.0.0.5", "address", "not checked", "the certificate names no IP address"),),
 )
 
 
@@ -48,22 +49,35 @@ def ids(result: EndpointResult) -> list[str]:
     return sorted(f.id for f in result.findings)
 
 
-def test_matching_ptr_clears_the_mismatch():
+def test_matching_ptr_settles_the_name_check():
     before = result_with(CERT)
-    assert "cert-name-mismatch" in ids(before)
+    assert "cert-name-not-checked" in ids(before) and "cert-name-mismatch" not in ids(before)
     after = with_ptr_name(before, "Mail.Example.Test.", ProbeOptions())
     assert after.ptr == "Mail.Example.Test."
     assert after.tls.certificate.name_match is True
-    assert after.tls.certificate.names_checked == ("127.0.0.5", "mail.example.test")
+    assert after.tls.certificate.names_checked == ("mail.example.test",)
+    assert [(c.source, c.result) for c in after.tls.certificate.name_checks] == [
+        ("address", "not checked"), ("ptr", "match")
+    ]
     assert ids(after) == ["plaintext-login-accepted"]  # only the name finding changed
 
 
-def test_other_ptr_keeps_one_mismatch_naming_it():
+def test_other_ptr_is_a_guess_and_never_a_mismatch():
     after = with_ptr_name(result_with(CERT), "host-5.example.net", ProbeOptions())
+    assert after.tls.certificate.name_match is None
+    assert "cert-name-mismatch" not in ids(after)
+    notes = [f for f in after.findings if f.id == "cert-name-not-checked"]
+    assert len(notes) == 1 and notes[0].severity == "info"
+    assert "host-5.example.net (reverse DNS): mismatch" in notes[0].detail
+    assert "--expect-name" in notes[0].detail
+
+
+def test_ptr_does_not_overrule_a_scanned_name_mismatch():
+    cert = CertificateInfo(**{**CERT.__dict__, "name_match": False, "names_checked": ("imap.example.test",),
+                              "name_checks": (NameCheck("imap.example.test", "target", "mismatch"),)})
+    after = with_ptr_name(result_with(cert), "other.example.net", ProbeOptions())
     assert after.tls.certificate.name_match is False
-    mismatches = [f for f in after.findings if f.id == "cert-name-mismatch"]
-    assert len(mismatches) == 1
-    assert "host-5.example.net" in mismatches[0].detail
+    assert [f.id for f in after.findings].count("cert-name-mismatch") == 1
 
 
 def test_without_certificate_only_the_ptr_is_recorded():
