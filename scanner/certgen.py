@@ -35,11 +35,11 @@ HashName = Literal["sha256", "sha384", "sha512", "sha1"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _CURVES: dict[int, type[ec.EllipticCurve]] = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+# Hashes cryptography signs certificates with; SHA-1 is signed by hand in _sign.
+_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
-    "sha1": hashes.SHA1,
 }
 _KEY_CACHE: dict[tuple[str, int, str], PrivateKey] = {}
 
@@ -273,7 +273,7 @@ def _name(common_name: str, organization: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
-def _hash(name: str) -> hashes.HashAlgorithm:
+def _hash(name: str) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
     try:
         return _HASHES[name]()
     except KeyError:

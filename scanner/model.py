@@ -196,7 +196,8 @@ class EndpointResult:
         return max((f.severity for f in self.findings), key=SEVERITY_RANK.__getitem__)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+        plain: dict[str, Any] = _plain(self)
+        return plain
 
     def to_json(self) -> str:
         return self._json
@@ -271,7 +272,8 @@ def _plain(value: Any) -> Any:
         return str(value)  # UtcTime: ISO 8601 with Z
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    names = _field_names(type(value))
+    kind: type = type(value)
+    names = _field_names(kind)
     if names is None:
         return value
     return {name: _plain(getattr(value, name)) for name in names}

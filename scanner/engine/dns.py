@@ -239,8 +239,8 @@ async def expand_names(
     """Endpoints of named targets and discovered domains; unresolvable names become error results."""
     wanted: dict[str, list] = {}  # host -> port specs
     advertised: set[str] = set(names)
-    for name, specs in names.items():
-        wanted.setdefault(name, []).extend(specs)
+    for name, given in names.items():
+        wanted.setdefault(name, []).extend(given)
     domain_hosts: dict[str, tuple[list[str], list[str]]] = {}  # domain -> (its hosts, lookup errors)
     for domain in domains:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import resource
@@ -293,7 +294,7 @@ class Scan:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             # a task cancelled before its first step never runs its finally: release from the callback too
-            task.add_done_callback(lambda _t, slot=slot: self._release_slot(slot))
+            task.add_done_callback(functools.partial(self._release_slot, slot))
 
     async def _rate_wait(self) -> None:
         if not self.rate:
@@ -317,7 +318,7 @@ class Scan:
             del self._host_active[host]
         self._changed.set()
 
-    def _release_slot(self, slot: _Slot) -> None:
+    def _release_slot(self, slot: _Slot, _done: object = None) -> None:
         if not slot.held:
             return
         slot.held = False

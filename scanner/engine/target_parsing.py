@@ -103,8 +103,8 @@ def address_form(text: str, token: str) -> list[tuple[int, int]] | None:
     if short:
         prefix, low, high = short.groups()
         try:
-            first = ipaddress.IPv4Address(prefix + low)
-            last = ipaddress.IPv4Address(prefix + high)
+            first: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(prefix + low)
+            last: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(prefix + high)
         except ValueError:
             raise UsageError(f"bad range {token!r}") from None
         return _range(first, last, token)

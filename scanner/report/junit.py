@@ -23,8 +23,8 @@ def render_junit(
 ) -> str:
     floor = SEVERITY_RANK[fail_on] if fail_on else len(SEVERITY_RANK)  # none: findings alone never fail
     violations: dict[tuple[str, int], list[str]] = {}
-    for v in policy.violations if policy else ():
-        violations.setdefault((v.address, v.port), []).append(f"[{v.rule}] {v.detail}")
+    for violation in policy.violations if policy else ():
+        violations.setdefault((violation.address, violation.port), []).append(f"[{violation.rule}] {violation.detail}")
     root = ET.Element("testsuites", name="mailprobe")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for host, endpoints in by_host(results).items():
