@@ -95,9 +95,8 @@ def analyse_chain(
     )
     if leaf_notes:  # a version field out of range: clients refuse the certificate whatever the chain
         verdict = TrustVerdict(False, TRUST_REJECTED, leaf_notes[0], deviations=verdict.deviations)
-    key_type, key_bits, key_words = _guarded(
-        lambda: key_description(leaf), ("unknown", None, "unknown key type"), "the key", unchecked
-    )
+    unknown_key: tuple[str, int | None, str] = ("unknown", None, "unknown key type")
+    key_type, key_bits, key_words = _guarded(lambda: key_description(leaf), unknown_key, "the key", unchecked)
     not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     return CertificateInfo(
         subject=_name_text(leaf.subject),

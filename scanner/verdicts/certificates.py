@@ -189,7 +189,8 @@ def certificate_findings(
 
 
 def _certificate_rules(cert: CertificateInfo, add: _Add, expiry_warn_days: int, now: dt.datetime) -> None:
-    not_before, not_after = cert.not_before, cert.not_after
+    not_before: dt.datetime = cert.not_before  # plain datetimes: UtcTime - datetime has no typed overload
+    not_after: dt.datetime = cert.not_after
     expired = now > not_after
     premature = now < not_before
     kind = cert.trust_error_kind
