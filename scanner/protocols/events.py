@@ -1,4 +1,4 @@
-"""Events produced by the sans-I/O client machines (scanner.protocols.imap / .pop3).
+"""Events produced by the sans-I/O client machines (scanner.protocols.imap / .pop3 / .smtp).
 
 The caller feeds bytes with ``receive_data()`` (``b""`` means the peer closed) and pulls events with
 ``next_event()`` until it returns ``NEED_DATA``. Commands are produced as bytes by methods on the machine;
@@ -31,6 +31,7 @@ class Greeting:
     code: str | None  # what stood inside [...], e.g. "CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED"
     capabilities: tuple[str, ...] | None  # parsed from a [CAPABILITY ...] code, else None
     line: str  # the whole line as received, without CRLF
+    reply_code: int | None = None  # SMTP: the three-digit code (220, 421, 554)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Response:
     untagged: tuple[str, ...] = ()
     capabilities: tuple[str, ...] | None = None  # from "* CAPABILITY", a [CAPABILITY] code, or a CAPA body
     lines: tuple[str, ...] = ()  # every raw line of this reply, in order, without CRLF
+    reply_code: int | None = None  # SMTP: the three-digit code; ``code`` then holds the enhanced code (5.7.8)
 
 
 @dataclass(frozen=True)
