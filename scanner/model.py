@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Protocol = Literal["imap", "pop3"]
+Protocol = Literal["imap", "pop3", "smtp"]  # smtp: message submission (587 STARTTLS, 465 implicit TLS)
 Transport = Literal["starttls", "implicit"]
 State = Literal["open", "closed", "filtered", "error"]
 StartTls = Literal["ok", "failed", "not_offered", "not_applicable"]
@@ -30,6 +30,14 @@ DEFAULT_PORTS: dict[int, tuple[Protocol, Transport]] = {
     993: ("imap", "implicit"),
     995: ("pop3", "implicit"),
 }
+# Every port whose protocol is known from its number: the defaults plus the client submission ports (RFC 8314).
+STANDARD_PORTS: dict[int, tuple[Protocol, Transport]] = {
+    **DEFAULT_PORTS,
+    465: ("smtp", "implicit"),
+    587: ("smtp", "starttls"),
+}
+# Named port lists for -p: "client" is everything a mail client talks to.
+PORT_PRESETS: dict[str, str] = {"default": "110,143,993,995", "client": "110,143,465,587,993,995"}
 
 
 @dataclass(frozen=True)

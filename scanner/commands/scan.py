@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="host name, address, HOST:PORT, CIDR, range")
-    parser.add_argument("-p", "--ports", help=f"ports to probe (default {DEFAULT_PORTS_TEXT})")
+    parser.add_argument("-p", "--ports", help="ports to probe: numbers, SCHEME:PORT, or 'client' for "
+                        f"110,143,465,587,993,995 (default {DEFAULT_PORTS_TEXT})")
     parser.add_argument("--format", metavar="FORMAT", help="stdout format: table, json or jsonl (default: table)")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write results to FILE as JSON Lines (refused if FILE holds another scan, unless "

@@ -35,7 +35,7 @@ from scanner.model import (
 )
 from scanner.protocols.events import Greeting, Response
 from scanner.tls.channel import HandshakeInfo
-from scanner.verdicts.findings import LoginFacts, login_findings
+from scanner.verdicts.findings import LoginFacts
 from scanner.verdicts.plaintext import (
     LoginAttempt,
     LoginEvidence,
@@ -225,7 +225,7 @@ class _Prober:
             self.seen.caps_after = await self._capabilities(session, None)
             if self.seen.login_tried:
                 for attempt in self.seen.clear:
-                    if decided_in_clear(attempt) and not self.options.confirm_over_tls:
+                    if decided_in_clear(attempt, self.endpoint.protocol) and not self.options.confirm_over_tls:
                         self.transcript.note(
                             f"{attempt.mechanism} not repeated over TLS: the answer in clear decides", tls=True
                         )
@@ -302,7 +302,7 @@ class _Prober:
             mechanism,
             over_tls,
             answer.status,
-            _first_code(answer),
+            self.dialect.answer_code(answer),
             self.transcript.mask(answer.text.replace(creds.user, "<user>")),
             _ms(started),
             stage,
@@ -359,12 +359,6 @@ class _Prober:
         self.seen.extra_findings.extend(findings)
 
 
-def _first_code(answer: Response) -> str | None:
-    if not answer.code:
-        return None
-    return answer.code.split()[0]
-
-
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
@@ -382,7 +376,8 @@ def _result(
     endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, duration_ms: int
 ) -> EndpointResult:
     software = detect_software(seen.greeting, seen.caps_before + seen.caps_after)
-    advertised = dialect_for(endpoint.protocol).advertised(seen.caps_before)
+    dialect = dialect_for(endpoint.protocol)
+    advertised = dialect.advertised(seen.caps_before)
     if endpoint.transport == "implicit":
         verdict = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))
         starttls: StartTls = "not_applicable"
@@ -405,7 +400,7 @@ def _result(
             verdict = PlaintextLogin("not_tested", ("login probe disabled (--no-login-probe)",))
     findings: list[Finding] = []
     if seen.state == "open":
-        findings = login_findings(
+        findings = dialect.findings(
             LoginFacts(
                 protocol=endpoint.protocol,
                 transport=endpoint.transport,

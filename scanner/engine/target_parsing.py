@@ -2,9 +2,10 @@
 into address intervals and names with their port specs. Nothing here resolves or sends anything; a bad token
 raises UsageError naming it.
 
-Port rules: a bare target gets the ``-p`` list (default 110,143,993,995). ``HOST:PORT`` is allowed for the four
-standard ports, whose protocol and TLS mode are known (scanner.model.DEFAULT_PORTS). Any other port needs a scheme
-(``imap://HOST:PORT``, ``imaps://``, ``pop3://``, ``pop3s://``) or a ``-p`` entry such as ``imaps:10993``.
+Port rules: a bare target gets the ``-p`` list (default 110,143,993,995; ``-p client`` adds the submission ports
+465 and 587). ``HOST:PORT`` is allowed for the six standard ports, whose protocol and TLS mode are known
+(scanner.model.STANDARD_PORTS). Any other port needs a scheme (``imap://HOST:PORT``, ``imaps://``, ``pop3://``,
+``pop3s://``, ``submission://``, ``submissions://``) or a ``-p`` entry such as ``imaps:10993``.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from typing import Any
 
 from scanner.engine.intervals import to_int
 from scanner.errors import UsageError
-from scanner.model import DEFAULT_PORTS, Protocol, Transport
+from scanner.model import PORT_PRESETS, STANDARD_PORTS, Protocol, Transport
 
 SCHEMES: dict[str, tuple[Protocol, Transport, int]] = {
     "imap": ("imap", "starttls", 143),
     "imaps": ("imap", "implicit", 993),
     "pop3": ("pop3", "starttls", 110),
     "pop3s": ("pop3", "implicit", 995),
+    "submission": ("smtp", "starttls", 587),
+    "submissions": ("smtp", "implicit", 465),
 }
+_SCHEME_NAMES = ", ".join(SCHEMES)
 
 _NUMERIC = re.compile(r"^[0-9./\-]+$")
 _SHORT_RANGE = re.compile(r"^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$")
@@ -40,12 +44,12 @@ class PortSpec:
 
 
 def standard_port(port: int, token: str) -> PortSpec:
-    if port not in DEFAULT_PORTS:
+    if port not in STANDARD_PORTS:
         raise UsageError(
-            f"{token}: port {port} is not a standard POP3/IMAP port; say what to speak there with "
-            f"imap://, imaps://, pop3:// or pop3s:// (e.g. imaps://HOST:{port}), or -p imaps:{port}"
+            f"{token}: port {port} is not a standard POP3/IMAP/submission port; say what to speak there with "
+            f"{_SCHEME_NAMES} (e.g. imaps://HOST:{port}), or -p imaps:{port}"
         )
-    protocol, transport = DEFAULT_PORTS[port]
+    protocol, transport = STANDARD_PORTS[port]
     return PortSpec(port, protocol, transport)
 
 
@@ -56,15 +60,17 @@ def _port_number(text: str, token: str) -> int:
 
 
 def parse_ports(text: str) -> tuple[PortSpec, ...]:
-    """``-p``: comma-separated standard ports (110,143,993,995) or SCHEME:PORT entries (imaps:10993)."""
+    """``-p``: comma-separated standard ports (110,143,993,995), SCHEME:PORT entries (imaps:10993) or a preset
+    name (``client`` = 110,143,465,587,993,995)."""
     specs: list[PortSpec] = []
-    for item in (part.strip() for part in text.split(",")):
+    items = (part.strip() for part in text.split(","))
+    for item in (expanded for part in items for expanded in PORT_PRESETS.get(part.lower(), part).split(",")):
         if not item:
             continue
         scheme, sep, number = item.partition(":")
         if sep:
             if scheme.lower() not in SCHEMES:
-                raise UsageError(f"-p {text}: unknown scheme {scheme!r} in {item!r} (imap, imaps, pop3, pop3s)")
+                raise UsageError(f"-p {text}: unknown scheme {scheme!r} in {item!r} ({_SCHEME_NAMES})")
             protocol, transport, _ = SCHEMES[scheme.lower()]
             spec = PortSpec(_port_number(number, item), protocol, transport)
         else:
@@ -165,7 +171,7 @@ def parse_target(token: str) -> Parsed:
     if "://" in text:
         scheme, _, text = text.partition("://")
         if scheme.lower() not in SCHEMES:
-            raise UsageError(f"bad target {token!r}: unknown scheme {scheme!r} (imap, imaps, pop3, pop3s)")
+            raise UsageError(f"bad target {token!r}: unknown scheme {scheme!r} ({_SCHEME_NAMES})")
         scheme_spec = SCHEMES[scheme.lower()]
         text = text[:-1] if text.endswith("/") else text  # imap://host/
     host, port = _split_port(text, token)

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-Protocol = Literal["imap", "pop3"]
+Protocol = Literal["imap", "pop3", "smtp"]
 Phase = Literal["clear", "tls"]
 Mode = Literal["serve", "reject-all", "close", "silent", "stream"]
 
@@ -23,6 +23,7 @@ MODES: tuple[str, ...] = ("serve", "reject-all", "close", "silent", "stream")
 LOGIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "imap": ("LOGIN", "AUTHENTICATE PLAIN"),
     "pop3": ("USER", "PASS", "AUTH PLAIN"),
+    "smtp": ("AUTH PLAIN", "AUTH LOGIN"),
 }
 
 _IMAP_DEFAULTS: dict[str, Any] = {
@@ -43,6 +44,18 @@ _POP3_DEFAULTS: dict[str, Any] = {
     "unknown": ["-ERR Protocol error. 14"],
     "continuation": "+ ",
 }
+
+# SMTP: capability_ok is the first EHLO line after "250-" (the server's name and greeting of the client).
+_SMTP_DEFAULTS: dict[str, Any] = {
+    "capability_ok": "mail.example.org",
+    "starttls_ok": ["220 2.0.0 Ready to start TLS"],
+    "starttls_refused": ["502 5.5.1 Error: command not implemented"],
+    "logout": ["221 2.0.0 Bye"],
+    "noop": ["250 2.0.0 Ok"],
+    "unknown": ["502 5.5.2 Error: command not recognized"],
+    "continuation": "334 ",
+}
+_DEFAULTS = {"imap": _IMAP_DEFAULTS, "pop3": _POP3_DEFAULTS, "smtp": _SMTP_DEFAULTS}
 
 
 class ProfileError(ValueError):
@@ -101,7 +114,7 @@ class Profile:
 
     @property
     def starttls_command(self) -> str:
-        return "STARTTLS" if self.protocol == "imap" else "STLS"
+        return "STLS" if self.protocol == "pop3" else "STARTTLS"
 
     @property
     def starttls_advertised(self) -> bool:
@@ -138,12 +151,12 @@ def _answer(raw: Any, where: str) -> Answer:
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
     """Build a Profile from parsed TOML; unknown or missing essentials raise ProfileError."""
     protocol = data.get("protocol")
-    if protocol not in ("imap", "pop3"):
-        raise ProfileError(f"{name}: protocol must be 'imap' or 'pop3'")
+    if protocol not in _DEFAULTS:
+        raise ProfileError(f"{name}: protocol must be 'imap', 'pop3' or 'smtp'")
     mode = data.get("mode", "serve")
     if mode not in MODES:
         raise ProfileError(f"{name}: mode must be one of {MODES}")
-    defaults = _IMAP_DEFAULTS if protocol == "imap" else _POP3_DEFAULTS
+    defaults = _DEFAULTS[protocol]
     caps = data.get("capabilities", {})
     answers: dict[tuple[str, Phase], Answer] = {}
     for command, phases in data.get("answer", {}).items():

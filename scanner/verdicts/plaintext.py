@@ -27,10 +27,10 @@ _PLAIN_MECHANISMS = {"PLAIN", "LOGIN"}
 class LoginAttempt:
     """One dummy login and how the server answered it."""
 
-    mechanism: str  # "LOGIN", "AUTHENTICATE PLAIN", "USER/PASS", "AUTH PLAIN"
+    mechanism: str  # "LOGIN", "AUTHENTICATE PLAIN", "USER/PASS", "AUTH PLAIN"; SMTP "AUTH PLAIN", "AUTH LOGIN", "AUTH"
     over_tls: bool
     outcome: Outcome
-    code: str | None  # response code, e.g. PRIVACYREQUIRED, AUTHENTICATIONFAILED, AUTH
+    code: str | None  # response code, e.g. PRIVACYREQUIRED, AUTHENTICATIONFAILED, AUTH; SMTP "535 5.7.8"
     text: str  # the server's words (tagged line or -ERR line), dummy user name replaced by <user>
     elapsed_ms: int
     stage: str = ""  # POP3: "USER" when refused before the password was sent, else "PASS"; IMAP: ""
@@ -54,7 +54,7 @@ class LoginAttempt:
 class Advertised:
     """What the server offered before TLS."""
 
-    protocol: Literal["imap", "pop3"]
+    protocol: Literal["imap", "pop3", "smtp"]
     capabilities: tuple[str, ...]
 
     @property
@@ -63,10 +63,16 @@ class Advertised:
 
     @property
     def plaintext_mechanisms(self) -> tuple[str, ...]:
-        """Plaintext password mechanisms offered in clear: AUTH=PLAIN/LOGIN, SASL PLAIN/LOGIN, USER."""
+        """Plaintext password mechanisms offered in clear: AUTH=PLAIN/LOGIN, SASL PLAIN/LOGIN, USER; SMTP's EHLO
+        keyword ``AUTH PLAIN LOGIN`` (or the old ``AUTH=PLAIN LOGIN``)."""
         found: list[str] = []
         for cap in self.capabilities:
             upper = cap.upper()
+            if self.protocol == "smtp":
+                words = upper.replace("=", " ", 1).split() if upper.startswith("AUTH=") else upper.split()
+                if words and words[0] == "AUTH":
+                    found.extend(f"AUTH {w}" for w in words[1:] if w in _PLAIN_MECHANISMS)
+                continue
             if self.protocol == "imap" and upper.startswith("AUTH="):
                 if upper[5:] in _PLAIN_MECHANISMS:
                     found.append(cap)
@@ -95,8 +101,27 @@ _CREDENTIAL_CODES = {"AUTHENTICATIONFAILED"}
 _UNRELATED_CODES = {"UNAVAILABLE", "SYS/TEMP", "SYS/PERM", "IN-USE", "LIMIT", "SERVERBUG", "LOGIN-DELAY"}
 
 
+def _smtp_signal(attempt: LoginAttempt) -> str:
+    """SMTP's verdict table (RFC 4954, RFC 3463/5248): the reply code with its enhanced code, never the text."""
+    reply, _, enhanced = (attempt.code or "").partition(" ")
+    if attempt.outcome == "ok":
+        return "accepted"
+    if reply.startswith("4") or enhanced.startswith("4."):
+        return "unrelated"  # 454 4.7.0 and friends: the server could not check anything now
+    if reply == "535" or enhanced == "5.7.8":
+        return "credentials"  # 535 5.7.8 credentials invalid (Exchange: 535 5.7.3)
+    if reply in ("530", "534", "538", "523") or enhanced in ("5.7.10", "5.7.11", "5.7.9"):
+        return "policy"  # must STARTTLS first / mechanism too weak / encryption required or needed
+    if reply in ("502", "503", "504"):
+        return "unsupported"  # AUTH not enabled in this state, or the mechanism not offered here
+    return "unknown"
+
+
 def _clear_signal(attempt: LoginAttempt, advertised: Advertised) -> str:
-    """Classify one answer on its own: 'accepted', 'policy', 'credentials', 'unrelated' or 'unknown'."""
+    """Classify one answer on its own: 'accepted', 'policy', 'credentials', 'unrelated', 'unsupported' (SMTP: AUTH
+    or the mechanism not available here) or 'unknown'."""
+    if advertised.protocol == "smtp":
+        return _smtp_signal(attempt)
     code = (attempt.code or "").upper()
     if attempt.outcome == "ok":
         return "accepted"
@@ -116,15 +141,18 @@ def _clear_signal(attempt: LoginAttempt, advertised: Advertised) -> str:
     return "unknown"
 
 
-def decided_in_clear(attempt: LoginAttempt) -> bool:
+def decided_in_clear(attempt: LoginAttempt, protocol: Literal["imap", "pop3", "smtp"] = "imap") -> bool:
     """True when the answer in clear settles this mechanism on its own, so repeating the login over TLS would only
     add one more failed login to the server's logs (and to lockout and fail2ban counters) without changing the
     verdict: accepted, [AUTHENTICATIONFAILED] (the password was checked), [PRIVACYREQUIRED] (RFC 5530: refused for
     want of privacy), or a POP3 USER refused before any password was sent. Generic refusals, BAD and LOGINDISABLED +
-    NO are not settled: a server may answer them the same way over TLS, and only the differential tells."""
+    NO are not settled: a server may answer them the same way over TLS, and only the differential tells. SMTP:
+    235, 535 and the policy refusals (530, 538, 523) settle; 503/504 (AUTH not available in clear) do not."""
     code = (attempt.code or "").upper()
     if attempt.over_tls or attempt.outcome in ("timeout", "closed", "error", "bye"):
         return False
+    if protocol == "smtp":
+        return _smtp_signal(attempt) in ("accepted", "credentials", "policy")
     if attempt.outcome == "ok":
         return True
     if code in _UNRELATED_CODES:
@@ -184,9 +212,11 @@ def _judge_one(
     if signal == "accepted":
         return "accepted", f"{mech}: the server accepted random dummy credentials in clear"
     if signal == "credentials":
-        return "accepted", f"{mech}: [AUTHENTICATIONFAILED] in clear: the password sent in clear was checked"
+        return "accepted", f"{mech}: [{clear.code}] in clear: the password sent in clear was checked"
     if signal == "unrelated":
         return "inconclusive", f"{mech}: the server gave a temporary or unrelated reason ({clear.code})"
+    if signal == "unsupported":
+        return _judge_unsupported(clear, tls, adv)
     if tls is not None and tls.outcome not in ("timeout", "closed", "error", "bye"):
         same = tls.answer == clear.answer
         tls_signal = _clear_signal(tls, adv)
@@ -215,7 +245,23 @@ def _judge_one(
     return "inconclusive", f"{mech}: no answer over TLS to compare with"
 
 
+def _judge_unsupported(clear: LoginAttempt, tls: LoginAttempt | None, adv: Advertised) -> tuple[str, str]:
+    """AUTH answered 503/504 in clear: refused in clear if the same AUTH is checked over TLS."""
+    mech = clear.mechanism
+    said = f"{mech}: AUTH not available in clear ({clear.code})"
+    if tls is None or tls.outcome in ("timeout", "closed", "error", "bye"):
+        return "inconclusive", f"{said}, and no answer over TLS to compare with"
+    tls_signal = _clear_signal(tls, adv)
+    if tls_signal in ("accepted", "credentials"):
+        return "refused", f"{said} but checked over TLS ({tls.code}): no password is taken in clear"
+    if tls_signal == "unsupported":
+        return "inconclusive", f"{said} nor over TLS ({tls.code}): this port offers no password login at all"
+    return "inconclusive", f"{said}; over TLS the answer names no credential check ({tls.code})"
+
+
 def _signal_name(attempt: LoginAttempt, adv: Advertised) -> str:
+    if adv.protocol == "smtp":
+        return attempt.code or ""
     if (attempt.code or "").upper() in _POLICY_CODES:
         return attempt.code or ""
     if attempt.outcome == "bad":

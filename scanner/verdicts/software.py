@@ -13,6 +13,8 @@ from collections.abc import Sequence
 # (substring of the greeting, lower case) -> product name
 _GREETING_MARKS: tuple[tuple[str, str], ...] = (
     ("microsoft exchange", "Microsoft Exchange"),
+    ("microsoft esmtp mail service", "Microsoft Exchange"),  # the SMTP receive connectors' banner
+    ("esmtp postfix", "Postfix"),
     ("dovecot", "Dovecot"),
     ("cyrus", "Cyrus IMAP"),
     ("courier", "Courier"),
@@ -24,6 +26,7 @@ _GREETING_MARKS: tuple[tuple[str, str], ...] = (
 
 EXCHANGE = "Microsoft Exchange"
 DOVECOT = "Dovecot"
+POSTFIX = "Postfix"
 
 _EXCHANGE_BANNER_SUFFIX = re.compile(r"\[([A-Za-z0-9+/=]{8,})\]\s*$")
 

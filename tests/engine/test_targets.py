@@ -181,3 +181,21 @@ def test_interval_set_minus_and_rank():
     assert list(s.values()) == [0, 1, 2, 3, 4, 23, 24, 25, 26, 27]
     assert s.rank(23) == 5 and s.rank(10) is None
     assert list(s.values(1, 3)) == [1, 4, 25]
+
+
+def test_client_preset_adds_the_submission_ports():
+    specs = parse_ports("client")
+    assert [(s.port, s.protocol, s.transport) for s in specs] == [
+        (110, "pop3", "starttls"), (143, "imap", "starttls"), (465, "smtp", "implicit"),
+        (587, "smtp", "starttls"), (993, "imap", "implicit"), (995, "pop3", "implicit")]
+    assert [s.port for s in parse_ports("CLIENT,587,submission:2587")] == [110, 143, 465, 587, 993, 995, 2587]
+    assert {s.port for s in build_plan(["192.0.2.7"]).default_ports} == {110, 143, 993, 995}  # default unchanged
+
+
+def test_submission_ports_by_number_and_scheme():
+    plan = build_plan(["192.0.2.1:587", "192.0.2.2:465", "submissions://192.0.2.3:10465", "submission://192.0.2.4"])
+    got = {(e.address, e.port, e.protocol, e.transport) for e in plan.literal_endpoints()}
+    assert got == {("192.0.2.1", 587, "smtp", "starttls"), ("192.0.2.2", 465, "smtp", "implicit"),
+                   ("192.0.2.3", 10465, "smtp", "implicit"), ("192.0.2.4", 587, "smtp", "starttls")}
+    with pytest.raises(UsageError, match="port 25 is not a standard"):
+        build_plan(["192.0.2.1:25"])  # relay, not a client port: never probed by number

@@ -68,7 +68,7 @@ def test_dovecot_refusal_is_immediate_and_credential_failure_is_delayed() -> Non
 
 def test_bad_profiles_are_rejected() -> None:
     with pytest.raises(ProfileError):
-        parse_profile({"protocol": "smtp"}, "x")
+        parse_profile({"protocol": "nntp"}, "x")
     with pytest.raises(ProfileError):
         parse_profile({"protocol": "imap", "mode": "dance"}, "x")
     with pytest.raises(ProfileError):

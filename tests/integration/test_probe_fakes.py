@@ -89,6 +89,18 @@ EXPECTED = {
     "imap-logindisabled-liar": ("accepted", "ok", {"plaintext-login-accepted", "advertised-vs-actual"}, set()),
     "imap-hidden-starttls": (None, "ok", {"starttls-not-advertised"}, {"starttls-missing"}),
     "imap-no-tls": (None, "not_offered", {"starttls-missing"}, set()),
+    "exchange-submission-clientfrontend": (
+        "refused",
+        "ok",
+        set(),
+        {"submission-auth-accepted-in-clear", "submission-auth-before-starttls"},
+    ),
+    "exchange-submission-basicauth-in-clear": (
+        "accepted",
+        "ok",
+        {"submission-auth-accepted-in-clear", "submission-auth-before-starttls"},
+        set(),
+    ),
 }
 
 
@@ -109,6 +121,19 @@ def test_bundled_profiles_get_the_verdict_their_configuration_implies(name, tls_
             assert "Set-" in finding.remediation or "Enable-ExchangeCertificate" in finding.remediation
     # Exchange ends a session on the third invalid-state command: no connection may reach it.
     assert all(session.invalid_state_count <= 2 for session in server.sessions)
+    # Submission: never a message, not even its first command.
+    assert not {"MAIL", "RCPT", "DATA", "BDAT"} & {r.verb for s in server.sessions for r in s.received}
+
+
+def test_exchange_client_frontend_refusal_is_judged_by_the_differential(tls_context):
+    result, server = probe(bundled_profile("exchange-submission-clientfrontend"), tls_context, login_delay=0.0)
+    evidence = " ".join(result.plaintext_login.evidence)
+    assert "504 5.7.4" in evidence and "535 5.7.3" in evidence and "Unrecognized authentication type" in evidence
+    tls_auth = [c for s in server.sessions for c in s.credentials if c.phase == "tls"]
+    assert [c.command for c in tls_auth] == ["AUTH LOGIN"]  # the mechanism Exchange offers after STARTTLS
+    clear_sent = [r.data for s in server.sessions for r in s.received if r.phase == "clear"]
+    assert not any(c.phase == "clear" and c.password for s in server.sessions for c in s.credentials)
+    assert sum(1 for line in clear_sent if line.upper().startswith(b"AUTH")) == 1
 
 
 def test_dummy_credentials_are_random_and_masked(tls_context):

@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from scanner.model import Protocol
+from scanner.model import Finding, Protocol
 from scanner.protocols.base import ClientMachine
 from scanner.protocols.events import Greeting, Response
+from scanner.verdicts.findings import LoginFacts, login_findings
 from scanner.verdicts.plaintext import Advertised
 
 M = TypeVar("M", bound=ClientMachine)
@@ -91,3 +92,11 @@ class Dialect(ABC, Generic[M]):
     def advertised(self, capabilities: tuple[str, ...]) -> Advertised:
         """The capabilities seen in clear as the facts the verdicts read."""
         return Advertised(self.protocol, capabilities)
+
+    def answer_code(self, response: Response) -> str | None:
+        """The code the verdict table reads: the first word of a response code (PRIVACYREQUIRED, AUTH)."""
+        return response.code.split()[0] if response.code else None
+
+    def findings(self, facts: LoginFacts) -> list[Finding]:
+        """This protocol's login and STARTTLS findings."""
+        return login_findings(facts)
