@@ -106,7 +106,7 @@ def test_flags_beat_the_file_end_to_end(tmp_path) -> None:  # type: ignore[no-un
         ('source_address = "300.1.1.1"', "source_address: not an IPv4 or IPv6 address: '300.1.1.1'"),
         ("expect_name = 'bad name!'", "expect_name: not a host name: 'bad name!'"),
         ("ports = [true]", "ports: expected a list of ports"),
-        ("ports = [1143]", "port 1143 is not a standard POP3/IMAP port"),
+        ("ports = [1143]", "port 1143 is not a standard POP3/IMAP/submission port"),
         ("policy = 3", "policy: expected a policy file name"),
         ('[policy]\nplaintext_login = "never"', "plaintext_login must be"),
     ],
@@ -130,7 +130,7 @@ def test_missing_config_is_a_usage_error(tmp_path) -> None:  # type: ignore[no-u
         (["--expect-name", "bad name!"], "--expect-name: not a host name: 'bad name!'"),
         (["--fail-on", "severe"], "--fail-on: unknown severity 'severe'"),
         (["--format", "xml"], "--format: unknown format 'xml'"),
-        (["-p", "1143"], "port 1143 is not a standard POP3/IMAP port"),
+        (["-p", "1143"], "port 1143 is not a standard POP3/IMAP/submission port"),
     ],
 )
 def test_the_same_rules_on_the_command_line(argv: list[str], message: str) -> None:
