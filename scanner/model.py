@@ -17,7 +17,8 @@ from typing import Any, Literal
 Protocol = Literal["imap", "pop3", "smtp"]  # smtp: message submission (587 STARTTLS, 465 implicit TLS)
 Transport = Literal["starttls", "implicit"]
 State = Literal["open", "closed", "filtered", "error"]
-StartTls = Literal["ok", "failed", "not_offered", "not_applicable"]
+# not_tested: a STARTTLS port whose probe stopped (time cap, failure) before STARTTLS was tried
+StartTls = Literal["ok", "failed", "not_offered", "not_applicable", "not_tested"]
 Verdict = Literal["refused", "accepted", "inconclusive", "not_tested", "not_applicable"]
 Severity = Literal["critical", "high", "medium", "low", "info"]
 

@@ -7,6 +7,12 @@ STARTTLS ports (110/143) take two connections, so that no connection carries mor
      A login whose answer in clear already decides (accepted, AUTHENTICATIONFAILED, PRIVACYREQUIRED, POP3 USER
      refused) is not repeated over TLS unless confirm_over_tls is set: one failed login fewer in the server's logs.
 Implicit-TLS ports (993/995) do the TLS half only. The dummy credentials are random and belong to nobody.
+
+Containment: what was observed stays observed. A probe stopped by the endpoint's time cap, or a failure in one
+analysis, leaves the rest of the row standing (state, verdict, findings) with a ``probe-incomplete`` finding that
+says what was not reached; no finding is made up about a step that never ran (STARTTLS stays "not_tested").
+A server that refuses our default TLS versions gets one more handshake offering TLS 1.0/1.1 too, so a legacy-only
+server is judged (legacy finding, certificate inspected) rather than failed.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class _Seen:
     injected: bytes = b""
     tls_info: TlsInfo | None = None
     extra_findings: list[Finding] = field(default_factory=list)
+    incomplete: str | None = None  # why the probe stopped before its end (time cap, a failure of ours)
 
 
 def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
@@ -80,14 +87,21 @@ async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointR
         async with asyncio.timeout(options.endpoint_timeout) as budget:
             await _Prober(endpoint, options, credentials, transcript, seen).run(budget)
     except TimeoutError:
-        seen.error = f"the whole probe took longer than {options.endpoint_timeout:g} s; stopped"
-        transcript.note(seen.error)
+        seen.incomplete = f"the whole probe took longer than {options.endpoint_timeout:g} s; stopped"
+        seen.error = seen.error or seen.incomplete
+        transcript.note(seen.incomplete)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # a bug of ours must not sink the scan: the row says what happened
-        seen.state = "error"
-        seen.error = f"internal error: {type(exc).__name__}: {exc}"
-    return _result(endpoint, options, seen, transcript, int((time.monotonic() - started) * 1000))
+    except Exception as exc:  # a bug of ours must not sink the scan: the row keeps what was seen and says why
+        seen.incomplete = f"internal error: {type(exc).__name__}: {exc}"
+        transcript.note(seen.incomplete)
+        if seen.state != "open":
+            seen.state, seen.error = "error", seen.incomplete
+    duration_ms = int((time.monotonic() - started) * 1000)
+    try:
+        return _result(endpoint, options, seen, transcript, duration_ms)
+    except Exception as exc:  # the same net for the judging itself
+        return _bare_result(endpoint, seen, transcript, duration_ms, f"internal error: {type(exc).__name__}: {exc}")
 
 
 class _Prober:
@@ -149,7 +163,7 @@ class _Prober:
     async def _implicit(self, session: Session) -> None:
         try:
             try:
-                self.seen.handshake = await session.start_tls(self._sni(), self.options.tls_timeout)
+                session = await self._handshake(session)
             except SessionError as exc:
                 self.seen.state, self.seen.error = "error", exc.reason
                 return
@@ -220,8 +234,10 @@ class _Prober:
                 self.seen.starttls, self.seen.starttls_error = "failed", self.seen.error
                 self.seen.state, self.seen.error = "open", None
                 return
-            if not await self._upgrade(session):
+            upgraded = await self._upgrade(session)
+            if upgraded is None:
                 return
+            session = upgraded
             self.seen.caps_after = await self._capabilities(session, None)
             if self.seen.login_tried:
                 for attempt in self.seen.clear:
@@ -242,7 +258,8 @@ class _Prober:
         finally:
             await session.close()
 
-    async def _upgrade(self, session: Session) -> bool:
+    async def _upgrade(self, session: Session) -> Session | None:
+        """STARTTLS and the handshake; the session to go on with (a fresh one after a legacy retry), or None."""
         machine = session.machine
         await self.dialect.before_starttls(machine, _asker(session))
         answer = (await session.command(self.dialect.starttls(machine))).response
@@ -252,19 +269,45 @@ class _Prober:
                 self.seen.starttls, self.seen.starttls_error = "failed", f"refused: {said}"
             else:
                 self.seen.starttls, self.seen.starttls_error = "not_offered", f"not advertised; refused: {said}"
-            return False
+            return None
         injected = machine.take_unprocessed()
         if injected:
             self.seen.injected = injected
             self.transcript.note(f"{len(injected)} cleartext bytes after the OK, before TLS: discarded")
         try:
-            self.seen.handshake = await session.start_tls(self._sni(), self.options.tls_timeout)
+            session = await self._handshake(session)
         except SessionError as exc:
             self.seen.starttls, self.seen.starttls_error = "failed", exc.reason
-            return False
-        machine.tls_started()
+            return None
+        session.machine.tls_started()
         self.seen.starttls = "ok"
-        return True
+        return session
+
+    async def _handshake(self, session: Session) -> Session:
+        """TLS on ``session``; when the server turns down the versions we offer by default, once more on a fresh
+        connection that offers TLS 1.0/1.1 too. Returns the session now under TLS; SessionError when neither works
+        (the first failure's reason, which is the one that says what is wrong)."""
+        try:
+            self.seen.handshake = await session.start_tls(self._sni(), self.options.tls_timeout)
+            return session
+        except SessionError as exc:
+            if not _version_refusal(exc.reason):
+                raise
+            first = exc
+        session.abort()
+        self.transcript.note("trying again on a new connection, offering TLS 1.0 and 1.1 too")
+        try:
+            fresh = await self._session_ready_for_tls(self.transcript)
+        except (ConnectError, SessionError):
+            raise first from None
+        try:
+            self.seen.handshake = await fresh.start_tls(self._sni(), self.options.tls_timeout, legacy=True)
+        except SessionError:
+            await fresh.close()
+            raise first from None
+        if fresh.machine.awaiting_tls:
+            self.seen.injected = self.seen.injected or fresh.machine.take_unprocessed()
+        return fresh
 
     # -- steps ------------------------------------------------------------------------------------------------
     async def _greeting(self, session: Session) -> Greeting | None:
@@ -323,27 +366,32 @@ class _Prober:
 
     async def _ready_for_tls(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A fresh connection at the point where TLS starts (after STARTTLS on 110/143): for legacy-version tries."""
+        session = await self._session_ready_for_tls(Transcript())
+        return session.streams
+
+    async def _session_ready_for_tls(self, transcript: Transcript) -> Session:
+        """A fresh session at the point where TLS starts: connected, and for 110/143 greeted and after STARTTLS."""
         reader, writer = await open_tcp(
             self.endpoint.address,
             self.endpoint.port,
             timeout=self.options.connect_timeout,
             source_address=self.options.source_address,
         )
-        if self.endpoint.transport == "implicit":
-            return reader, writer
         machine = self.dialect.new_machine()
-        session = Session(machine, reader, writer, Transcript(), read_timeout=self.options.read_timeout)
+        session = Session(machine, reader, writer, transcript, read_timeout=self.options.read_timeout)
+        if self.endpoint.transport == "implicit":
+            return session
         try:
             await session.greeting()
             await self.dialect.before_starttls(machine, _asker(session))
             answer = (await session.command(self.dialect.starttls(machine))).response
         except SessionError:
-            writer.close()
+            session.abort()
             raise
         if answer.status != "ok":
-            writer.close()
+            session.abort()
             raise SessionError("tls", f"STARTTLS refused: {answer.text}")
-        return reader, writer
+        return session
 
     def _sni(self) -> str | None:
         return _server_name(self.endpoint, self.options)
@@ -351,12 +399,63 @@ class _Prober:
     async def _inspect(self) -> None:
         if self.seen.handshake is None:
             return
+        handshake = self.seen.handshake
         software = detect_software(self.seen.greeting, self.seen.caps_before + self.seen.caps_after)
-        info, findings = await inspect_tls(
-            self.endpoint, self.options, self.seen.handshake, software=software, opener=self._ready_for_tls
-        )
+        try:
+            info, findings = await inspect_tls(
+                self.endpoint, self.options, handshake, software=software, opener=self._ready_for_tls
+            )
+        except Exception as exc:  # whatever the server presented, the rest of the row stands
+            reason = f"{type(exc).__name__}: {exc}"
+            self.transcript.note(f"TLS analysis failed: {reason}", tls=True)
+            info = TlsInfo(handshake.version, handshake.cipher)
+            findings = [_analysis_failed(reason)]
         self.seen.tls_info = info
         self.seen.extra_findings.extend(findings)
+
+
+# Answers that may mean "no version or cipher in common": worth one more handshake that offers TLS 1.0/1.1. Old
+# servers (SChannel among them) often just close or reset the connection on a ClientHello they cannot serve.
+_VERSION_REFUSALS = (
+    "unsupported protocol", "protocol version", "no protocols available", "handshake failure", "no shared cipher",
+    "no ciphers available", "insufficient security", "dh key too small", "ee key too small", "ca md too weak",
+    "legacy sigalg", "unsafe legacy renegotiation", "connection closed during tls handshake",
+    "connection error during tls handshake",
+)  # fmt: skip
+
+
+def _version_refusal(reason: str) -> bool:
+    reason = reason.lower()
+    return any(words in reason for words in _VERSION_REFUSALS)
+
+
+def _analysis_failed(reason: str) -> Finding:
+    return Finding(
+        "tls-analysis-failed",
+        "medium",
+        "TLS session could not be fully analysed",
+        f"The handshake completed, but analysing what the server presented failed ({reason}): the certificate "
+        "and the TLS versions of this endpoint are not judged. Everything else in this row stands.",
+        "Inspect the certificate by hand (openssl s_client -showcerts) and replace it if it is malformed.",
+    )
+
+
+def _incomplete(reason: str, seen: _Seen, transport: str) -> Finding:
+    missing = []
+    if transport == "starttls" and seen.starttls == "not_applicable":
+        missing.append("STARTTLS was not tried")
+    if seen.handshake is None:
+        missing.append("no TLS handshake, so no certificate")
+    if not seen.login_tried and transport == "starttls":
+        missing.append("no dummy login in clear")
+    said = "; not reached: " + ", ".join(missing) if missing else ""
+    return Finding(
+        "probe-incomplete",
+        "info",
+        "Probe stopped before its end",
+        f"{reason}{said}. Only what was observed is reported; nothing is assumed about the steps not reached.",
+        "Probe this endpoint again; if it stops again, the server is too slow or stalls on purpose.",
+    )
 
 
 def _ms(started: float) -> int:
@@ -384,7 +483,7 @@ def _result(
     else:
         starttls = seen.starttls
         if seen.state == "open" and starttls == "not_applicable":
-            starttls = "not_offered"
+            starttls = "not_tested"  # the probe stopped before STARTTLS: nothing is known about it
         verdict = judge_plaintext_login(
             LoginEvidence(
                 advertised=advertised,
@@ -415,6 +514,8 @@ def _result(
             )
         )
         findings.extend(seen.extra_findings)
+        if seen.incomplete:
+            findings.append(_incomplete(seen.incomplete, seen, endpoint.transport))
     tls = seen.tls_info
     if tls is None and seen.handshake is not None:
         tls = TlsInfo(seen.handshake.version, seen.handshake.cipher)
@@ -439,3 +540,25 @@ def _result(
         ptr=endpoint.ptr,
     )
     return result
+
+
+def _bare_result(
+    endpoint: Endpoint, seen: _Seen, transcript: Transcript, duration_ms: int, reason: str
+) -> EndpointResult:
+    """What is left when judging itself failed: the facts seen, and the reason, never a made-up verdict."""
+    return EndpointResult(
+        host=endpoint.host,
+        address=endpoint.address,
+        name=endpoint.name,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state=seen.state,
+        error=reason,
+        greeting=seen.greeting,
+        capabilities=Capabilities(seen.caps_before, seen.caps_after),
+        plaintext_login=PlaintextLogin("inconclusive", (reason,)),
+        transcript=transcript.lines(),
+        duration_ms=duration_ms,
+        ptr=endpoint.ptr,
+    )

@@ -1,7 +1,11 @@
-"""One connection: joins a sans-I/O protocol machine to a channel, with a read timeout and the transcript.
+"""One connection: joins a sans-I/O protocol machine to a channel, with reply deadlines and the transcript.
 
 The machines know the protocols; this module knows sockets and time. Every failure surfaces as a
 ``SessionError`` with a reason a user can read.
+
+Timeouts are deadlines: the reply timeout bounds a whole reply (all its reads), so a server that drip-feeds one byte
+at a time cannot hold a connection longer than one timeout per reply; a SASL exchange ends after mailprobe's own
+cancel (a server that asks again is a protocol error).
 """
 
 from __future__ import annotations
@@ -192,6 +196,10 @@ class Session:
         self.tls: HandshakeInfo | None = None
 
     @property
+    def streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return self._reader, self._writer
+
+    @property
     def over_tls(self) -> bool:
         return self.tls is not None
 
@@ -209,9 +217,18 @@ class Session:
         if not self._writer.is_closing():
             self._writer.close()
 
-    async def start_tls(self, server_name: str | None, timeout: float) -> HandshakeInfo:
+    async def start_tls(self, server_name: str | None, timeout: float, *, legacy: bool = False) -> HandshakeInfo:
+        """The TLS handshake; ``legacy`` also offers TLS 1.0/1.1 (OpenSSL security level 0), for a server that
+        speaks nothing newer: it is judged on what it offers, not failed by our library's defaults."""
         try:
-            tls = await TlsChannel.handshake(self._reader, self._writer, server_name=server_name, timeout=timeout)
+            tls = await TlsChannel.handshake(
+                self._reader,
+                self._writer,
+                server_name=server_name,
+                timeout=timeout,
+                min_version="TLSv1" if legacy else None,
+                security_level=0 if legacy else None,
+            )
         except TlsHandshakeError as exc:
             self.transcript.note(f"TLS handshake failed: {exc.reason}")
             raise SessionError("tls", f"TLS handshake failed: {exc.reason}") from None
@@ -227,8 +244,13 @@ class Session:
         except (TimeoutError, OSError, ConnectionError) as exc:
             raise SessionError("closed", f"could not send: {exc or 'timeout'}") from None
 
-    async def next_event(self, timeout: float | None = None) -> Event:
+    async def next_event(self, timeout: float | None = None, *, deadline: float | None = None) -> Event:
+        """The next event; the reads it takes all end by ``deadline`` (loop time), by default ``timeout`` (or the
+        read timeout) from now."""
+        loop = asyncio.get_running_loop()
         timeout = timeout or self.read_timeout
+        if deadline is None:
+            deadline = loop.time() + timeout
         while True:
             try:
                 event = self.machine.next_event()
@@ -240,9 +262,17 @@ class Session:
                 raise SessionError("protocol", f"{exc.reason}{suffix}") from None
             if event is not NEED_DATA:
                 return event  # type: ignore[return-value]
+            left = deadline - loop.time()
             try:
-                data = await asyncio.wait_for(self.channel.read(65536), timeout)
+                if left <= 0:
+                    raise TimeoutError
+                data = await asyncio.wait_for(self.channel.read(65536), left)
             except TimeoutError:
+                ended = self.machine.reply_at_deadline()
+                if ended is not None:
+                    self.transcript.note("nothing followed the +OK by the deadline: no capability list",
+                                         tls=self.over_tls)  # fmt: skip
+                    return ended
                 raise SessionError("timeout", f"no complete reply within {timeout:g} s") from None
             except (OSError, ConnectionError) as exc:
                 data = b""
@@ -261,16 +291,22 @@ class Session:
     async def command(
         self, data: bytes, *, sasl_payloads: tuple[bytes, ...] = (), timeout: float | None = None
     ) -> Timed:
-        """Send one command and wait for its complete answer; answer SASL continuations with the payloads in order
-        and cancel the exchange once they run out."""
+        """Send one command and wait for its complete answer, all of it within one reply timeout; answer SASL
+        continuations with the payloads in order and cancel the exchange once they run out. A continuation after
+        the cancel ends the session (SessionError "protocol"): an endless ``+`` is answered once, not forever."""
         started = time.monotonic()
+        deadline = asyncio.get_running_loop().time() + (timeout or self.read_timeout)
         payloads = list(sasl_payloads)
+        cancelled = False
         await self.send(data)
         while True:
-            event = await self.next_event(timeout)
+            event = await self.next_event(timeout, deadline=deadline)
             if isinstance(event, Continuation):
                 self.transcript.server([event.line], tls=self.over_tls)
+                if cancelled:
+                    raise SessionError("protocol", "the server asked for more SASL data after mailprobe cancelled")
                 if not payloads:
+                    cancelled = True
                     await self.send(self.machine.continuation_cancel(), sasl=False)
                 else:
                     await self.send(self.machine.continuation(payloads.pop(0)), sasl=True)

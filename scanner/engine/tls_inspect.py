@@ -10,7 +10,7 @@ from scanner.engine.options import ProbeOptions
 from scanner.model import CertificateInfo, Endpoint, EndpointResult, Finding, TlsInfo
 from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
-from scanner.tls.legacy import Opener, probe_legacy_versions
+from scanner.tls.legacy import LEGACY_VERSIONS, Opener, probe_legacy_versions
 from scanner.tls.names import NameCandidate, candidates_from, judge_names, split_sans
 from scanner.tls.trust import TrustStore, load_trust_store
 from scanner.verdicts.certificates import certificate_findings, unreadable_certificate_finding
@@ -79,6 +79,9 @@ async def inspect_tls(
             opener, server_name=handshake.server_name, timeout=min(options.tls_timeout, 5.0)
         )
         accepted, untested = legacy.accepted, legacy.untested
+    if handshake.version in LEGACY_VERSIONS and handshake.version not in accepted:
+        # the session itself is legacy (a server that speaks nothing newer): accepted whatever the extra tries said
+        accepted = tuple(v for v in LEGACY_VERSIONS if v in accepted or v == handshake.version)
     info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested)
     findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
     if unreadable:

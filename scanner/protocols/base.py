@@ -112,6 +112,13 @@ class ClientMachine:
         """The verb of the command awaiting its answer, if any."""
         return self._pending.verb if self._pending else None
 
+    def reply_at_deadline(self) -> Response | None:
+        """Called by the driver when the reply deadline passed: a reply the protocol lets end here, else None.
+
+        Only POP3's CAPA has one: a server that answers ``+OK`` and never sends the body (nor the final dot)
+        advertises nothing; the exchange ends there and the next command may follow."""
+        return None
+
     # -- STARTTLS -------------------------------------------------------------------------------------------------
     @property
     def awaiting_tls(self) -> bool:

@@ -60,6 +60,18 @@ class Pop3Client(ClientMachine):
     def quit(self) -> bytes:
         return self._command("QUIT")
 
+    def reply_at_deadline(self) -> Response | None:
+        """A ``+OK`` to CAPA with no body line after it by the deadline: no capability list (``capabilities`` None)."""
+        pending = self._pending
+        if pending is None or pending.verb != "CAPA" or not pending.body or pending.untagged:
+            return None
+        if self._buffer.peek(1):
+            return None  # part of a body line is here: the server is still talking
+        code, human = pending.head
+        return self._finish(
+            Response(command="CAPA", status="ok", code=code, text=human, capabilities=None, lines=tuple(pending.lines))
+        )
+
     # -- parsing ----------------------------------------------------------------------------------------------------
     def _parse_greeting(self, raw: bytes) -> Greeting | None:
         text = decode(raw)

@@ -65,6 +65,7 @@ STARTTLS_CELLS: dict[str, Cell] = {
     "failed": Cell("✗ failed", BAD),
     "not_offered": Cell("✗ not offered", BAD),
     "not_applicable": Cell("- n/a", DIM),
+    "not_tested": Cell("? not tested", WARN),
 }
 
 SEVERITY_CELLS: dict[str, Cell] = {

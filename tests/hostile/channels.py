@@ -1,0 +1,86 @@
+"""Hostile text and the checks that every output channel shows it safely; shared by the hostile suite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from scanner.model import (
+    Capabilities,
+    CertificateInfo,
+    EndpointResult,
+    Finding,
+    PlaintextLogin,
+    TlsInfo,
+    TranscriptLine,
+)
+from scanner.output import render_table
+from scanner.report.formats import render_report
+from scanner.tui.cells import row_cells
+from scanner.tui.detail_text import detail_sections
+
+ESC = "\x1b"
+# Each a known attack on a terminal, a viewer or a spreadsheet.
+PAYLOAD = (
+    "\x1b[2J\x1b[H"  # clear the screen
+    "\x1b]0;owned\x07"  # window title
+    "\x1b]52;c;ZWNobyBvd25lZA==\x07"  # clipboard
+    "\x1b]8;;http://evil.example/\x1b\\link\x1b]8;;\x1b\\"  # hyperlink
+    "\x1b[6n"  # make the terminal type into the shell
+    "\x9b31m"  # C1 CSI
+    "\r\x1b[32mplaintext login: refused\x1b[0m\n"  # a forged verdict line
+    "\u202etxet desrever\u202c\u2066\u2069\u200b\ufeff\u3164"  # bidi and invisible characters
+    "<script>alert(1)</script>[x](http://evil.example/)*b*|`c`\x00\x7f"
+)
+FORMULA = '=HYPERLINK("http://evil.example/","x")'
+RAW_LEAKS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u3164]")
+
+
+def hostile_result() -> EndpointResult:
+    cert = CertificateInfo(
+        subject=f"CN={PAYLOAD}", issuer=FORMULA, sans=(PAYLOAD, "mail.example.org"), not_before="2025-01-01",
+        not_after="2026-01-01", days_left=10, sha256="ab" * 32, key=PAYLOAD, signature_algorithm="x",
+        chain_length=1, trusted=False, trust_store="system", trust_error=PAYLOAD, self_signed=True,
+        exchange_default=False, name_match=False, names_checked=(PAYLOAD,), chain=(PAYLOAD,),
+    )  # fmt: skip
+    return EndpointResult(
+        host=f"mail{PAYLOAD}.example.org", address="192.0.2.7", name=FORMULA, port=143, protocol="imap",
+        transport="starttls", state="open", error=PAYLOAD, greeting=PAYLOAD, software=FORMULA,
+        capabilities=Capabilities((PAYLOAD, "IMAP4rev1"), (FORMULA,)), starttls="ok",
+        plaintext_login=PlaintextLogin("accepted", (f"LOGIN in clear: OK {PAYLOAD}",)),
+        tls=TlsInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256", cert),
+        transcript=(TranscriptLine("S", PAYLOAD, False, 1), TranscriptLine("C", f"a1 LOGIN u {PAYLOAD}", False, 2)),
+        findings=(Finding("plaintext-login-accepted", "critical", f"accepted {PAYLOAD}", PAYLOAD, FORMULA),),
+        ptr=PAYLOAD,
+    )  # fmt: skip
+
+
+def assert_terminal_clean(text: str) -> None:
+    """No control, bidi or invisible character apart from the renderer's own line feeds."""
+    assert not RAW_LEAKS.search(text), repr(RAW_LEAKS.search(text))
+    for line in text.splitlines():
+        assert "plaintext login: refused" not in line or "\\x1b" in line  # the forged verdict stays in its cell
+
+
+
+def assert_every_channel_clean(results: Sequence[EndpointResult]) -> None:
+    """Table, TUI cells and detail, CSV, JUnit, Markdown and HTML of these results carry nothing raw."""
+    rows = list(results)
+    assert_terminal_clean(render_table(rows))
+    for r in rows:
+        for cell in row_cells(r):
+            assert_terminal_clean(cell.text)
+        for _, lines in detail_sections(r):
+            for one in lines:
+                assert_terminal_clean(one)
+    for row in csv.reader(io.StringIO(render_report(rows, "csv"))):
+        assert not any(cell.startswith(("=", "+", "@")) or RAW_LEAKS.search(cell) for cell in row), row
+    ET.fromstring(render_report(rows, "junit", generated="2025-06-01T00:00:00Z"))
+    markdown = render_report(rows, "markdown", generated="2025-06-01T00:00:00Z")
+    assert "<" not in markdown.replace("&lt;", "")
+    assert_terminal_clean(markdown)
+    html = render_report(rows, "html", generated="2025-06-01T00:00:00Z")
+    assert "<script" not in html and not RAW_LEAKS.search(html.replace("\n", ""))
