@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from scanner.logs.addresses import address_labels
@@ -11,6 +12,16 @@ MAX_NAMES = 200  # user names (or addresses) kept per row; more are counted
 # Evidence kept per row and kind: the lines that decided, worst kinds first.
 EVIDENCE_PER_KIND = 2
 EVIDENCE_ORDER = (Kind.INSECURE, Kind.REFUSED, Kind.INSECURE_FAILED, Kind.UNVERIFIED, Kind.SECURE)
+# mailprobe's own dummy users (scanner.engine.dialects.DummyCredentials), as logged, with or without a realm.
+PROBE_USER = re.compile(r"mailprobe-[0-9a-f]{12}(?:@[^\s@]*)?")
+PROBE_LABEL = "mailprobe-probe"
+# A probe's refused or failed dummy login is mailprobe testing the server, not a client to fix. An accepted one
+# is not excused: a random password that logs in is a finding in itself.
+PROBE_KINDS = frozenset({Kind.REFUSED, Kind.INSECURE_FAILED})
+
+
+def is_probe_user(user: str) -> bool:
+    return PROBE_USER.fullmatch(user) is not None
 
 
 @dataclass
@@ -25,10 +36,16 @@ class _Acc:
     evidence: dict[Kind, list[Evidence]] = field(default_factory=dict)
     notes: dict[str, None] = field(default_factory=dict)
     own_address: bool = False
+    probe_attempts: int = 0  # refused/failed logins of mailprobe's own dummy users: not counted above
 
     def add(self, event: LoginEvent, other: str) -> None:
         kind = event.kind
         if not event.counted:  # only the user name of an attempt already counted
+            if other and other not in self.names and len(self.names) < MAX_NAMES:
+                self.names[other] = None
+            return
+        if kind in PROBE_KINDS and is_probe_user(event.user):
+            self.probe_attempts += 1
             if other and other not in self.names and len(self.names) < MAX_NAMES:
                 self.names[other] = None
             return
@@ -93,6 +110,10 @@ class Aggregator:
             labels = address_labels(key)
             if acc.own_address:
                 labels += ("server-own-address",)
+        if acc.probe_attempts:
+            labels += (PROBE_LABEL,)
+            notes.append(f"{acc.probe_attempts} refused or failed logins by mailprobe's own dummy users (its scans): "
+                         "not counted as clients to fix")  # fmt: skip
         names = list(acc.names)
         if acc.extra_names:
             names.append(f"(+{acc.extra_names} more)")
@@ -113,6 +134,7 @@ class Aggregator:
             last_seen=acc.last,
             evidence=evidence,
             notes=tuple(dict.fromkeys(notes)),
+            probe_attempts=acc.probe_attempts,
         )
 
 

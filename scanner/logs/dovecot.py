@@ -12,6 +12,7 @@ Dovecot trusts (rip == lip, or ``login_trusted_networks``), and absent otherwise
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -51,29 +52,68 @@ class DovecotState:
 
 
 def parse_elements(text: str) -> dict[str, str]:
-    """``user=<a, b>, method=PLAIN, rip=..., TLS, session=<x>`` -> dict; bare elements map to themselves."""
+    """``user=<a, b>, method=PLAIN, rip=..., TLS, session=<x>`` -> dict; bare elements map to themselves (``TLS``
+    and ``TLS: <error>`` both under the key "TLS").
+
+    Only the user name is chosen by the client, and Dovecot logs it as typed (``>`` and ``, `` included, control
+    characters aside); every element after it is the server's. So the user value ends at the first ``>, `` after
+    which the rest reads as server elements (``_server_elements``): a name such as ``eve>, TLS, x=<y`` stays a
+    name and never adds a TLS element. A line that has no such ending is Malformed, never guessed."""
+    if not text.startswith("user=<"):
+        fields = _server_elements(text)
+        if fields is None:
+            raise Malformed("unreadable elements")
+        return fields
+    close = text.find(">, ", 6)
+    while close != -1:
+        fields = _server_elements(text[close + 3 :])
+        if fields is not None:
+            return {"user": text[6:close], **fields}
+        close = text.find(">, ", close + 1)
+    if text.endswith(">"):
+        return {"user": text[6:-1]}
+    raise Malformed("unterminated user=<...> value")
+
+
+_KEY_VALUE = re.compile(r"([a-z_]+)=(.*)", re.S)
+_SESSION = re.compile(r"<[A-Za-z0-9+/=_-]*>")
+_ELEMENT_START = re.compile(r"[a-z_]+=|secured$|TLS(?:$|[: ])")
+
+
+def _server_elements(text: str) -> dict[str, str] | None:
+    """Elements as Dovecot's login process writes them, or None when ``text`` cannot be only that: an unknown
+    bare word, a key twice, a ``<...>`` value other than the session's, a user element, a TLS text ending in ``>``
+    (the end of a user name that tried to pass for elements)."""
     out: dict[str, str] = {}
-    i, n = 0, len(text)
-    while i < n:
-        eq = text.find("=", i)
-        comma = text.find(", ", i)
-        if eq != -1 and (comma == -1 or eq < comma):
-            key = text[i:eq]
-            if text.startswith("<", eq + 1):  # <...> may contain ", " (user names are sanitised, not escaped)
-                close = text.find(">, ", eq + 1)
-                close = close if close != -1 else (n - 1 if text.endswith(">") else -1)
-                if close == -1:
-                    raise Malformed("unterminated <...> value")
-                out[key] = text[eq + 2 : close]
-                i = close + 3
-                continue
-            end = comma if comma != -1 else n
-            out[key] = text[eq + 1 : end]
-            i = end + 2
+    tokens = text.split(", ") if text else []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "TLS" or token.startswith(("TLS ", "TLS:")):
+            # a TLS error text may itself hold ", ": it runs up to the next element
+            while i + 1 < len(tokens) and not _ELEMENT_START.match(tokens[i + 1]):
+                i += 1
+                token += ", " + tokens[i]
+            if token.endswith(">"):
+                return None
+            key, value = "TLS", token
+        elif token == "secured":
+            key = value = token
         else:
-            end = comma if comma != -1 else n
-            out[text[i:end]] = text[i:end]
-            i = end + 2
+            match = _KEY_VALUE.fullmatch(token)
+            if match is None:
+                return None
+            key, value = match.groups()
+            if key == "session":
+                if not _SESSION.fullmatch(value):
+                    return None
+                value = value[1:-1]
+            elif key == "user" or "<" in value or ">" in value:
+                return None
+        if key in out:
+            return None
+        out[key] = value
+        i += 1
     return out
 
 

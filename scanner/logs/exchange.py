@@ -11,6 +11,10 @@ There is no "secure" flag in either. A login is secure when the session is on an
 answered with ``Command received in Invalid state`` / ``Command is not valid in this state`` is a refused cleartext
 attempt (Exchange's answer under SecureLogin). Back-end files (``IMAP4BE*``, ``POP3BE*``, ports 1143/1993/1110/1995)
 hold the front end's proxied sessions, not clients: their logins are counted but not attributed.
+
+User names and command parameters are the client's: Exchange writes them as quoted CSV fields, which may hold
+commas, quotes and line breaks. Records are therefore read as CSV records (a quoted field runs across lines and
+across chunks), never as physical lines, so no text a client typed can pass for a row of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ LWL_FILTER = re.compile(
     re.MULTILINE,
 )
 MAX_SESSIONS = 50_000  # open sessions kept per file; the oldest go first, so memory stays flat on huge files
+MAX_RECORD = 1 << 20  # a quoted field still open after this many bytes is damage, not a record: read on by lines
 
 
 class Malformed(Exception):
@@ -49,7 +54,7 @@ class Session:
     tls: bool = False
     user: str = ""  # POP3 USER name waiting for PASS
     refused: bool = False
-    pending: tuple[str, str, str] | None = None  # w3c layout: (command, argument, line) awaiting its reply
+    pending: tuple[str, str, str, str] | None = None  # w3c layout: (command, arguments, line, IMAP tag) to answer
 
 
 @dataclass
@@ -64,6 +69,7 @@ class ExchangeParser:
     layout: str = ""
     columns: dict[str, int] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
+    _carry: bytes = b""  # the start of a record whose quoted field goes on in the next chunk
 
     def __post_init__(self) -> None:
         base = self.name.rsplit("/", 1)[-1].upper()
@@ -92,25 +98,46 @@ class ExchangeParser:
     def feed(self, chunk_iter: Iterable[bytes]) -> int:
         """Consume the file; return its line count."""
         line_no = 0
-        for chunk in chunk_iter:
+        for block in chunk_iter:
+            chunk = self._whole_records(block)
             if self.layout == "w3c" or not self.layout:
                 line_no = self._feed_lines(chunk, line_no)
                 continue
             line_no = self._feed_filtered(chunk, line_no)
+        if self._carry:  # a quote never closed: the rest of the file, line by line
+            chunk, self._carry = self._carry, b""
+            line_no = self._feed_lines(chunk, line_no, quoted=False)
         return line_no
+
+    def _whole_records(self, block: bytes) -> bytes:
+        """``block`` (after what was carried) up to the last record boundary; the rest is carried to the next."""
+        data = self._carry + block if self._carry else block
+        self._carry = b""
+        quotes = data.count(b'"')
+        if quotes % 2 == 0:
+            return data
+        start = _last_record_start(data, quotes)
+        if len(data) - start > MAX_RECORD:
+            return data
+        self._carry = data[start:]
+        return data[:start]
 
     def _feed_filtered(self, chunk: bytes, line_no: int) -> int:
         count = chunk.count
         last = 0
         done = -1
+        quotes = counted = 0  # quotes in chunk[:counted]: odd means inside a quoted field
         for match in LWL_FILTER.finditer(chunk):
             pos = match.start()
             if pos < done:  # a second hit on a line already handled
                 continue
             start = chunk.rfind(b"\n", 0, pos) + 1
-            end = chunk.find(b"\n", pos)
-            if end == -1:
-                end = len(chunk)
+            quotes += count(b'"', counted, start)
+            counted = start
+            if quotes % 2:  # the hit is inside a quoted field: its record began on an earlier line
+                start = _last_record_start(chunk, quotes, start)
+                quotes, counted = 0, start
+            end = _record_end(chunk, start, chunk.find(b"\n", pos))
             line_no += count(b"\n", last, start)
             last = start
             done = end
@@ -121,10 +148,23 @@ class ExchangeParser:
         line_no += count(b"\n", last)
         return line_no + (0 if chunk.endswith(b"\n") else 1)
 
-    def _feed_lines(self, chunk: bytes, line_no: int) -> int:
-        for raw in chunk.splitlines():
+    def _feed_lines(self, chunk: bytes, line_no: int, quoted: bool = True) -> int:
+        """Record by record (a quoted field may span lines; ``quoted`` False reads plain lines)."""
+        if not chunk:
+            return line_no
+        record: list[bytes] = []
+        first = 0
+        for raw in chunk.split(b"\n")[: -1 if chunk.endswith(b"\n") else None]:
             line_no += 1
-            self._line(raw, line_no)
+            if not record:
+                first = line_no
+            record.append(raw)
+            if quoted and sum(part.count(b'"') for part in record) % 2:
+                continue
+            self._line(b"\n".join(record), first)
+            record = []
+        if record:
+            self._line(b"\n".join(record), first)
         return line_no
 
     def _line(self, raw: bytes, line_no: int) -> None:
@@ -202,17 +242,19 @@ class ExchangeParser:
             if not words:
                 return
             if words[0].lower() in POP3_COMMANDS:
-                command, rest = words[0].lower(), words[1:]
+                command, rest, tag = words[0].lower(), words[1:], ""
             elif len(words) > 1:
-                command, rest = words[1].lower(), words[2:]
+                command, rest, tag = words[1].lower(), words[2:], words[0]
             else:
                 return
             if command in LOGIN_COMMANDS or command in TLS_COMMANDS:
-                session.pending = (command, " ".join(rest), line)
+                session.pending = (command, " ".join(rest), line, tag)
             return
         if session.pending is None:
             return
-        command, params, first_line = session.pending
+        command, params, first_line, tag = session.pending
+        if data == "+" or data.startswith("+ ") or (tag and data.split(" ", 1)[0] != tag):
+            return  # an untagged line, a continuation, or the answer to another command: not this one's answer
         session.pending = None
         stamp = cols[c["date-time"]] if "date-time" in c else ""
         if not stamp[:4].isdigit():
@@ -309,6 +351,25 @@ class ExchangeParser:
                 note=note,
             )
         )
+
+
+def _last_record_start(data: bytes, quotes: int, end: int | None = None) -> int:
+    """The start of the record holding ``data[end - 1]`` (default: the end), given ``quotes`` in ``data[:end]``:
+    the last line start before ``end`` with an even number of quotes before it (0 when there is none)."""
+    pos = len(data) if end is None else end
+    while True:
+        newline = data.rfind(b"\n", 0, pos)
+        quotes -= data.count(b'"', newline + 1, pos)
+        if newline == -1 or quotes % 2 == 0:
+            return newline + 1
+        pos = newline
+
+
+def _record_end(chunk: bytes, start: int, end: int) -> int:
+    """The end of the record starting at ``start`` whose first line ends at ``end`` (-1: the chunk's end)."""
+    while end != -1 and chunk.count(b'"', start, end) % 2:
+        end = chunk.find(b"\n", end + 1)
+    return len(chunk) if end == -1 else end
 
 
 def split_endpoint(text: str) -> tuple[str, int]:

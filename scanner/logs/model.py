@@ -57,6 +57,7 @@ class Summary:
     last_seen: str
     evidence: tuple[Evidence, ...]
     notes: tuple[str, ...] = ()
+    probe_attempts: int = 0  # refused/failed logins of mailprobe's own dummy users (label "mailprobe-probe")
 
     @property
     def to_fix(self) -> bool:

@@ -21,6 +21,7 @@ def row_dict(row: Summary, by: str) -> dict[str, Any]:
         refused_attempts=row.refused_attempts,
         secure_logins=row.secure_logins,
         unverified_logins=row.unverified_logins,
+        probe_attempts=row.probe_attempts,
     )
     if by == "address":
         head.update(users=list(row.users), insecure_users=list(row.insecure_users))
