@@ -491,6 +491,7 @@ def _result(
                 tls=tuple(seen.over_tls),
                 tls_available=seen.starttls == "ok",
                 preauth=seen.preauth,
+                no_tls=seen.starttls == "not_offered",
             )
         )
         if seen.state != "open" and not seen.clear:

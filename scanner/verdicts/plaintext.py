@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scanner.model import PlaintextLogin
+from scanner.verdicts.login_words import words_meaning
 
 Outcome = Literal["ok", "no", "bad", "err", "bye", "closed", "timeout", "error"]
 
@@ -90,8 +91,8 @@ def _has(capabilities: Sequence[str], name: str) -> bool:
 
 
 def _normalise(text: str) -> str:
-    # Digits vary between answers (session ids, timestamps) without changing their meaning.
-    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", text)).strip().lower()
+    # Tokens with digits vary between answers (session ids, hex references, timestamps) without changing meaning.
+    return re.sub(r"[^\s]*\d[^\s]*", "#", re.sub(r"\s+", " ", text)).strip().lower()
 
 
 # Response codes with a standard meaning (RFC 5530, RFC 3206).
@@ -100,6 +101,9 @@ _CREDENTIAL_CODES = {"AUTHENTICATIONFAILED"}
 # Codes that say the server could not or would not check anything now: never proof of a password check.
 _UNRELATED_CODES = {"UNAVAILABLE", "SYS/TEMP", "SYS/PERM", "IN-USE", "LIMIT", "SERVERBUG", "LOGIN-DELAY"}
 
+Signal = Literal[
+    "accepted", "policy", "credentials", "mailbox", "user-refused", "unrelated", "unsupported", "unknown"
+]
 
 def _smtp_signal(attempt: LoginAttempt) -> str:
     """SMTP's verdict table (RFC 4954, RFC 3463/5248): the reply code with its enhanced code, never the text."""
@@ -117,47 +121,81 @@ def _smtp_signal(attempt: LoginAttempt) -> str:
     return "unknown"
 
 
-def _clear_signal(attempt: LoginAttempt, advertised: Advertised) -> str:
-    """Classify one answer on its own: 'accepted', 'policy', 'credentials', 'unrelated', 'unsupported' (SMTP: AUTH
-    or the mechanism not available here) or 'unknown'."""
+
+@dataclass(frozen=True)
+class Reading:
+    """What one answer says on its own, and why we read it so (shown in the evidence)."""
+
+    signal: Signal
+    why: str
+
+
+def read_answer(attempt: LoginAttempt, advertised: Advertised) -> Reading:
+    """Classify one answer on its own. The rules, in order, each with the server behaviour that would fool it:
+
+    1. OK: accepted. (A server that says OK to anything still took the password in clear.)
+    2. A temporary or unrelated code (UNAVAILABLE, LOGIN-DELAY, ...): says nothing about passwords.
+    3. [PRIVACYREQUIRED] (RFC 5530): policy. (A server sending it over TLS too is caught by the differential.)
+    4. [AUTHENTICATIONFAILED]: the password was checked, unless the words say the opposite (a server mislabelling
+       its TLS demand): then the words are not trusted either way.
+    5. Words from the family tables (scanner.verdicts.login_words): policy, credentials or unknown mailbox.
+    6. BAD to a well-formed login: not executed in this state (Exchange SecureLogin): policy.
+    7. POP3 USER refused with no words: an unknown mailbox or a policy; only the differential can tell.
+    8. NO to LOGIN in clear under LOGINDISABLED (RFC 3501 7.2.1): policy, whatever the credentials.
+    Anything else is unknown.
+    """
     if advertised.protocol == "smtp":
-        return _smtp_signal(attempt)
+        return Reading(_smtp_signal(attempt), f"[{attempt.code}]")  # type: ignore[arg-type]
     code = (attempt.code or "").upper()
+    meaning = words_meaning(attempt.text)
     if attempt.outcome == "ok":
-        return "accepted"
+        return Reading("accepted", "OK")
     if code in _UNRELATED_CODES:
-        return "unrelated"
+        return Reading("unrelated", f"[{code}]")
     if code in _POLICY_CODES:
-        return "policy"
+        return Reading("policy", f"[{code}]")
     if code in _CREDENTIAL_CODES:
-        return "credentials"
+        if meaning and meaning[0] == "policy":
+            return Reading("unknown", f"[{code}] but {meaning[1]} words for a TLS demand")
+        return Reading("credentials", f"[{code}]")
+    if meaning:
+        kind, family = meaning
+        return Reading(kind, f"{family} wording for {_MEANING_WORDS[kind]}")
     if attempt.outcome == "bad":
-        # BAD to a well-formed LOGIN means "not valid in this state" (Exchange), not a password check.
-        return "policy"
+        return Reading("policy", "BAD: the command was not executed in this state")
     if attempt.stage == "USER":
-        return "policy"  # refused before any password was sent
+        return Reading("user-refused", "USER refused without saying why")
     if attempt.outcome == "no" and advertised.logindisabled and attempt.mechanism == "LOGIN" and not attempt.over_tls:
-        return "policy"  # RFC 3501 7.2.1: LOGINDISABLED means LOGIN is refused whatever the credentials
-    return "unknown"
+        return Reading("policy", "LOGINDISABLED advertised")  # RFC 3501 7.2.1
+    return Reading("unknown", "no standard code or known wording")
+
+
+_MEANING_WORDS = {
+    "policy": "a refusal without TLS",
+    "credentials": "a failed password check",
+    "mailbox": "an unknown mailbox",
+}
 
 
 def decided_in_clear(attempt: LoginAttempt, protocol: Literal["imap", "pop3", "smtp"] = "imap") -> bool:
     """True when the answer in clear settles this mechanism on its own, so repeating the login over TLS would only
     add one more failed login to the server's logs (and to lockout and fail2ban counters) without changing the
     verdict: accepted, [AUTHENTICATIONFAILED] (the password was checked), [PRIVACYREQUIRED] (RFC 5530: refused for
-    want of privacy), or a POP3 USER refused before any password was sent. Generic refusals, BAD and LOGINDISABLED +
-    NO are not settled: a server may answer them the same way over TLS, and only the differential tells. SMTP:
-    235, 535 and the policy refusals (530, 538, 523) settle; 503/504 (AUTH not available in clear) do not."""
-    code = (attempt.code or "").upper()
+    want of privacy), or a POP3 USER refused in words that demand TLS. Everything else (family wording for a
+    password check, BAD, LOGINDISABLED + NO, a USER refused as an unknown mailbox or without words) is left to the
+    differential: a server may answer the same way over TLS, and only the comparison tells. SMTP: 235, 535 and
+    the policy refusals (530, 538, 523) settle; 503/504 (AUTH not available in clear) do not."""
     if attempt.over_tls or attempt.outcome in ("timeout", "closed", "error", "bye"):
         return False
     if protocol == "smtp":
         return _smtp_signal(attempt) in ("accepted", "credentials", "policy")
-    if attempt.outcome == "ok":
+    reading = read_answer(attempt, Advertised(protocol, ()))
+    code = (attempt.code or "").upper()
+    if reading.signal == "accepted":
         return True
-    if code in _UNRELATED_CODES:
-        return False
-    return code in _POLICY_CODES or code in _CREDENTIAL_CODES or attempt.stage == "USER"
+    if reading.signal == "policy":
+        return code in _POLICY_CODES or (attempt.stage == "USER" and attempt.outcome == "err")
+    return reading.signal == "credentials" and code in _CREDENTIAL_CODES
 
 
 @dataclass(frozen=True)
@@ -167,6 +205,7 @@ class LoginEvidence:
     tls: tuple[LoginAttempt, ...]  # the same mechanisms over TLS; empty when TLS was not reached
     tls_available: bool  # STARTTLS worked (so the TLS half could be tried at all)
     preauth: bool = False
+    no_tls: bool = False  # the port has no TLS at all: STARTTLS/STLS not advertised, and refused when tried
 
 
 def judge_plaintext_login(evidence: LoginEvidence) -> PlaintextLogin:
@@ -189,7 +228,7 @@ def judge_plaintext_login(evidence: LoginEvidence) -> PlaintextLogin:
     by_mechanism = {a.mechanism: a for a in evidence.tls}
     decisions: list[tuple[str, str]] = []  # (verdict, reason) per clear attempt
     for attempt in evidence.clear:
-        decisions.append(_judge_one(attempt, by_mechanism.get(attempt.mechanism), adv, evidence.tls_available))
+        decisions.append(_judge_one(attempt, by_mechanism.get(attempt.mechanism), adv, evidence))
 
     accepted = [reason for verdict, reason in decisions if verdict == "accepted"]
     refused = [reason for verdict, reason in decisions if verdict == "refused"]
@@ -203,44 +242,52 @@ def judge_plaintext_login(evidence: LoginEvidence) -> PlaintextLogin:
 
 
 def _judge_one(
-    clear: LoginAttempt, tls: LoginAttempt | None, adv: Advertised, tls_available: bool
+    clear: LoginAttempt, tls: LoginAttempt | None, adv: Advertised, evidence: LoginEvidence
 ) -> tuple[str, str]:
-    signal = _clear_signal(clear, adv)
+    """One mechanism's verdict. Server behaviour that would make each branch wrong is named beside it."""
     mech = clear.mechanism
     if clear.outcome in ("timeout", "closed", "error", "bye"):
         return "inconclusive", f"{mech}: no usable answer in clear ({clear.outcome})"
-    if signal == "accepted":
+    reading = read_answer(clear, adv)
+    if reading.signal == "accepted":
         return "accepted", f"{mech}: the server accepted random dummy credentials in clear"
-    if signal == "credentials":
-        return "accepted", f"{mech}: [{clear.code}] in clear: the password sent in clear was checked"
-    if signal == "unrelated":
-        return "inconclusive", f"{mech}: the server gave a temporary or unrelated reason ({clear.code})"
-    if signal == "unsupported":
+    if reading.signal == "credentials" and reading.why.startswith("["):
+        return "accepted", f"{mech}: {reading.why} in clear: the password sent in clear was checked"
+    if reading.signal == "unsupported":
         return _judge_unsupported(clear, tls, adv)
+    if reading.signal == "unrelated":
+        return "inconclusive", f"{mech}: the server gave a temporary or unrelated reason ({reading.why})"
     if tls is not None and tls.outcome not in ("timeout", "closed", "error", "bye"):
-        same = tls.answer == clear.answer
-        tls_signal = _clear_signal(tls, adv)
-        if same and signal == "unknown" and clear.outcome in ("no", "err"):
-            return "accepted", (
-                f"{mech}: same answer in clear and over TLS, so the password sent in clear was checked"
-            )
-        if same:
-            return "inconclusive", f"{mech}: refused the same way over TLS too; the mechanism may be off everywhere"
-        if tls.outcome == "ok":
-            return "refused", f"{mech}: refused in clear but accepted over TLS"
-        if tls_signal in ("credentials", "unknown") and tls.outcome in ("no", "err"):
-            timing = _timing_note(clear, tls)
-            return "refused", f"{mech}: answer in clear differs from the credential failure over TLS{timing}"
-        return "inconclusive", f"{mech}: answers in clear and over TLS differ but neither looks like a refusal"
-    # No differential possible: decide on standard signals alone.
-    if signal == "policy":
-        return "refused", f"{mech}: refused in clear by a standard signal ({_signal_name(clear, adv)})"
-    if not tls_available and clear.outcome in ("no", "err"):
-        if clear.elapsed_ms >= SLOW_MS:
-            return "accepted", (
-                f"{mech}: no TLS on this port and a delayed failure ({clear.elapsed_ms} ms), typical of a "
-                "password check: any login here crosses in clear"
-            )
+        return _differential(clear, tls, reading, read_answer(tls, adv))
+    # No answer over TLS to compare with: decide on what the answer in clear says, and on whether TLS exists.
+    if reading.signal == "policy":
+        return "refused", f"{mech}: refused in clear ({reading.why})"
+    if reading.signal == "mailbox":
+        return "inconclusive", (
+            f"{mech}: USER refused in clear as an unknown mailbox ({reading.why}): the dummy user does not exist, "
+            "and what a real user's password would meet is not known"
+        )
+    if reading.signal == "user-refused":
+        return "inconclusive", (
+            f"{mech}: USER refused in clear without a reason; an unknown mailbox or a TLS demand, and no answer "
+            "over TLS to tell them apart"
+        )
+    if evidence.no_tls and clear.outcome in ("no", "err"):
+        # Fooled only by a server that takes the command, refuses every password in clear without saying so, and
+        # offers no TLS either: then nobody can log in at all, and nothing crosses that the server would accept.
+        said = f" ({reading.why})" if reading.signal == "credentials" else ""
+        logindisabled = "" if adv.protocol == "pop3" else ", did not advertise LOGINDISABLED"
+        return "accepted", (
+            f"{mech}: this port has no TLS (STARTTLS not offered, refused when tried){logindisabled}, took the "
+            f"login command and answered it as a failed login{said}, with no policy code or words: every password "
+            "it accepts crosses in clear"
+        )
+    if not evidence.tls_available and reading.signal == "credentials" and clear.elapsed_ms >= SLOW_MS:
+        return "accepted", (
+            f"{mech}: {reading.why}, delayed ({clear.elapsed_ms} ms) as a password check is, and no TLS to use: "
+            "the password sent in clear was checked"
+        )
+    if not evidence.tls_available:
         return "inconclusive", f"{mech}: no TLS to compare with, and the answer in clear names no standard reason"
     return "inconclusive", f"{mech}: no answer over TLS to compare with"
 
@@ -251,7 +298,7 @@ def _judge_unsupported(clear: LoginAttempt, tls: LoginAttempt | None, adv: Adver
     said = f"{mech}: AUTH not available in clear ({clear.code})"
     if tls is None or tls.outcome in ("timeout", "closed", "error", "bye"):
         return "inconclusive", f"{said}, and no answer over TLS to compare with"
-    tls_signal = _clear_signal(tls, adv)
+    tls_signal = read_answer(tls, adv).signal
     if tls_signal in ("accepted", "credentials"):
         return "refused", f"{said} but checked over TLS ({tls.code}): no password is taken in clear"
     if tls_signal == "unsupported":
@@ -259,16 +306,36 @@ def _judge_unsupported(clear: LoginAttempt, tls: LoginAttempt | None, adv: Adver
     return "inconclusive", f"{said}; over TLS the answer names no credential check ({tls.code})"
 
 
-def _signal_name(attempt: LoginAttempt, adv: Advertised) -> str:
-    if adv.protocol == "smtp":
-        return attempt.code or ""
-    if (attempt.code or "").upper() in _POLICY_CODES:
-        return attempt.code or ""
-    if attempt.outcome == "bad":
-        return "BAD"
-    if attempt.stage == "USER":
-        return "refused at USER, before the password was sent"
-    return "LOGINDISABLED advertised"
+def _differential(clear: LoginAttempt, tls: LoginAttempt, reading: Reading, tls_reading: Reading) -> tuple[str, str]:
+    """The same dummy login in clear and over TLS. Fooled by answers that vary for reasons of their own (ids,
+    times): tokens with digits are normalised away before comparing."""
+    mech = clear.mechanism
+    same = tls.answer == clear.answer
+    if same and reading.signal in ("unknown", "credentials") and clear.outcome in ("no", "err"):
+        return "accepted", f"{mech}: same answer in clear and over TLS, so the password sent in clear was checked"
+    if same and reading.signal in ("mailbox", "user-refused"):
+        return "inconclusive", (
+            f"{mech}: USER refused the same way in clear and over TLS: the server rejects unknown mailboxes at USER, "
+            "so what a real user's password would meet in clear is not known"
+        )
+    if same and reading.signal == "policy" and reading.why.startswith("["):
+        return "refused", f"{mech}: {reading.why} in clear, and over TLS too: this mechanism takes no password anywhere"
+    if same:
+        return "inconclusive", f"{mech}: refused the same way over TLS too; the mechanism may be off everywhere"
+    if tls.outcome == "ok":
+        return "refused", f"{mech}: refused in clear but accepted over TLS"
+    both_credentials = reading.signal == "credentials" and tls_reading.signal == "credentials"
+    if both_credentials and clear.stage == tls.stage:
+        return "accepted", (
+            f"{mech}: a failed password check in clear ({reading.why}) as over TLS: the password sent in clear was "
+            "checked"
+        )
+    if tls_reading.signal in ("credentials", "unknown") and tls.outcome in ("no", "err"):
+        if reading.signal == "credentials" and clear.stage == tls.stage:
+            return "inconclusive", f"{mech}: both answers read as failed password checks, in different words"
+        timing = _timing_note(clear, tls)
+        return "refused", f"{mech}: answer in clear differs from the credential failure over TLS{timing}"
+    return "inconclusive", f"{mech}: answers in clear and over TLS differ but neither looks like a refusal"
 
 
 def _timing_note(clear: LoginAttempt, tls: LoginAttempt) -> str:

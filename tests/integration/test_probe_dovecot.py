@@ -73,13 +73,13 @@ def login_commands_over_tls(result: EndpointResult) -> list[str]:
 
 @pytest.mark.parametrize("port", [110, 143])
 def test_a_refusal_that_names_its_reason_is_not_retried_over_tls(refused, port):
-    """PRIVACYREQUIRED (IMAP) and USER refused before the password (POP3) decide on their own: no failed login
-    over TLS is added to the server's logs, and the verdict says which standard signal decided."""
+    """PRIVACYREQUIRED (IMAP) and USER refused in words demanding TLS (POP3) decide on their own: no failed login
+    over TLS is added to the server's logs, and the verdict says which signal decided."""
     result = refused[port]
     assert login_commands_over_tls(result) == []
     assert any("not repeated over TLS" in line.text for line in result.transcript)
-    signal = "PRIVACYREQUIRED" if port == 143 else "refused at USER, before the password was sent"
-    assert any(f"standard signal ({signal})" in e for e in result.plaintext_login.evidence)
+    signal = "[PRIVACYREQUIRED]" if port == 143 else "Dovecot wording for a refusal without TLS"
+    assert any(f"refused in clear ({signal})" in e for e in result.plaintext_login.evidence)
     assert result.tls is not None and result.tls.certificate is not None  # the TLS half still ran
 
 
