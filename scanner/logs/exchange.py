@@ -186,7 +186,10 @@ class ExchangeParser:
             self.on_malformed(source, f"{exc}: {line[:200]}")
 
     def _cols(self, line: str) -> list[str]:
-        cols = next(csv.reader([line])) if '"' in line else line.split(",")
+        try:
+            cols = next(csv.reader([line])) if '"' in line else line.split(",")
+        except csv.Error as exc:  # e.g. a bare CR in an unquoted field: damage, not a row
+            raise Malformed(f"unreadable CSV: {exc}") from None
         if len(cols) < len(self.columns) - 1:  # a trailing empty column may be cut
             raise Malformed(f"{len(cols)} columns, header has {len(self.columns)}")
         return cols

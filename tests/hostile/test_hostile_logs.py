@@ -192,3 +192,9 @@ def test_a_name_that_only_resembles_a_dummy_user_is_counted(tmp_path: Path) -> N
     )
     (row,) = analyse([str(log)], year=2025).rows
     assert row.refused_attempts == 1 and row.to_fix and "mailprobe-probe" not in row.labels
+
+
+def test_exchange_row_the_csv_reader_cannot_read_is_malformed_not_a_crash() -> None:
+    """Found by the fuzzer: a bare CR in an unquoted field makes the csv module raise."""
+    events, malformed = exchange_events(LWL_HEADER + 'R="a1 BAD Command received in Invalid state."\r0\n')
+    assert events == [] and len(malformed) == 1 and "unreadable CSV" in malformed[0]
