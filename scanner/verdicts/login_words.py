@@ -34,7 +34,7 @@ WORDINGS: tuple[Wording, ...] = (
     _w("policy", "Dovecot", r"plaintext authentication (is )?disallowed"),
     _w("policy", "Cyrus", r"only available under a layer"),
     _w("policy", "Zimbra / nginx (Zimbra build)", r"cleartext logins? (are )?disabled"),
-    _w("policy", "GNU Mailutils", r"command disabled: use (starttls|stls) first"),
+    _w("policy", "GNU Mailutils", r"command disabled"),  # "LOGIN Command disabled", "...: Use STARTTLS first"
     _w("policy", "Exchange", r"command (was )?received in (an )?invalid state"),
     _w("policy", "Exchange", r"command is not valid in this state"),
     _w("policy", "Courier", r"(starttls|stls|tls|ssl|encryption) (is )?required"),
@@ -54,6 +54,7 @@ WORDINGS: tuple[Wording, ...] = (
     _w("credentials", "Exchange", r"logon failure"),
     _w("credentials", "Exchange / Courier / Zimbra / nginx", r"\blogin (failed|incorrect)"),
     _w("credentials", "GNU Mailutils", r"user name or passw(or)?d rejected"),
+    _w("credentials", "GNU Mailutils", r"\bbad login\b"),
     _w("credentials", "hMailServer / nginx", r"invalid (user ?name|login|credentials)( or| and|,) ?passw"),
     _w("credentials", "common", r"(bad|wrong|incorrect|invalid) (user ?name or )?passw(or)?d"),
     _w("credentials", "common", r"invalid credentials"),

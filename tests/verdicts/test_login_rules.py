@@ -34,6 +34,8 @@ WORDS = [
     ("[AUTH] USER command only available under a layer", "policy", "Cyrus"),
     ("cleartext logins disabled", "policy", "Zimbra"),
     ("Command disabled: Use STARTTLS first", "policy", "Mailutils"),
+    ("LOGIN Command disabled", "policy", "Mailutils"),
+    ("[AUTH] Bad login", "credentials", "Mailutils"),
     ("Command received in Invalid state.", "policy", "Exchange"),
     ("Command is not valid in this state.", "policy", "Exchange"),
     ("STARTTLS required", "policy", "Courier"),
