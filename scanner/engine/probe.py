@@ -79,13 +79,23 @@ def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
 
 
 async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
-    credentials = DummyCredentials.random()
-    transcript = Transcript(secrets=(credentials.password,))
-    seen = _Seen()
     started = time.monotonic()
+    transcript = Transcript(started=started)
+    seen = _Seen()
     try:
-        async with asyncio.timeout(options.endpoint_timeout) as budget:
-            await _Prober(endpoint, options, credentials, transcript, seen).run(budget)
+        # Closed and dropped ports, most of any range, end here: nothing else is set up for them.
+        reader, writer = await _open(endpoint, options)
+    except ConnectError as exc:
+        seen.state, seen.error = exc.state, exc.reason
+        transcript.note(exc.reason)
+        return _finish(endpoint, options, seen, transcript, started)
+    first = _session(endpoint, options, reader, writer, transcript)
+    try:
+        credentials = DummyCredentials.random()
+        transcript.hide(credentials.password)
+        left = options.endpoint_timeout - (time.monotonic() - started)
+        async with asyncio.timeout(left) as budget:
+            await _Prober(endpoint, options, credentials, transcript, seen).run(budget, first)
     except TimeoutError:
         seen.incomplete = f"the whole probe took longer than {options.endpoint_timeout:g} s; stopped"
         seen.error = seen.error or seen.incomplete
@@ -97,11 +107,36 @@ async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointR
         transcript.note(seen.incomplete)
         if seen.state != "open":
             seen.state, seen.error = "error", seen.incomplete
-    duration_ms = int((time.monotonic() - started) * 1000)
+    finally:
+        first.abort()  # on every way out, cancellation included; a no-op once the conversation closed it
+    return _finish(endpoint, options, seen, transcript, started)
+
+
+def _finish(endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, started: float
+            ) -> EndpointResult:
+    duration_ms = _ms(started)
     try:
         return _result(endpoint, options, seen, transcript, duration_ms)
     except Exception as exc:  # the same net for the judging itself
         return _bare_result(endpoint, seen, transcript, duration_ms, f"internal error: {type(exc).__name__}: {exc}")
+
+
+async def _open(endpoint: Endpoint, options: ProbeOptions) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await open_tcp(
+        endpoint.address, endpoint.port, timeout=options.connect_timeout, source_address=options.source_address
+    )
+
+
+def _session(
+    endpoint: Endpoint,
+    options: ProbeOptions,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    transcript: Transcript,
+) -> Session:
+    transcript.note(f"connected to {endpoint.address}:{endpoint.port}")
+    return Session(dialect_for(endpoint.protocol).new_machine(), reader, writer, transcript,
+                   read_timeout=options.read_timeout)
 
 
 class _Prober:
@@ -121,26 +156,17 @@ class _Prober:
         self.dialect: Dialect[Any] = dialect_for(endpoint.protocol)
 
     async def _connect(self) -> Session:
-        reader, writer = await open_tcp(
-            self.endpoint.address,
-            self.endpoint.port,
-            timeout=self.options.connect_timeout,
-            source_address=self.options.source_address,
-        )
-        self.transcript.note(f"connected to {self.endpoint.address}:{self.endpoint.port}")
-        return Session(
-            self.dialect.new_machine(), reader, writer, self.transcript, read_timeout=self.options.read_timeout
-        )
+        reader, writer = await _open(self.endpoint, self.options)
+        return _session(self.endpoint, self.options, reader, writer, self.transcript)
 
-    async def run(self, budget: asyncio.Timeout) -> None:
+    async def run(self, budget: asyncio.Timeout, first: Session) -> None:
+        """The conversation(s) after the first connect was answered; ``first`` is that connection."""
         try:
-            first = await self._connect()  # closed or dropped ports end here, without waiting for the host
             loop = asyncio.get_running_loop()
             deadline = budget.when()
             left = None if deadline is None else deadline - loop.time()
             budget.reschedule(None)  # time spent waiting behind the host's other ports is not this probe's
             async with contextlib.AsyncExitStack() as stack:
-                stack.callback(first.abort)  # also when cancelled while waiting; a no-op once closed
                 waited = await stack.enter_async_context(conversation_slot(self.endpoint.address))
                 budget.reschedule(None if left is None else loop.time() + left)
                 session = first
@@ -371,12 +397,7 @@ class _Prober:
 
     async def _session_ready_for_tls(self, transcript: Transcript) -> Session:
         """A fresh session at the point where TLS starts: connected, and for 110/143 greeted and after STARTTLS."""
-        reader, writer = await open_tcp(
-            self.endpoint.address,
-            self.endpoint.port,
-            timeout=self.options.connect_timeout,
-            source_address=self.options.source_address,
-        )
+        reader, writer = await _open(self.endpoint, self.options)
         machine = self.dialect.new_machine()
         session = Session(machine, reader, writer, transcript, read_timeout=self.options.read_timeout)
         if self.endpoint.transport == "implicit":
@@ -385,7 +406,7 @@ class _Prober:
             await session.greeting()
             await self.dialect.before_starttls(machine, _asker(session))
             answer = (await session.command(self.dialect.starttls(machine))).response
-        except SessionError:
+        except BaseException:  # SessionError, a timeout or a cancellation: the connection goes with it
             session.abort()
             raise
         if answer.status != "ok":
@@ -458,6 +479,9 @@ def _incomplete(reason: str, seen: _Seen, transport: str) -> Finding:
     )
 
 
+_IMPLICIT = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))
+
+
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
@@ -478,7 +502,7 @@ def _result(
     dialect = dialect_for(endpoint.protocol)
     advertised = dialect.advertised(seen.caps_before)
     if endpoint.transport == "implicit":
-        verdict = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))
+        verdict = _IMPLICIT
         starttls: StartTls = "not_applicable"
     else:
         starttls = seen.starttls

@@ -31,6 +31,7 @@ ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
 ReverseFunc = Callable[[str], Awaitable[str | None]]
 Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
 
+QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait with their slots held
 FD_RESERVE = 256  # descriptors kept for files, DNS, the TUI and the odd second connection of a probe
 PTR_TIMEOUT = 3.0
 
@@ -204,20 +205,13 @@ class Scan:
     # -- the stream ----------------------------------------------------------------------------------------------
 
     async def results(self) -> AsyncIterator[EndpointResult]:
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        tasks: set[asyncio.Task[None]] = set()
+        """Results as they come. Every probe runs in one task group owned by a feeder task, and leaving this
+        generator (its end, an error, ``aclose()`` or a cancelled consumer) cancels the feeder and waits for it:
+        nothing of the scan outlives the stream. The queue is bounded: a slow consumer holds probes back (a probe
+        keeps its slot until its result is queued), so memory does not grow with the range."""
+        queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
         self._started_at = time.monotonic()
-
-        async def feed() -> None:
-            try:
-                await self._schedule(queue, tasks)
-                while tasks:
-                    await asyncio.wait(set(tasks))
-                await queue.put(_END)
-            except Exception as exc:  # a broken target source ends the stream with its error
-                await queue.put(exc)
-
-        feeder = asyncio.create_task(feed())
+        feeder = asyncio.create_task(self._feed(queue))
         with _rarer_gc():
             try:
                 while (item := await queue.get()) is not _END:
@@ -227,9 +221,21 @@ class Scan:
                     yield item
             finally:
                 feeder.cancel()
-                for task in list(tasks):
-                    task.cancel()
-                await asyncio.gather(feeder, *tasks, return_exceptions=True)
+                await asyncio.wait([feeder])  # a new cancellation of the consumer still propagates
+
+    async def _feed(self, queue: asyncio.Queue[object]) -> None:
+        # The probe tasks inherit this task's context: one install serves them all.
+        hostslots.install(self._host_slots)
+        connect_timer.install(self._connect_timer)
+        try:
+            async with asyncio.TaskGroup() as group:
+                await self._schedule(queue, group)
+        except Exception as exc:  # a broken target source ends the stream with its error
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # type: ignore[assignment]
+            await queue.put(exc)
+            return
+        await queue.put(_END)
 
     def _source(self) -> AsyncIterator[Endpoint | EndpointResult]:
         source = self._endpoints
@@ -248,7 +254,7 @@ class Scan:
         await self._changed.wait()
         self._changed.clear()
 
-    async def _schedule(self, queue: asyncio.Queue[object], tasks: set[asyncio.Task[None]]) -> None:
+    async def _schedule(self, queue: asyncio.Queue[object], group: asyncio.TaskGroup) -> None:
         source = self._source()
         exhausted = False
         max_parked = max(self.concurrency * 4, 64)  # bounds memory when many endpoints share few hosts
@@ -290,9 +296,7 @@ class Scan:
             self.active += 1
             self.started += 1
             slot = _Slot(endpoint.address)
-            task = asyncio.create_task(self._one(endpoint, queue, slot))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task = group.create_task(self._one(endpoint, queue, slot))
             # a task cancelled before its first step never runs its finally: release from the callback too
             task.add_done_callback(functools.partial(self._release_slot, slot))
 
@@ -326,26 +330,31 @@ class Scan:
         self._release_host(slot.host)
 
     async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object], slot: _Slot) -> None:
-        hostslots.install(self._host_slots)  # this task's context only
-        connect_timer.install(self._connect_timer)
+        """Probe, look the PTR name up, queue the result; the slot is held throughout (the PTR lookup counts
+        against the concurrency, and a full queue holds further starts back)."""
         try:
             try:
                 result = await self._probe(endpoint, self.options)
             except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
                 result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
+            if self._reverse is not None and result.state == "open" and result.ptr is None:
+                result = await self._with_ptr(endpoint.address, result)
+            self._count(result)
+            await queue.put(result)
         finally:
             self._release_slot(slot)
-        if self._reverse is not None and result.state == "open" and result.ptr is None:
-            try:
-                ptr = await asyncio.wait_for(self._reverse(endpoint.address), PTR_TIMEOUT)
-            except (TimeoutError, Exception):
-                ptr = None
-            if ptr:
-                from scanner.engine.tls_inspect import with_ptr_name
 
-                result = with_ptr_name(result, ptr, self.options)  # PTR joins the certificate's name check
-        self._count(result)
-        await queue.put(result)
+    async def _with_ptr(self, address: str, result: EndpointResult) -> EndpointResult:
+        assert self._reverse is not None
+        try:
+            ptr = await asyncio.wait_for(self._reverse(address), PTR_TIMEOUT)
+        except Exception:  # a lookup that fails or times out leaves the row without a PTR name
+            return result
+        if not ptr:
+            return result
+        from scanner.engine.tls_inspect import with_ptr_name
+
+        return with_ptr_name(result, ptr, self.options)  # PTR joins the certificate's name check
 
     def _count(self, result: EndpointResult) -> None:
         self.done += 1

@@ -14,11 +14,16 @@ MASK = "********"
 
 
 class Transcript:
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        self._start = time.monotonic()
+    def __init__(self, secrets: tuple[str, ...] = (), *, started: float | None = None) -> None:
+        self._start = time.monotonic() if started is None else started
         self._lines: list[TranscriptLine] = []
         self._dropped = 0
         self._secrets = tuple(s for s in secrets if s)
+
+    def hide(self, secret: str) -> None:
+        """Mask ``secret`` in every line added from now on."""
+        if secret:
+            self._secrets = (*self._secrets, secret)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self._start) * 1000)

@@ -30,6 +30,7 @@ from scanner.model import Endpoint, EndpointResult
 
 MAX_WORKERS = 8
 MIN_ENDPOINTS_PER_WORKER = 512  # below this, forking costs more than it saves
+QUEUE_SIZE = 512  # results read from the workers and not yet consumed
 _LINE_LIMIT = 64 * 1024 * 1024  # one result line: transcripts and chains are bounded well below this
 
 
@@ -86,7 +87,9 @@ class WorkerScan:
     async def results(self) -> AsyncIterator[EndpointResult]:
         if not self._children:
             raise RuntimeError("spawn() the workers first")
-        queue: asyncio.Queue[EndpointResult | None] = asyncio.Queue()
+        # Bounded: when the consumer is slow the readers stop reading, the pipes fill and the workers' writes wait,
+        # which holds their probes back (backpressure all the way down).
+        queue: asyncio.Queue[EndpointResult | None] = asyncio.Queue(QUEUE_SIZE)
         readers = [asyncio.create_task(self._read(worker, queue)) for worker in self._children]
         try:
             running = len(readers)
@@ -99,7 +102,7 @@ class WorkerScan:
         finally:
             for task in readers:
                 task.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            await asyncio.wait(readers)
             self._reap()
 
     async def _read(self, worker: _Worker, queue: asyncio.Queue[EndpointResult | None]) -> None:
@@ -110,10 +113,10 @@ class WorkerScan:
         try:
             while line := await reader.readline():
                 if line.endswith(b"\n"):  # a worker killed mid-write leaves a partial line: dropped, never shown
-                    await queue.put(EndpointResult.from_json(line.decode()))
+                    await queue.put(EndpointResult.from_json(line.decode(), own=True))
         finally:
             transport.close()
-            await queue.put(None)
+        await queue.put(None)
 
     def _reap(self) -> None:
         for worker in self._children:
@@ -143,8 +146,7 @@ def _worker_main(
             kwargs["rate"] = kwargs["rate"] / count
         kwargs.pop("total_source", None)
         endpoints = _share(plan, index, count)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            asyncio.run(_stream(Scan(endpoints, options, **kwargs), out))
+        asyncio.run(_stream(Scan(endpoints, options, **kwargs), fd))
     except BrokenPipeError:
         code = 0  # the parent is gone (killed or stopped): nothing left to tell it
     except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
@@ -172,7 +174,61 @@ def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:
             yield endpoint
 
 
-async def _stream(scan: Scan, out: Any) -> None:
-    async for result in scan.results():
-        out.write(result.to_json() + "\n")
-        out.flush()
+async def _stream(scan: Scan, fd: int) -> None:
+    """The results as JSON Lines into the pipe, without ever blocking the event loop: lines that are ready in the
+    same turn of the loop go out in one write, and a full pipe (a slow parent) makes the scan wait."""
+    loop = asyncio.get_running_loop()
+    pipe = os.fdopen(fd, "wb", buffering=0)
+    transport, protocol = await loop.connect_write_pipe(_PipeProtocol, pipe)
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending and not transport.is_closing():
+            transport.write("".join(pending).encode())
+        pending.clear()
+
+    try:
+        async for result in scan.results():
+            if not pending:
+                loop.call_soon(flush)
+            pending.append(result.to_json() + "\n")
+            await protocol.drain()
+        flush()
+        await protocol.drain()
+    finally:
+        transport.close()
+        await protocol.closed()
+
+
+class _PipeProtocol(asyncio.Protocol):
+    """Flow control for the write end of the result pipe."""
+
+    def __init__(self) -> None:
+        self._resumed: asyncio.Future[None] | None = None
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._error: BaseException | None = None
+
+    def pause_writing(self) -> None:
+        self._resumed = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._resumed is not None and not self._resumed.done():
+            self._resumed.set_result(None)
+        self._resumed = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._error = exc
+        self.resume_writing()
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    async def drain(self) -> None:
+        if self._error is not None:
+            raise BrokenPipeError(str(self._error))
+        if self._resumed is not None:
+            await self._resumed
+            if self._error is not None:
+                raise BrokenPipeError(str(self._error))
+
+    async def closed(self) -> None:
+        await self._lost

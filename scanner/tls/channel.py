@@ -167,11 +167,13 @@ class TlsChannel:
 
     async def close(self) -> None:
         """Send close_notify (best effort) and close the connection."""
-        with contextlib.suppress(SSL.Error):
-            self._conn.shutdown()
-        with contextlib.suppress(OSError, ConnectionError):
-            await self._flush()
-        await _close_writer(self.writer)
+        try:
+            with contextlib.suppress(SSL.Error):
+                self._conn.shutdown()
+            with contextlib.suppress(OSError, ConnectionError):
+                await self._flush()
+        finally:
+            await _close_writer(self.writer)  # also when the close_notify could not be sent or was cancelled
 
     async def _flush(self) -> None:
         await _flush(self._conn, self.writer)

@@ -105,11 +105,16 @@ async def _attempt(
             security_level=0,
         )
     except TlsHandshakeError as exc:
-        if not writer.is_closing():
-            writer.close()
+        writer.close()
         if exc.reason == "TLS handshake timed out":
             return f"no answer within {timeout:g} s", None
         return "refused", None
-    with contextlib.suppress(OSError, ConnectionError, TimeoutError):
-        await asyncio.wait_for(chan.close(), 1.0)
+    except BaseException:  # cancelled mid-handshake: the connection goes with it
+        writer.close()
+        raise
+    try:
+        with contextlib.suppress(OSError, ConnectionError, TimeoutError):
+            await asyncio.wait_for(chan.close(), 1.0)
+    finally:
+        writer.close()  # a no-op once closed; closes it when the polite close was cut short
     return "accepted", chan.info.version
