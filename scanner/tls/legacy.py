@@ -89,7 +89,10 @@ async def _attempt(
 ) -> tuple[str, str | None]:
     """("accepted", version negotiated), ("refused", None), or (the reason the attempt says nothing, None)."""
     try:
-        reader, writer = await asyncio.wait_for(opener(), timeout)
+        # In this task, not wait_for's: a connection the opener made just as the probe was cancelled cannot be
+        # left behind in a task nobody awaits.
+        async with asyncio.timeout(timeout):
+            reader, writer = await opener()
     except TimeoutError:
         return "could not open a connection in time", None
     except Exception as exc:  # the opener is the caller's code (connect, STARTTLS): any failure means untested
