@@ -16,8 +16,7 @@ import contextlib
 import ipaddress
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.serialization import Encoding
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 _READ_CHUNK = 65536
 
@@ -120,13 +119,10 @@ class TlsChannel:
             raise TlsHandshakeError("TLS handshake timed out") from None
         except (OSError, ConnectionError) as exc:
             raise TlsHandshakeError(f"connection error during TLS handshake: {exc}") from None
-        chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-        if not chain and (leaf := conn.get_peer_certificate(as_cryptography=True)) is not None:
-            chain = [leaf]
         info = HandshakeInfo(
             version=conn.get_protocol_version_name(),
             cipher=conn.get_cipher_name() or "",
-            chain_der=tuple(c.public_bytes(Encoding.DER) for c in chain),
+            chain_der=_presented_chain(conn),
             server_name=sni,
         )
         return cls(reader, writer, conn, info)
@@ -177,6 +173,15 @@ class TlsChannel:
 
     async def _flush(self) -> None:
         await _flush(self._conn, self.writer)
+
+
+def _presented_chain(conn: SSL.Connection) -> tuple[bytes, ...]:
+    """The chain as DER, straight from OpenSSL: never parsed here, since a hostile certificate (a version out of
+    range, a negative serial) makes the Python parsers raise or warn; scanner.tls.certificate judges it later."""
+    chain = conn.get_peer_cert_chain() or []
+    if not chain and (leaf := conn.get_peer_certificate()) is not None:
+        chain = [leaf]
+    return tuple(crypto.dump_certificate(crypto.FILETYPE_ASN1, c) for c in chain)
 
 
 def _sni_name(server_name: str | None) -> str | None:

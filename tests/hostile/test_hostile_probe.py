@@ -450,3 +450,68 @@ async def test_a_scan_of_300_hostile_endpoints_finishes_with_every_row_within_it
         assert r.duration_ms <= (options.endpoint_timeout + 1.0) * 1000, (name, r.duration_ms)
         assert "internal error" not in (r.error or ""), (name, r.error)
     assert_every_channel_clean(results)
+
+
+# --- hostile certificates made at run time, over a real handshake -----------------------------------------------
+
+_V3 = bytes.fromhex("a003020102")
+
+
+def _negative_serial(tbs: bytes) -> bytes:
+    at = tbs.index(_V3) + len(_V3)
+    return tbs[: at + 2] + bytes([tbs[at + 2] | 0x80]) + tbs[at + 3 :]
+
+
+def hostile_chain(kind: str) -> tuple[list[bytes], bytes]:
+    """(chain as DER, leaf key PEM) for one kind of certificate a hostile server may present."""
+    from scanner.certgen import tampered
+
+    root = make_ca("hostile probe root")
+    issuing = make_ca("hostile probe issuing", parent=root)
+    if kind == "ip-only SANs":
+        issued = issuing.issue([], ip_addresses=["127.0.0.1"])
+    elif kind == "first SAN not a host name":
+        issued = issuing.issue(["mail_1.corp", "localhost"])
+    else:
+        issued = issuing.issue(["localhost"])
+    chain = list(issued.chain_der)
+    if kind == "negative serial":
+        chain[0] = tampered(chain[0], issuing.key, _negative_serial)
+    elif kind == "version out of range":
+        chain[0] = tampered(chain[0], issuing.key, lambda tbs: tbs.replace(_V3, bytes.fromhex("a003020105"), 1))
+    return chain, issued.key_pem
+
+
+# (An intermediate with an unknown key type cannot be served by OpenSSL's server side at all: that one is covered
+# by the analysis tests in tests/tls/test_hostile_certificates.py.)
+HOSTILE_CERTIFICATES = ["negative serial", "version out of range", "ip-only SANs", "first SAN not a host name"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_CERTIFICATES)
+async def test_a_hostile_certificate_never_erases_the_plaintext_verdict(kind: str, tmp_path: Path) -> None:
+    chain, key_pem = hostile_chain(kind)
+    cert_path, key_path = tmp_path / "chain.pem", tmp_path / "key.pem"
+    cert_path.write_text("".join(ssl.DER_cert_to_PEM_cert(der) for der in chain))
+    key_path.write_bytes(key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(cert_path, key_path)
+    except ssl.SSLError as exc:
+        pytest.skip(f"the local OpenSSL will not serve this chain: {exc}")
+    server = imap(
+        greeting=b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready",
+        caps=b"IMAP4rev1 STARTTLS",
+        login=b"OK LOGIN completed",
+        on_starttls=upgrade_then(ctx, imap_over_tls(b"OK LOGIN completed")),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with serve(server) as srv:
+            result, _ = await run_probe(srv.port)
+    assert not [w for w in caught if "cryptography" in str(w.filename) or "serial" in str(w.message)], caught
+    assert result.state == "open" and "internal error" not in (result.error or "")
+    assert result.plaintext_login.verdict == "accepted"
+    assert "plaintext-login-accepted" in ids(result)
+    assert result.starttls == "ok"
+    assert result.tls is not None and result.tls.certificate is not None  # judged on what can be read
+    assert_every_channel_clean([result])
