@@ -6,9 +6,11 @@ Pure rules over what the probe saw (``LoginFacts``). Certificate and TLS finding
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scanner.model import Finding, PlaintextLogin, Protocol, Severity, StartTls, Transport
+from scanner.verdicts.exchange_login_type import exchange_login_type
 from scanner.verdicts.plaintext import Advertised
 from scanner.verdicts.software import DOVECOT, EXCHANGE
 
@@ -175,6 +177,8 @@ def login_findings(facts: LoginFacts) -> list[Finding]:
             "Offered before TLS: " + ", ".join(adv.plaintext_mechanisms) + ".",
             _STOP_ADVERTISING,
         )
+    if facts.software == EXCHANGE:
+        _login_type_rule(facts, add)
     if verdict == "accepted" and _claims_refusal(adv):
         claim = "LOGINDISABLED" if adv.logindisabled else "no plaintext mechanism"
         add(
@@ -186,6 +190,23 @@ def login_findings(facts: LoginFacts) -> list[Finding]:
             _SECURE_LOGIN,
         )
     return found
+
+
+def _login_type_rule(facts: LoginFacts, add: Callable[[str, Severity, str, str, Remedy], None]) -> None:
+    reading = exchange_login_type(facts.advertised, facts.plaintext_login)
+    if reading is None:
+        return
+    cmdlet = "Get-ImapSettings" if facts.protocol == "imap" else "Get-PopSettings"
+    found = f"LoginType {reading.login_type}" if reading.login_type else "no LoginType fits"
+    add(
+        "exchange-login-type",
+        "info",
+        f"Exchange {facts.protocol.upper()} LoginType from the wire: {reading.login_type or 'none fits'}",
+        f"What this port does matches {found}: {'; '.join(reading.evidence)}. Compare with {cmdlet} | Select "
+        "LoginType on the server (SecureLogin, the default, takes no password before TLS; PlainTextLogin takes "
+        "passwords in clear).",
+        _SECURE_LOGIN,
+    )
 
 
 def _deciding_lines(evidence: tuple[str, ...]) -> list[str]:

@@ -204,3 +204,25 @@ def test_closed_port_is_closed():
     result = asyncio.run(run())
     assert result.state == "closed"
     assert result.plaintext_login.verdict == "not_tested"
+
+
+@pytest.mark.parametrize(
+    ("name", "login_type"),
+    [
+        ("exchange-imap-securelogin", "SecureLogin"),
+        ("exchange-imap-plaintextauthentication", "PlainTextAuthentication"),
+        ("exchange-imap-plaintextlogin", "PlainTextLogin"),
+        ("exchange-pop3-securelogin", "SecureLogin"),
+        ("exchange-pop3-plaintextauthentication", "PlainTextAuthentication"),
+        ("exchange-pop3-plaintextlogin", "PlainTextLogin"),
+    ],
+)
+def test_exchange_login_type_is_read_from_the_wire(name, login_type, tls_context):
+    """Issue 13: which LoginType the behaviour implies, with the evidence, to compare with Get-ImapSettings."""
+    result, _ = probe(bundled_profile(name), tls_context, login_delay=0.05)
+    found = [f for f in result.findings if f.id == "exchange-login-type"]
+    assert len(found) == 1, ids(result)
+    assert found[0].severity == "info"
+    assert found[0].title.endswith(f": {login_type}")
+    assert f"matches LoginType {login_type}: before TLS" in found[0].detail
+    assert ("Get-ImapSettings" if "imap" in name else "Get-PopSettings") in found[0].detail
