@@ -52,6 +52,7 @@ class Endpoint:
     transport: Transport
     name: str | None = None  # host name for SNI and certificate name checks
     ptr: str | None = None  # reverse DNS name of the address, when looked up (a fallback for name checks)
+    srv_domain: str | None = None  # the mail domain whose SRV record named this host (RFC 6186 name checks)
 
     @property
     def key(self) -> tuple[str, int]:

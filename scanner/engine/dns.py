@@ -242,6 +242,7 @@ async def expand_names(
     for name, given in names.items():
         wanted.setdefault(name, []).extend(given)
     domain_hosts: dict[str, tuple[list[str], list[str]]] = {}  # domain -> (its hosts, lookup errors)
+    srv_domains: dict[str, str] = {}  # host named by an SRV record -> the domain (both are names clients check)
     for domain in domains:
         try:
             found, errors = await discover_domain(resolver, domain, default_ports)
@@ -252,6 +253,8 @@ async def expand_names(
             bucket.extend(s for s in item.ports if s not in bucket)
             if item.advertised:
                 advertised.add(item.host)
+            if item.source.startswith("SRV"):
+                srv_domains.setdefault(item.host, domain)
         domain_hosts[domain] = ([item.host for item in found], errors)
     hosts = list(wanted)
     resolved = await _resolve_all(resolver, hosts)
@@ -272,4 +275,4 @@ async def expand_names(
         for spec in specs:
             for address in result:
                 yield Endpoint(host=host, address=address, port=spec.port, protocol=spec.protocol,
-                               transport=spec.transport, name=host)
+                               transport=spec.transport, name=host, srv_domain=srv_domains.get(host))

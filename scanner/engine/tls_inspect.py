@@ -36,10 +36,13 @@ def _hour() -> int:
 
 
 def names_to_check(endpoint: Endpoint, options: ProbeOptions) -> list[NameCandidate]:
-    """In order: the name scanned, --expect-name, then the PTR name (a guess, see scanner.tls.names)."""
+    """In order: the name scanned (an SRV target and its mail domain when SRV named it), --expect-name, then the PTR
+    name (a guess, see scanner.tls.names)."""
     found: list[NameCandidate] = []
     if endpoint.name and endpoint.name != endpoint.address:
-        found.append(NameCandidate("target", endpoint.name))
+        found.append(NameCandidate("srv" if endpoint.srv_domain else "target", endpoint.name))
+    if endpoint.srv_domain:  # RFC 6186/7817: the SRV target and the mail domain both identify the service
+        found.append(NameCandidate("srv", endpoint.srv_domain))
     if options.expect_name:
         found.append(NameCandidate("expect-name", options.expect_name))
     if endpoint.ptr:

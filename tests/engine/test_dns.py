@@ -51,6 +51,10 @@ async def test_domain_discovery_finds_srv_mx_and_usual_names():
         ("mail.example.test", "127.0.0.24", 993, "imap", "implicit"),
     }
     assert all(e.name == e.host for e in items if isinstance(e, Endpoint))  # the name is kept for SNI
+    # SRV-named hosts remember the mail domain: clients check the certificate against it too (RFC 6186, 7817)
+    srv = {e.host: e.srv_domain for e in items if isinstance(e, Endpoint)}
+    assert srv["imap-a.example.test"] == srv["pop-b.example.test"] == "example.test"
+    assert srv["mx.example.test"] is None and srv["mail.example.test"] is None
     assert not [e for e in items if isinstance(e, EndpointResult)]  # guessed names that do not exist are silent
     assert ("_imaps._tcp.example.test.", "SRV") in server.queries
     assert plan.total == len(items) == 7

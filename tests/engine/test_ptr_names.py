@@ -87,3 +87,20 @@ def test_without_certificate_only_the_ptr_is_recorded():
     assert with_ptr_name(plain, "mail.example.test", ProbeOptions()) == EndpointResult(
         **{**plain.__dict__, "ptr": "mail.example.test"}
     )
+
+
+def test_names_to_check_say_where_each_name_came_from():
+    from scanner.engine.tls_inspect import names_to_check
+    from scanner.model import Endpoint
+
+    by_srv = Endpoint("imap.example.net", "127.0.0.5", 993, "imap", "implicit", name="imap.example.net",
+                      ptr="host-5.example.net", srv_domain="example.org")
+    options = ProbeOptions(expect_name="mail.example.org")
+    assert [(c.source, c.name) for c in names_to_check(by_srv, options)] == [
+        ("srv", "imap.example.net"), ("srv", "example.org"), ("expect-name", "mail.example.org"),
+        ("ptr", "host-5.example.net"),
+    ]
+    typed = Endpoint("mail.example.org", "127.0.0.5", 143, "imap", "starttls", name="mail.example.org")
+    assert [(c.source, c.name) for c in names_to_check(typed, ProbeOptions())] == [("target", "mail.example.org")]
+    bare = Endpoint("127.0.0.5", "127.0.0.5", 143, "imap", "starttls")
+    assert names_to_check(bare, ProbeOptions()) == []  # the address itself is added by the chain analysis
