@@ -318,6 +318,8 @@ def summarise_mailprobe(path: Path) -> dict[str, int]:
     verdicts: dict[str, int] = {}
     for line in path.read_text().splitlines():
         row = json.loads(line)
+        if row.get("record") == "scan":  # the scan line that starts the file
+            continue
         states[row["state"]] = states.get(row["state"], 0) + 1
         if row["state"] == "open":
             verdict = row["plaintext_login"]["verdict"]

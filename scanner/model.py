@@ -294,3 +294,37 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
     if not dataclasses.is_dataclass(kind):
         return None
     return tuple(f.name for f in dataclasses.fields(kind))
+
+
+@dataclass(frozen=True)
+class ScanInfo:
+    """What one scan was: the first line of its block in a results file (see scanner.engine.jsonl)."""
+
+    scan_id: str
+    started: str  # ISO 8601, UTC
+    targets: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    tool: str = ""  # "mailprobe 0.x"
+    resumed: bool = False  # a --resume run that continues scan_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record": "scan",
+            "scan_id": self.scan_id,
+            "started": self.started,
+            "targets": list(self.targets),
+            "options": dict(self.options),
+            "tool": self.tool,
+            "resumed": self.resumed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanInfo:
+        return cls(
+            scan_id=str(data["scan_id"]),
+            started=str(data.get("started", "")),
+            targets=tuple(str(t) for t in data.get("targets", ())),
+            options=dict(data.get("options") or {}),
+            tool=str(data.get("tool", "")),
+            resumed=bool(data.get("resumed", False)),
+        )

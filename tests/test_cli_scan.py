@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scanner.engine.jsonl import read_result_file
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,8 +63,10 @@ def test_scan_json_and_jsonl_against_real_dovecot(dovecot_plaintext_allowed, tmp
     by_port = {r["port"]: r for r in rows}
     assert by_port[143]["plaintext_login"]["verdict"] == "accepted"
     assert by_port[110]["plaintext_login"]["verdict"] == "accepted"
-    lines = out.read_text().splitlines()
-    assert sorted(json.loads(line)["port"] for line in lines) == [110, 143, 993, 995]
+    file = read_result_file(out)
+    assert sorted(r.port for r in file.results) == [110, 143, 993, 995] and file.lines == 4
+    (scan,) = file.scans  # the file says which scan it holds: targets and options
+    assert scan.targets == (address,) and scan.options["ports"] == "110,143,993,995" and scan.started.endswith("Z")
 
 
 @pytest.mark.dovecot

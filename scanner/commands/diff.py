@@ -8,7 +8,7 @@ from typing import Any
 
 from scanner.model import SEVERITIES
 from scanner.report.diff import diff_results, render_diff_json, render_diff_table
-from scanner.report.load import read_results
+from scanner.report.load import load_results
 from scanner.report.validate import EXIT_FAILED, EXIT_OK
 from scanner.settings import DEFAULT_FAIL_ON, checked, severity_or_none
 
@@ -36,7 +36,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     threshold = checked(severity_or_none, args.fail_on, "--fail-on")
-    diff = diff_results(read_results(args.before), read_results(args.after))
+    before, after = load_results(args.before), load_results(args.after)
+    for note in (before.note, after.note):
+        if note:
+            print(f"mailprobe: {note}", file=sys.stderr)
+    diff = diff_results(before.results, after.results)
     render = render_diff_json if args.format == "json" else render_diff_table
     sys.stdout.write(render(diff, threshold))
     return EXIT_FAILED if diff.regressions(threshold) else EXIT_OK

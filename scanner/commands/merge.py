@@ -12,9 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scanner.engine.jsonl import JsonlWriter, iter_results
+from scanner.engine.jsonl import JsonlWriter, new_scan, read_result_file
 from scanner.errors import UsageError
-from scanner.model import EndpointResult
+from scanner.model import EndpointResult, ScanInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,25 +29,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def merge(inputs: list[str]) -> list[EndpointResult]:
+def merge(inputs: list[str]) -> tuple[ScanInfo, list[EndpointResult]]:
+    """The scan line of the merged file (the inputs' targets, the ids it was merged from) and its results."""
     merged: dict[tuple[str, int], EndpointResult] = {}
+    targets: dict[str, None] = {}
+    sources: list[str] = []
+    options: dict[str, object] = {}
     for path in inputs:
-        for result in iter_results(path):
+        file = read_result_file(path)
+        for result in file.results:
             merged[result.key] = result  # dict keeps the first position, takes the latest value
-    return list(merged.values())
+        for scan in file.scans:
+            targets.update(dict.fromkeys(scan.targets))
+            sources.append(scan.scan_id)
+            options = options or dict(scan.options)
+    info = new_scan(targets, {**options, "merged_from": sources})
+    return info, list(merged.values())
 
 
 def run(args: argparse.Namespace) -> int:
     for path in args.inputs:
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
-    results = merge(args.inputs)
+    info, results = merge(args.inputs)
     target = Path(args.output)
     # write beside the target and rename, so an input may also be the output and a crash leaves the old file
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
     os.close(fd)
     try:
-        with JsonlWriter(temp) as writer:
+        with JsonlWriter(temp, info) as writer:
             for result in results:
                 writer.write(result)
         os.replace(temp, target)

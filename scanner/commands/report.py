@@ -10,7 +10,7 @@ from typing import Any
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES
 from scanner.report.formats import FORMATS, render_report
-from scanner.report.load import read_results
+from scanner.report.load import load_results
 from scanner.report.policy import evaluate_policy, load_policy
 from scanner.report.validate import Validation, evaluate_after_scan
 from scanner.settings import DEFAULT_FAIL_ON, checked, severity_or_none
@@ -41,9 +41,12 @@ def run(args: argparse.Namespace) -> int:
     """Write the report, then judge the results as the scan would (exit 0, 1 or 3; verdict lines on stderr)."""
     fail_on = checked(severity_or_none, args.fail_on, "--fail-on")
     policy = load_policy(args.policy) if args.policy else None
-    results = read_results(args.results)
+    loaded = load_results(args.results)
+    if loaded.note:
+        print(f"mailprobe: {loaded.note}", file=sys.stderr)
+    results = loaded.results
     outcome = evaluate_policy(policy, results) if policy else None
-    text = render_report(results, args.format, fail_on=fail_on, policy=outcome)
+    text = render_report(results, args.format, fail_on=fail_on, policy=outcome, scans=loaded.scans)
     if args.output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()

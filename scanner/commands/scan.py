@@ -14,7 +14,7 @@ from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan, build_plan
 from scanner.engine.runner import Scan
 from scanner.errors import UsageError
-from scanner.model import SEVERITIES, EndpointResult
+from scanner.model import SEVERITIES, EndpointResult, ScanInfo
 from scanner.output import render_table, write_json
 from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
 from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
@@ -186,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     validation = prepare_validation(settings)  # a bad baseline or policy file fails now, before any packet
     if settings.ca_file:
         _check_ca_file(settings.ca_file)
+    info = scan_info(settings)  # refuses -o FILE of another scan before any packet
     plan = plan_targets(settings)  # raises UsageError before any packet is sent
     asyncio.run(_check_named_targets(plan, settings))
     use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty()
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1:
         parallel = WorkerScan(plan, probe_options(settings), workers, limits)
         parallel.spawn()  # before any event loop runs here
-        return asyncio.run(plain_scan(parallel, settings, validation))
+        return asyncio.run(plain_scan(parallel, settings, validation, info))
     scan = Scan(plan.endpoints, probe_options(settings), total=plan.total, **limits)
     if use_tui:
         from scanner.tui import run_scan_tui
@@ -207,9 +208,27 @@ def run(args: argparse.Namespace) -> int:
             targets=" ".join(settings.targets) or "(from files)",
             options_summary=settings.summary(),
             output_path=settings.output,
+            scan_info=info,
             exit_code=lambda results: evaluate_after_scan(results, validation, stream=sys.stderr),
         )
-    return asyncio.run(plain_scan(scan, settings, validation))
+    return asyncio.run(plain_scan(scan, settings, validation, info))
+
+
+def scan_info(settings: ScanSettings) -> ScanInfo:
+    """The scan line this run writes first: a new scan, or the one --resume completes. -o FILE that already holds
+    results is refused unless --append (a new scan added to the file) or --resume (the same scan continued)."""
+    from scanner.engine.jsonl import holds_results, last_scan_id, new_scan
+
+    if settings.output and holds_results(settings.output) and not settings.append and not settings.resume:
+        raise UsageError(
+            f"-o {settings.output} already holds results of an earlier scan; add --append to add this scan to it "
+            f"(reports then use the latest result of each endpoint), --resume {settings.output} to complete that "
+            "scan, or write to a new file"
+        )
+    resumes = last_scan_id(settings.resume) if settings.resume and holds_results(settings.resume) else None
+    targets = [*settings.targets, *(f"-iL {path}" for path in settings.input_lists),
+               *(f"--domain {domain}" for domain in settings.domains)]
+    return new_scan(targets, settings.recorded(), resumes=resumes)
 
 
 # Names typed on the command line are checked before the scan: a typo gets one line and exit 2. Names from lists
@@ -239,13 +258,13 @@ async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None
         raise UsageError(f"cannot resolve {', '.join(missing)}: no such name in DNS")
 
 
-async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation) -> int:
+async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation, info: ScanInfo) -> int:
     from scanner.engine.jsonl import JsonlWriter
     from scanner.engine.progress import Progress, resume_hint
 
     shown: list[EndpointResult] = []
     hidden: Counter[str] = Counter()
-    writer = JsonlWriter(settings.output) if settings.output else None
+    writer = JsonlWriter(settings.output, info) if settings.output else None
     progress = Progress(total=lambda: scan.total, stream=sys.stderr)
     open_addresses: set[str] = set()
     # Closed or silent implicit-TLS ports, in any order relative to their host's open ones; kept small (a /16 of

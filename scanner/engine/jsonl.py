@@ -1,4 +1,12 @@
-"""JSON Lines results that survive a crash: one whole line per result, written with one unbuffered write.
+"""The results file: JSON Lines written and read here only, with a schema version, surviving a crash.
+
+Format (schema version 2, docs/results.md): each scan starts a block with one scan line
+``{"record": "scan", "schema_version": 2, "scan_id": ..., "started": ..., "targets": [...], "options": {...}}``
+followed by one EndpointResult object a line. A file may hold several blocks (``--append``, ``--resume``, TUI
+re-probes add lines); the current state is the latest line of each endpoint (address, port), which is what
+``read_result_file`` returns. Files of schema version 1 (results only, no scan line) read as one unnamed scan.
+
+One whole line per result, written with one unbuffered write.
 
 Nothing waits in a userspace buffer, so a killed scan keeps every line it finished. Linux may still cut the one
 write() under way short when SIGKILL arrives while it copies pages, so a kill can leave at most the last line torn:
@@ -9,19 +17,43 @@ so the next line starts clean and every line in the file is whole again.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import UsageError
-from scanner.model import EndpointResult
+from scanner.model import EndpointResult, ScanInfo
+
+SCHEMA_VERSION = 2  # of the file format: the scan line and the result objects (docs/*.schema.json)
+
+
+def new_scan(targets: Iterable[str], options: dict[str, object], *, resumes: str | None = None) -> ScanInfo:
+    """The scan line of a scan starting now; ``resumes``: the id of the scan a --resume run completes."""
+    from scanner import __version__
+
+    return ScanInfo(
+        scan_id=resumes or uuid.uuid4().hex[:16],
+        started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        targets=tuple(targets),
+        options=dict(options),
+        tool=f"mailprobe {__version__}",
+        resumed=resumes is not None,
+    )
+
+
+def scan_line(scan: ScanInfo) -> str:
+    return json.dumps({**scan.to_dict(), "schema_version": SCHEMA_VERSION}, ensure_ascii=False, separators=(",", ":"))
 
 
 class JsonlWriter:
-    """Append results to a JSON Lines file, one ``os.write`` per line (no userspace buffer to lose)."""
+    """Append results to a JSON Lines file, one ``os.write`` per line (no userspace buffer to lose). With ``scan``,
+    the block starts with that scan line."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], scan: ScanInfo | None = None) -> None:
         self.path = Path(path)
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -29,14 +61,19 @@ class JsonlWriter:
             raise UsageError(f"-o {path}: {exc.strerror}") from None
         self.lines = 0
         _cut_partial_tail(self._fd)
+        if scan is not None:
+            self._write_line(scan_line(scan))
 
     def write(self, result: EndpointResult) -> None:
-        data = (result.to_json() + "\n").encode("utf-8")
+        self._write_line(result.to_json())
+        self.lines += 1
+
+    def _write_line(self, line: str) -> None:
+        data = (line + "\n").encode("utf-8")
         view = memoryview(data)
         while view:  # a regular file takes the whole line in one call; the loop is for the odd short write
             written = os.write(self._fd, view)
             view = view[written:]
-        self.lines += 1
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -69,9 +106,9 @@ def _cut_partial_tail(fd: int) -> None:
     os.ftruncate(fd, 0)
 
 
-def iter_results(path: str | os.PathLike[str]) -> Iterator[EndpointResult]:
-    """Every result in a JSON Lines file. A last line without its newline (a torn write) is skipped; a bad line
-    anywhere else is an error naming the file and line."""
+def iter_records(path: str | os.PathLike[str]) -> Iterator[ScanInfo | EndpointResult]:
+    """Every scan line and result of a file, in order. A last line without its newline (a torn write) is skipped;
+    a bad line anywhere else, or a schema newer than this version reads, is an error naming the file and line."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed below; a generator)
     except OSError as exc:
@@ -83,12 +120,82 @@ def iter_results(path: str | os.PathLike[str]) -> Iterator[EndpointResult]:
             if not text:
                 continue
             try:
-                yield EndpointResult.from_dict(json.loads(text))
-            except (ValueError, KeyError, TypeError) as exc:
+                data = json.loads(text)
+                if data.get("record") == "scan":
+                    version = data.get("schema_version")
+                    if not isinstance(version, int) or version > SCHEMA_VERSION:
+                        raise UsageError(
+                            f"{path}:{number}: written with results schema {version!r}, newer than this mailprobe "
+                            f"reads ({SCHEMA_VERSION}); upgrade mailprobe"
+                        )
+                    yield ScanInfo.from_dict(data)
+                else:
+                    yield EndpointResult.from_dict(data)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 if not complete:
                     return  # torn tail of a crashed writer
                 reason = f"{type(exc).__name__}: {exc}"
                 raise UsageError(f"{path}:{number}: not a mailprobe result line ({reason})") from None
+
+
+def iter_results(path: str | os.PathLike[str]) -> Iterator[EndpointResult]:
+    """Every result line of a file, in order (scan lines skipped), superseded ones included."""
+    return (record for record in iter_records(path) if isinstance(record, EndpointResult))
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """A results file read as its current state: the latest result of each endpoint, and the scans it holds."""
+
+    path: str
+    scans: tuple[ScanInfo, ...]  # in file order; a resumed scan appears once
+    results: tuple[EndpointResult, ...]  # latest line per endpoint, in the order endpoints first appeared
+    lines: int  # result lines read
+
+    @property
+    def superseded(self) -> int:
+        return self.lines - len(self.results)
+
+    def note(self) -> str | None:
+        """One line for stderr when the file is more than one plain scan, else None."""
+        if len(self.scans) > 1:
+            first, last = self.scans[0].started, self.scans[-1].started
+            return (f"{self.path} holds {len(self.scans)} scans ({first} to {last}); using the latest result of each "
+                    f"of its {len(self.results):,} endpoints ({self.superseded:,} older lines set aside)")
+        if self.superseded:
+            return (f"{self.path}: {self.superseded:,} endpoint results were superseded by later lines (re-probes or "
+                    "a resumed scan); using the latest result of each endpoint")
+        return None
+
+
+def read_result_file(path: str | os.PathLike[str]) -> ResultFile:
+    scans: dict[str, ScanInfo] = {}
+    latest: dict[tuple[str, int], EndpointResult] = {}
+    lines = 0
+    for record in iter_records(path):
+        if isinstance(record, ScanInfo):
+            scans.setdefault(record.scan_id, record)  # a resumed block continues its scan
+        else:
+            lines += 1
+            latest[record.key] = record  # a dict keeps the first position and takes the latest value
+    return ResultFile(str(path), tuple(scans.values()), tuple(latest.values()), lines)
+
+
+def holds_results(path: str | os.PathLike[str]) -> bool:
+    """Whether a file exists with anything in it (an earlier scan that -o must not mix in silently)."""
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
+
+
+def last_scan_id(path: str | os.PathLike[str]) -> str | None:
+    """The id of the last scan in a file (the one --resume completes), None for a file without scan lines."""
+    found = None
+    for record in iter_records(path):
+        if isinstance(record, ScanInfo):
+            found = record.scan_id
+    return found
 
 
 def read_keys(path: str | os.PathLike[str]) -> list[tuple[str, int]]:

@@ -5,11 +5,11 @@ visibly escaped and isolated in <bdi>, since servers choose their greetings, cer
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from scanner import __version__
-from scanner.model import CertificateInfo, EndpointResult, Finding
-from scanner.report.summary import Summary, by_host, sorted_findings, summarise
+from scanner.model import CertificateInfo, EndpointResult, Finding, ScanInfo
+from scanner.report.summary import Summary, by_host, describe_scans, sorted_findings, summarise
 from scanner.untrusted import for_html, for_html_attribute
 
 _CSS = """
@@ -44,7 +44,9 @@ code { overflow-wrap: anywhere; }
 """
 
 
-def render_html(results: Iterable[EndpointResult], generated: str, title: str = "mailprobe report") -> str:
+def render_html(
+    results: Iterable[EndpointResult], generated: str, title: str = "mailprobe report", scans: Sequence[ScanInfo] = ()
+) -> str:
     rows = list(results)
     summary = summarise(rows)
     parts = [
@@ -55,6 +57,7 @@ def render_html(results: Iterable[EndpointResult], generated: str, title: str = 
         f"<title>{_a(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Generated {_e(generated)} by mailprobe {_e(__version__)}.</p>',
+        *(f'<p class="meta">{_e(line)}</p>' for line in describe_scans(scans)),
         _summary(summary),
     ]
     for host, endpoints in by_host(rows).items():

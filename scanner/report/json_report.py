@@ -1,22 +1,25 @@
-"""JSON report: the summary plus every result as EndpointResult.to_dict()."""
+"""JSON report: the schema version, the scans, the summary and every result as EndpointResult.to_dict()."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from scanner import __version__
-from scanner.model import EndpointResult
+from scanner.engine.jsonl import SCHEMA_VERSION
+from scanner.model import EndpointResult, ScanInfo
 from scanner.report.summary import summarise
 
 
-def render_json(results: Iterable[EndpointResult], generated: str) -> str:
+def render_json(results: Iterable[EndpointResult], generated: str, scans: Sequence[ScanInfo] = ()) -> str:
     rows = list(results)
     summary = summarise(rows)
     document = {
+        "schema_version": SCHEMA_VERSION,
         "tool": f"mailprobe {__version__}",
         "generated": generated,
+        "scans": [scan.to_dict() for scan in scans],
         "summary": {**dataclasses.asdict(summary), "findings": summary.findings},
         "results": [r.to_dict() for r in rows],
     }

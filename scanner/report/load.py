@@ -1,19 +1,34 @@
-"""Reading scan results (JSON Lines of EndpointResult) for the diff, the policy and the reports.
+"""Reading a results file for the diff, the policy, the reports and the monitoring check: its current state.
 
-Delegates to scanner.engine.jsonl (crash-tolerant: a torn last line is skipped; a missing file or a corrupt line
-elsewhere is a UsageError naming the file and line). Host-level findings (which need several ports of a host)
-are not in the streamed lines; they are added here, as everywhere a whole scan is in hand.
+Delegates to scanner.engine.jsonl, the one reader of the format (crash-tolerant: a torn last line is skipped; a
+missing file or a corrupt line elsewhere is a UsageError naming the file and line). Every consumer gets the latest
+result of each endpoint, so two scans appended to one file read as the second alone (plus endpoints only the first
+had). Host-level findings (which need several ports of a host) are not in the streamed lines; they are added here,
+as everywhere a whole scan is in hand.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-from scanner.engine.jsonl import iter_results
-from scanner.model import EndpointResult
+from scanner.engine.jsonl import read_result_file
+from scanner.model import EndpointResult, ScanInfo
+
+
+@dataclass(frozen=True)
+class LoadedResults:
+    results: list[EndpointResult]  # the latest result per endpoint, host-level findings included
+    scans: tuple[ScanInfo, ...]  # the scans the file holds (empty for files written before scan lines)
+    note: str | None  # one line for stderr when the file holds several scans or superseded lines
+
+
+def load_results(path: str | os.PathLike[str]) -> LoadedResults:
+    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
+
+    file = read_result_file(path)
+    return LoadedResults(with_host_findings(file.results), file.scans, file.note())
 
 
 def read_results(path: str | os.PathLike[str]) -> list[EndpointResult]:
-    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
-
-    return with_host_findings(iter_results(path))
+    return load_results(path).results

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from scanner.model import EndpointResult
-from scanner.report.summary import by_host, sorted_findings, summarise
+from scanner.model import EndpointResult, ScanInfo
+from scanner.report.summary import by_host, describe_scans, sorted_findings, summarise
 from scanner.untrusted import for_markdown
 
 
@@ -14,7 +14,7 @@ def _md(value: object) -> str:
     return "-" if value is None or value == "" else for_markdown(value)
 
 
-def render_markdown(results: Iterable[EndpointResult], generated: str) -> str:
+def render_markdown(results: Iterable[EndpointResult], generated: str, scans: Sequence[ScanInfo] = ()) -> str:
     rows = list(results)
     s = summarise(rows)
     out = [
@@ -22,6 +22,8 @@ def render_markdown(results: Iterable[EndpointResult], generated: str) -> str:
         "",
         f"Generated {generated}.",
         "",
+        *(f"- {_md(line)}" for line in describe_scans(scans)),
+        *([""] if scans else []),
         "## Summary",
         "",
         "| | |",

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scanner.model import SEVERITIES, EndpointResult, Finding
+from scanner.model import SEVERITIES, EndpointResult, Finding, ScanInfo
 
 
 @dataclass(frozen=True)
@@ -46,3 +46,26 @@ def sorted_findings(result: EndpointResult) -> list[Finding]:
     """Worst first, stable otherwise."""
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(result.findings, key=lambda f: order[f.severity])
+
+
+def describe_scans(scans: Iterable[ScanInfo]) -> list[str]:
+    """One line per scan: when, what, with which options (the report's "scanned with" statement)."""
+    lines = []
+    for scan in scans:
+        targets = " ".join(scan.targets) or "(targets not recorded)"
+        given = {k: v for k, v in scan.options.items() if v not in (None, "")}
+        options = ", ".join(f"{k.replace('_', ' ')} {_option(v)}" for k, v in given.items())
+        resumed = " (resumed)" if scan.resumed else ""
+        line = f"Scan {scan.scan_id}{resumed} started {scan.started}: {targets}"
+        lines.append(line + (f"; {options}" if options else ""))
+    return lines
+
+
+def _option(value: object) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value) or "-"
+    return str(value)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from scanner.model import SEVERITY_RANK, EndpointResult
 from scanner.report.diff import diff_results, render_diff_table
-from scanner.report.load import read_results
+from scanner.report.load import load_results
 from scanner.report.policy import Policy, evaluate_policy, load_policy
 from scanner.text import plural
 from scanner.untrusted import for_terminal
@@ -36,6 +36,7 @@ class Validation:
     policy: Policy | None
     fail_on: str | None
     fail_on_regression: bool
+    baseline_note: str | None = None  # the baseline file holds several scans: say which state is compared
 
     @property
     def judges_every_endpoint(self) -> bool:
@@ -48,8 +49,15 @@ def prepare_validation(settings: ScanSettings) -> Validation:
     policy = settings.policy
     if isinstance(policy, str):
         policy = load_policy(policy)
-    baseline = read_results(settings.baseline) if settings.baseline else None
-    return Validation(baseline, settings.baseline, policy, settings.fail_on, settings.fail_on_regression)
+    loaded = load_results(settings.baseline) if settings.baseline else None
+    return Validation(
+        loaded.results if loaded else None,
+        settings.baseline,
+        policy,
+        settings.fail_on,
+        settings.fail_on_regression,
+        baseline_note=loaded.note if loaded else None,
+    )
 
 
 def evaluate_after_scan(
@@ -68,6 +76,8 @@ def evaluate_after_scan(
     if v.baseline is not None:
         diff = diff_results(v.baseline, results)
         out.write(f"Against baseline {v.baseline_path}:\n")
+        if v.baseline_note:
+            out.write(f"({v.baseline_note})\n")
         out.write(render_diff_table(diff, v.fail_on))
         regressions = diff.regressions(v.fail_on)
     policy_failed = False

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scanner.engine.runner import Scan
-    from scanner.model import EndpointResult
+    from scanner.model import EndpointResult, ScanInfo
 
 
 def run_scan_tui(
@@ -18,6 +18,7 @@ def run_scan_tui(
     targets: str = "",
     options_summary: str = "",
     output_path: str | None = None,
+    scan_info: ScanInfo | None = None,
     fixer: Callable[[tuple[str, int]], str | None] | None = None,
     exit_code: Callable[[list[EndpointResult]], int] | None = None,
 ) -> int:
@@ -33,7 +34,7 @@ def run_scan_tui(
 
     # The scan command passes its targets as ``title``; the header shows them after "targets:".
     app = ScanApp(scan, targets=targets or title, options_summary=options_summary, output_path=output_path,
-                  fixer=fixer)
+                  fixer=fixer, scan_info=scan_info)
     code = app.run()
     code = int(code) if code is not None else 0
     if exit_code is not None and code == 0:

@@ -15,7 +15,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from scanner.engine.runner import Scan
-from scanner.model import EndpointResult
+from scanner.model import EndpointResult, ScanInfo
 from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, endpoint_of, next_in
 from scanner.tui.export import export_results
 from scanner.tui.messages import Reprobed, ScanFinished
@@ -62,6 +62,7 @@ class ScanApp(App[int]):
         targets: str = "",
         options_summary: str = "",
         output_path: str | None = None,
+        scan_info: ScanInfo | None = None,  # the scan line that starts the output file's block
         title: str = "mailprobe",
         flush_interval: float = 0.15,
         clock: Callable[[], float] = time.monotonic,
@@ -73,6 +74,7 @@ class ScanApp(App[int]):
         self.targets = targets
         self.options_summary = options_summary
         self.output_path = output_path
+        self.scan_info = scan_info
         self.scan_title = title
         self.flush_interval = flush_interval
         self.clock = clock
@@ -101,7 +103,7 @@ class ScanApp(App[int]):
 
     def on_mount(self) -> None:
         if self.output_path:
-            self._output = open_output(self.output_path)
+            self._output = open_output(self.output_path, self.scan_info)
         self._started = self.clock()
         self.query_one(ResultsTable).focus()
         self._update_summary()

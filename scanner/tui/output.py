@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TextIO
+from typing import Protocol
 
-from scanner.model import EndpointResult
+from scanner.model import EndpointResult, ScanInfo
 
 
 class ResultSink(Protocol):
@@ -13,26 +13,8 @@ class ResultSink(Protocol):
     def close(self) -> None: ...
 
 
-class JsonlAppender:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._file: TextIO | None = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+def open_output(path: str, scan: ScanInfo | None = None) -> ResultSink:
+    """The engine's JSON Lines writer (the one writer of the results format), starting with the scan line."""
+    from scanner.engine.jsonl import JsonlWriter
 
-    def write(self, result: EndpointResult) -> None:
-        if self._file is not None:
-            self._file.write(result.to_json() + "\n")
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def open_output(path: str) -> ResultSink:
-    """The engine's JSON Lines writer when it is there (same write/close interface), else the appender above."""
-    try:
-        from scanner.engine.jsonl import JsonlWriter
-    except ImportError:
-        return JsonlAppender(path)
-    return JsonlWriter(path)
+    return JsonlWriter(path, scan)
