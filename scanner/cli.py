@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "scanner.commands.demo",
     "scanner.commands.diff",
     "scanner.commands.report",
+    "scanner.commands.check",
 )
 
 
@@ -44,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        answer = getattr(args, "usage_error", None)  # a command may report bad usage its own way (check: UNKNOWN)
+        if answer is not None:
+            answer(message)
+        parser.error(message)
     try:
         return int(args.func(args))
     except MailprobeError as exc:

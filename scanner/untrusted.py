@@ -13,6 +13,7 @@ passes them through the function for its channel, and nothing else decides how t
 - ``for_csv``: visibly escaped like the terminal (CSV files get printed too) and formula cells neutralised.
 - ``for_html`` / ``for_html_attribute``: escaped, and text isolated in ``<bdi>`` so bidi cannot reorder the page.
 - ``for_json``: exact (JSON is the machine record), only lone surrogates replaced so the record is valid UTF-8.
+- ``for_plugin_output`` / ``for_prometheus_label``: monitoring: one line, no ``|`` (it starts perfdata); label values.
 
 See docs/untrusted-text.md.
 """
@@ -130,3 +131,14 @@ def for_json(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return value
+
+
+def for_plugin_output(value: object, max_chars: int | None = None) -> str:
+    """A monitoring plugin's text (Nagios, Icinga, Sensu, Zabbix): one terminal-safe line with no ``|``, which
+    would start the performance data."""
+    return for_terminal(value, max_chars).replace("|", "\\x7c")
+
+
+def for_prometheus_label(value: object) -> str:
+    """A Prometheus label value: one line, controls visibly escaped (the exposition writer escapes ``"`` and ``\\``)."""
+    return _limit(_escape(_text(value)), 253)

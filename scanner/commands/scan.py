@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     validation = prepare_validation(settings)  # a bad baseline or policy file fails now, before any packet
     if settings.ca_file:
-        _check_ca_file(settings.ca_file)
+        require_ca_file(settings.ca_file)
     info = scan_info(settings)  # refuses -o FILE of another scan before any packet
     plan = plan_targets(settings)  # raises UsageError before any packet is sent
     asyncio.run(_check_named_targets(plan, settings))
@@ -329,7 +329,7 @@ def _rows_for(addresses: set[str], unanswered: dict[str, list[tuple[int, str, st
     ]
 
 
-def _check_ca_file(path: str) -> None:
+def require_ca_file(path: str) -> None:
     from scanner.tls.trust import TrustStoreError, check_ca_file
 
     try:
