@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.text import plural
 from scanner.untrusted import for_terminal
 
 _VERDICT_WORDS = {
@@ -66,27 +67,41 @@ def render_table(results: Sequence[EndpointResult], *, hidden: Counter[str] | No
     for row in rows:
         cells = [_fit(cell, w) for cell, w in zip(row, widths, strict=True)]
         lines.append("  ".join(cells).rstrip()[: max(width, 80)])
-    findings = [(r, f) for r in results for f in r.findings]
-    if findings:
-        lines.append("")
-        lines.append("findings:")
-        for result, finding in sorted(findings, key=lambda pair: -SEVERITY_RANK[pair[1].severity]):
-            where = f"{result.address}:{result.port}"
-            lines.append(for_terminal(f"  {finding.severity.upper():8} {where}  {finding.id}: {finding.title}"))
+    fixes = what_to_fix(results)
+    if fixes:
+        lines += ["", "What to fix, worst first:", *fixes]
     lines.append("")
     lines.append(summary_line(results, hidden))
     return "\n".join(lines)
 
 
+def what_to_fix(results: Iterable[EndpointResult]) -> list[str]:
+    """Per endpoint with findings: what is wrong (worst first) and the first step to fix it."""
+    lines: list[str] = []
+    for result in sorted((r for r in results if r.findings), key=_order):
+        findings = sorted(result.findings, key=lambda f: -SEVERITY_RANK[f.severity])
+        where = f"{result.address}:{result.port} {result.protocol}/{result.transport}"
+        wrong = "; ".join(f"{f.title} ({f.severity})" for f in findings)
+        lines.append(for_terminal(f"  {where}: {wrong}"))
+        lines.append(for_terminal(f"    first step: {findings[0].remediation}"))
+    return lines
+
+
 def summary_line(results: Iterable[EndpointResult], hidden: Counter[str] | None = None) -> str:
+    """'12 endpoints (3 open, 9 closed); findings: 2 critical, 1 medium': the counts stderr's summary repeats."""
     states: Counter[str] = Counter(hidden or {})
-    severities: Counter[str] = Counter()
     for result in results:
         states[result.state] += 1
-        severities.update(f.severity for f in result.findings)
-    state_text = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-    sev_text = ", ".join(f"{severities[s]} {s}" for s in SEVERITIES if severities[s]) or "no findings"
-    return f"{sum(states.values())} endpoints ({state_text}); {sev_text}"
+    severities = findings_by_severity(results)
+    state_text = ", ".join(f"{n:,} {s}" for s, n in sorted(states.items()))
+    sev_text = ", ".join(f"{severities[s]:,} {s}" for s in SEVERITIES if severities[s])
+    return f"{plural(sum(states.values()), 'endpoint')} ({state_text}); " + (
+        f"findings: {sev_text}" if sev_text else "no findings"
+    )
+
+
+def findings_by_severity(results: Iterable[EndpointResult]) -> Counter[str]:
+    return Counter(f.severity for r in results for f in r.findings)
 
 
 def write_json(results: Sequence[EndpointResult], stream: TextIO) -> None:

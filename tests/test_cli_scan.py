@@ -178,3 +178,21 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert code == 130, err
     assert f"--resume {out}" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.dovecot
+def test_table_says_what_is_wrong_and_counts_agree_with_stderr(dovecot_plaintext_allowed):
+    address = dovecot_plaintext_allowed.address
+    done = mailprobe("scan", address, "--source-address", "127.0.0.1", "--no-legacy-tls", "--no-tui",
+                     "--fail-on", "none")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "What to fix, worst first:" in out
+    block = out.split("What to fix, worst first:\n", 1)[1]
+    first, step = block.splitlines()[:2]
+    assert first.startswith(f"  {address}:") and "Plaintext login accepted (critical)" in first
+    assert step.startswith("    first step: ") and len(step) > 30
+    table_counts = out.strip().splitlines()[-1]  # "4 endpoints (4 open); findings: 2 critical, ..."
+    stderr_counts = done.stderr.strip().splitlines()[-1]  # "mailprobe: 4 endpoints in 2.3s (2/s): 4 open; findings..."
+    assert table_counts.split("; ", 1)[1] == stderr_counts.split("; ", 1)[1], (table_counts, stderr_counts)
+    assert table_counts.startswith("4 endpoints (4 open); findings: 2 critical")

@@ -15,7 +15,7 @@ from scanner.engine.planning import TargetPlan, build_plan
 from scanner.engine.runner import Scan
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES, EndpointResult, ScanInfo
-from scanner.output import render_table, write_json
+from scanner.output import findings_by_severity, render_table, write_json
 from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
 from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
 
@@ -294,7 +294,7 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
         progress.close(note=resume_hint(settings.output))
         raise KeyboardInterrupt from None
     finally:
-        progress.close()
+        progress.stop()  # the bar leaves the terminal before anything else is printed
         if writer:
             writer.close()
     for failure in getattr(scan, "failures", ()):
@@ -307,6 +307,7 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
         for r in with_host_findings(shown + _rows_for(open_addresses, unanswered_implicit))
         if r.state in ("open", "error") or settings.format == "json"
     ]
+    progress.close(findings=findings_by_severity(shown))  # the same counts as the table's last line
     if settings.format == "json":
         write_json(shown, sys.stdout)
     elif settings.format != "jsonl":

@@ -1,7 +1,9 @@
 """Progress on stderr for plain (non-TUI) scans: a redrawn status line on a terminal, a summary at the end.
 
-On a terminal: done/total, open, findings by severity, rate and ETA, redrawn at most twice a second.
-Not a terminal (CI, redirection): silent until the final summary line.
+On a terminal: a rich progress bar (rich comes with Textual) redrawn twice a second by rich's own refresh thread,
+so the elapsed time and ETA move even while every probe waits on a slow server; beside it done/total, open,
+findings by severity and the rate. Not a terminal (CI, redirection): silent until the final summary line.
+Findings are counted as the table counts them (findings, not endpoints), so stderr and stdout agree.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from scanner.model import SEVERITIES, EndpointResult
+from scanner.text import plural
 
 TotalLike = int | None | Callable[[], int | None]
 
@@ -45,9 +48,31 @@ class Progress:
         self.done = 0
         self.states: Counter[str] = Counter()
         self.findings: Counter[str] = Counter()
-        self._last_draw = float("-inf")
-        self._drawn = 0  # width of the status line on screen
         self._closed = False
+        self._bar: Any = None
+        self._task: Any = None
+        if self.tty:
+            self._start_bar()
+
+    def _start_bar(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
+
+        console = Console(file=self.stream, force_terminal=True, highlight=False)
+        self._bar = Bar(
+            TextColumn("mailprobe"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}", markup=False),
+            TimeRemainingColumn(),
+            console=console,
+            refresh_per_second=1 / self.interval,
+            transient=True,  # the summary line replaces it
+        )
+        self._task = self._bar.add_task("scan", total=self.total, status="")
+        self._bar.start()
 
     @property
     def total(self) -> int | None:
@@ -56,54 +81,59 @@ class Progress:
     def update(self, result: EndpointResult) -> None:
         self.done += 1
         self.states[result.state] += 1
-        if result.worst_severity:
-            self.findings[result.worst_severity] += 1
-        now = self.clock()
-        if self.tty and now - self._last_draw >= self.interval:
-            self._last_draw = now
-            self._draw(self.status_line(now))
+        self.findings.update(f.severity for f in result.findings)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, total=self.total, status=self.status_text())
 
     def status_line(self, now: float | None = None) -> str:
+        """Everything the terminal line says, as plain text."""
         elapsed = (self.clock() if now is None else now) - self.started
         total = self.total
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        parts = [f"{self.done:,}/{total:,}" if total is not None else f"{self.done:,}/?"]
-        parts.append(f"open {self.states['open']:,}")
-        found = self._findings_text()
-        if found:
-            parts.append(f"findings {found}")
-        parts.append(f"{rate:,.0f}/s")
+        parts = [f"{self.done:,}/{total:,}" if total is not None else f"{self.done:,}/?", self.status_text(now)]
         if total is not None and rate > 0 and self.done < total:
             parts.append(f"ETA {_duration((total - self.done) / rate)}")
         return "  ".join(parts)
 
-    def _findings_text(self) -> str:
-        return " ".join(f"{self.findings[s]} {s}" for s in SEVERITIES if self.findings[s])
+    def status_text(self, now: float | None = None) -> str:
+        """The counts beside rich's bar, elapsed time and ETA columns."""
+        elapsed = (self.clock() if now is None else now) - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        parts = [f"open {self.states['open']:,}"]
+        found = self._findings_text()
+        if found:
+            parts.append(f"findings {found}")
+        parts.append(f"{rate:,.0f}/s")
+        return "  ".join(parts)
 
-    def summary(self) -> str:
+    def _findings_text(self, findings: Counter[str] | None = None) -> str:
+        counts = self.findings if findings is None else findings
+        return ", ".join(f"{counts[s]:,} {s}" for s in SEVERITIES if counts[s])
+
+    def summary(self, findings: Counter[str] | None = None) -> str:
+        """The closing line; ``findings``: the final counts by severity (the table's), else those seen so far."""
         elapsed = self.clock() - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         states = ", ".join(f"{self.states[s]:,} {s}" for s in ("open", "closed", "filtered", "error") if self.states[s])
-        text = f"mailprobe: {self.done:,} endpoints in {elapsed:.1f}s ({rate:,.0f}/s)"
+        text = f"mailprobe: {plural(self.done, 'endpoint')} in {elapsed:.1f}s ({rate:,.0f}/s)"
         if states:
             text += f": {states}"
-        found = self._findings_text()
-        return text + (f"; endpoints with findings: {found}" if found else "")
+        found = self._findings_text(findings)
+        return text + (f"; findings: {found}" if found else "; no findings")
 
-    def _draw(self, line: str) -> None:
-        pad = max(self._drawn - len(line), 0)
-        self.stream.write("\r" + line + " " * pad)
-        self.stream.flush()
-        self._drawn = len(line)
+    def stop(self) -> None:
+        """Take the bar off the terminal (before other output), without the summary."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
-    def close(self, note: str | None = None) -> None:
+    def close(self, note: str | None = None, findings: Counter[str] | None = None) -> None:
         """Clear the status line and print the summary (and an optional note, e.g. how to resume)."""
         if self._closed:
             return
         self._closed = True
-        if self.tty and self._drawn:
-            self.stream.write("\r" + " " * self._drawn + "\r")
-        self.stream.write(self.summary() + "\n")
+        self.stop()
+        self.stream.write(self.summary(findings) + "\n")
         if note:
             self.stream.write(note + "\n")
         self.stream.flush()

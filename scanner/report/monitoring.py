@@ -216,11 +216,15 @@ class _Fixed:
         return iter(self.families)
 
 
-def _unix_time(iso: str) -> float | None:
-    try:
-        moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _unix_time(value: object) -> float | None:
+    """A certificate date (a datetime, or ISO 8601 text in older files) as Unix time; naive means UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return float(calendar.timegm(moment.utctimetuple()))

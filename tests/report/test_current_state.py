@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import pytest
@@ -115,11 +115,16 @@ def test_result_schema_names_every_field_of_the_result_model() -> None:
     schema = json.loads((DOCS / "result.schema.json").read_text(encoding="utf-8"))
     described = _objects(schema)
     for kind in (model.EndpointResult, model.Capabilities, model.PlaintextLogin, model.TlsInfo,
-                 model.CertificateInfo, model.TranscriptLine, model.Finding):
+                 model.CertificateInfo, model.NameCheck, model.TranscriptLine, model.Finding):
         fields = {f.name for f in dataclasses.fields(kind)}
         assert fields in described, f"docs/result.schema.json is out of step with {kind.__name__}: {sorted(fields)}"
     for result in site("accepted", OPEN):
         jsonschema.validate(result.to_dict(), schema)
+    enums = {name: schema["properties"][name]["enum"] for name in ("protocol", "transport", "state", "starttls")}
+    assert enums == {"protocol": list(get_args(model.Protocol)), "transport": list(get_args(model.Transport)),
+                     "state": list(get_args(model.State)), "starttls": list(get_args(model.StartTls))}
+    verdicts = schema["properties"]["plaintext_login"]["properties"]["verdict"]["enum"]
+    assert verdicts == list(get_args(model.Verdict))
 
 
 def test_scan_schema_matches_the_scan_line() -> None:
