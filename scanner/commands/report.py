@@ -9,6 +9,7 @@ from typing import Any
 
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES
+from scanner.report.diff import diff_results
 from scanner.report.formats import FORMATS, render_report
 from scanner.report.load import load_results
 from scanner.report.policy import evaluate_policy, load_policy
@@ -34,6 +35,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--policy", metavar="FILE", help="policy of what must hold: exit 1 (and failed JUnit cases) "
                         "when it fails")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="earlier results: the HTML report shows what changed, and a regression exits 1")
     parser.set_defaults(func=run)
 
 
@@ -42,11 +45,14 @@ def run(args: argparse.Namespace) -> int:
     fail_on = checked(severity_or_none, args.fail_on, "--fail-on")
     policy = load_policy(args.policy) if args.policy else None
     loaded = load_results(args.results)
-    if loaded.note:
-        print(f"mailprobe: {loaded.note}", file=sys.stderr)
+    baseline = load_results(args.baseline) if args.baseline else None
+    for note in (loaded.note, baseline.note if baseline else None):
+        if note:
+            print(f"mailprobe: {note}", file=sys.stderr)
     results = loaded.results
     outcome = evaluate_policy(policy, results) if policy else None
-    text = render_report(results, args.format, fail_on=fail_on, policy=outcome, scans=loaded.scans)
+    diff = diff_results(baseline.results, results) if baseline else None
+    text = render_report(results, args.format, fail_on=fail_on, policy=outcome, scans=loaded.scans, diff=diff)
     if args.output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -55,4 +61,5 @@ def run(args: argparse.Namespace) -> int:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc}") from None
-    return evaluate_after_scan(results, Validation(None, None, policy, fail_on, False), stream=sys.stderr)
+    validation = Validation(baseline.results if baseline else None, args.baseline, policy, fail_on, False)
+    return evaluate_after_scan(results, validation, stream=sys.stderr)

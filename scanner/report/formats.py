@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from scanner.errors import UsageError
 from scanner.model import EndpointResult, ScanInfo
 from scanner.report.csv_report import render_csv
+from scanner.report.diff import ScanDiff
 from scanner.report.html import render_html
 from scanner.report.json_report import render_json
 from scanner.report.junit import render_junit
@@ -25,6 +26,7 @@ def render_report(
     fail_on: str | None = "high",
     policy: PolicyOutcome | None = None,
     scans: Sequence[ScanInfo] = (),
+    diff: ScanDiff | None = None,
 ) -> str:
     """``fail_on`` and ``policy`` decide JUnit failures; the other formats show everything. ``scans``: the scans
     the results come from (id, start, targets, options), stated by the formats meant for people."""
@@ -34,7 +36,7 @@ def render_report(
     if fmt == "json":
         return render_json(results, when, scans)
     if fmt == "html":
-        return render_html(results, when, scans=scans)
+        return render_html(results, when, scans=scans, diff=diff)
     if fmt == "junit":
         return render_junit(results, when, fail_on=fail_on, policy=policy)
     if fmt == "markdown":

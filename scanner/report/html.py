@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from scanner import __version__
-from scanner.model import CertificateInfo, EndpointResult, Finding, ScanInfo
+from scanner.model import SEVERITY_RANK, CertificateInfo, EndpointResult, Finding, ScanInfo
+from scanner.report.diff import ScanDiff
 from scanner.report.summary import Summary, by_host, describe_scans, sorted_findings, summarise
+from scanner.text import plural
 from scanner.untrusted import for_html, for_html_attribute
 
 _CSS = """
@@ -20,6 +22,10 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 2px solid #333; padding-bottom: .2em; }
 h3 { font-size: 1.05em; margin: 1.2em 0 .4em; }
 .meta { color:#555; }
+.verdict { border-left: 6px solid var(--ok); background:#f3f8f4; padding: .4em 1em; font-size: 1.1em; }
+.verdict.bad { border-color: var(--critical); background:#fbeeee; } .verdict.warn { border-color: var(--medium);
+  background:#fdf6e9; }
+ul.worst li { margin: .3em 0; }
 table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; }
 th, td { border: 1px solid #bbb; padding: .3em .5em; text-align: left; vertical-align: top; }
 th { background: #eee; }
@@ -45,8 +51,14 @@ code { overflow-wrap: anywhere; }
 
 
 def render_html(
-    results: Iterable[EndpointResult], generated: str, title: str = "mailprobe report", scans: Sequence[ScanInfo] = ()
+    results: Iterable[EndpointResult],
+    generated: str,
+    title: str = "mailprobe report",
+    scans: Sequence[ScanInfo] = (),
+    diff: ScanDiff | None = None,
 ) -> str:
+    """Summary first (in words a manager reads, then counts, then what changed against a baseline when ``diff`` is
+    given), then hosts worst first, each endpoint with its findings, fixes and certificate."""
     rows = list(results)
     summary = summarise(rows)
     parts = [
@@ -57,10 +69,13 @@ def render_html(
         f"<title>{_a(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Generated {_e(generated)} by mailprobe {_e(__version__)}.</p>',
-        *(f'<p class="meta">{_e(line)}</p>' for line in describe_scans(scans)),
+        _verdict(rows, summary),
         _summary(summary),
+        _worst(rows),
+        _changes(diff) if diff is not None else "",
+        _scans(scans),
     ]
-    for host, endpoints in by_host(rows).items():
+    for host, endpoints in sorted(by_host(rows).items(), key=lambda item: _host_order(*item)):
         parts.append(_host(host, endpoints))
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -82,17 +97,92 @@ def _sev(severity: str | None) -> str:
     return f'<span class="sev sev-{_a(severity)}">{_e(severity)}</span>'
 
 
+# Words for people instead of the JSON enum values.
+STATE_WORDS = {"open": "answering", "closed": "closed (connection refused)", "filtered": "no answer",
+               "error": "error"}
+VERDICT_WORDS = {"refused": "refused", "accepted": "ACCEPTED in clear", "inconclusive": "inconclusive",
+                 "not_tested": "not tested", "not_applicable": "not applicable (TLS from the start)"}
+STARTTLS_WORDS = {"ok": "works", "failed": "failed", "not_offered": "not offered",
+                  "not_applicable": "TLS from the start"}
+
+
+def _host_order(host: str, endpoints: list[EndpointResult]) -> tuple[int, str]:
+    worst = max((SEVERITY_RANK[r.worst_severity] for r in endpoints if r.worst_severity), default=-1)
+    return (-worst, host)
+
+
+def _verdict(rows: list[EndpointResult], s: Summary) -> str:
+    """The one paragraph a manager reads: is a password taken in clear anywhere, how bad is the rest."""
+    accepted = [r for r in rows if r.plaintext_login.verdict == "accepted"]
+    unclear = [r for r in rows if r.plaintext_login.verdict == "inconclusive"]
+    if accepted:
+        where = ", ".join(f"{r.address}:{r.port}" for r in accepted[:6]) + (" ..." if len(accepted) > 6 else "")
+        lead = (f"<b>Passwords are accepted in clear on {plural(len(accepted), 'endpoint')}</b> ({_e(where)}): "
+                "anyone on the network path can read them. Fix these first.")
+        css = "bad"
+    elif s.severities["critical"] or s.severities["high"]:
+        lead = "No endpoint accepts a password in clear, but there are serious findings below."
+        css = "warn"
+    elif unclear:
+        lead = (f"No endpoint was seen accepting a password in clear; {plural(len(unclear), 'endpoint')} gave "
+                "no clear answer (see the evidence below).")
+        css = "warn"
+    else:
+        lead = "No endpoint accepts a password in clear and there is no serious finding."
+        css = "good"
+    serious = s.severities["critical"] + s.severities["high"]
+    counts = (f"{plural(s.endpoints, 'endpoint')} on {plural(s.hosts, 'host')}; "
+              f"{plural(serious, 'serious finding')} (critical or high), {plural(s.findings, 'finding')} in all.")
+    return f'<section id="verdict" class="verdict {css}"><p>{lead}</p><p>{counts}</p></section>'
+
+
+def _worst(rows: list[EndpointResult]) -> str:
+    """The worst findings across the scan, each with how many endpoints have it and its fix."""
+    groups: dict[str, list[tuple[EndpointResult, Finding]]] = {}
+    for r in rows:
+        for f in r.findings:
+            groups.setdefault(f.id, []).append((r, f))
+    if not groups:
+        return ""
+    ranked = sorted(groups.values(), key=lambda g: (-SEVERITY_RANK[g[0][1].severity], -len(g), g[0][1].id))[:8]
+    items = "".join(
+        f"<li>{_sev(g[0][1].severity)} <b>{_e(g[0][1].title)}</b> on {plural(len(g), 'endpoint')}: "
+        f"{_e(g[0][1].remediation)}</li>"
+        for g in ranked
+    )
+    return f'<section id="worst"><h2>Worst findings and what to do</h2><ul class="worst">{items}</ul></section>'
+
+
+def _changes(diff: ScanDiff) -> str:
+    fixed, new = diff.improvements(), diff.regressions("info")
+    lines = [f"<p>Against the baseline: {plural(len(fixed), 'improvement')}, {plural(len(new), 'regression')}; "
+             f"{diff.count('appeared')} endpoints appeared, {diff.count('vanished')} vanished.</p>"]
+    if new:
+        lines.append("<p><b>Worse than before:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in new[:20]) + "</ul>")
+    if fixed:
+        lines.append("<p><b>Better than before:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in fixed[:20])
+                     + "</ul>")
+    return '<section id="changes"><h2>Changes since the baseline</h2>' + "".join(lines) + "</section>"
+
+
+def _scans(scans: Sequence[ScanInfo]) -> str:
+    if not scans:
+        return '<p class="meta">Scan metadata: not recorded (results written before mailprobe recorded scans).</p>'
+    items = "".join(f"<li>{_e(line)}</li>" for line in describe_scans(scans))
+    return f'<section id="scans"><h2>Scans</h2><ul class="meta">{items}</ul></section>'
+
+
 def _summary(s: Summary) -> str:
-    def listing(counts: dict[str, int]) -> str:
-        return ", ".join(f"{_e(k)}: {v}" for k, v in counts.items()) or "-"
+    def listing(counts: dict[str, int], words: dict[str, str]) -> str:
+        return ", ".join(f"{_e(words.get(k, k))}: {v}" for k, v in counts.items()) or "-"
 
     severity_cells = "".join(f"<td>{_sev(k)} {v}</td>" for k, v in s.severities.items())
     return (
         '<section id="summary"><h2>Summary</h2><table class="summary">'
         f'<tr><th>Hosts</th><td id="count-hosts">{s.hosts}</td></tr>'
         f'<tr><th>Endpoints</th><td id="count-endpoints">{s.endpoints}</td></tr>'
-        f"<tr><th>States</th><td>{listing(s.states)}</td></tr>"
-        f"<tr><th>Plaintext login (open endpoints)</th><td>{listing(s.verdicts)}</td></tr>"
+        f"<tr><th>States</th><td>{listing(s.states, STATE_WORDS)}</td></tr>"
+        f"<tr><th>Plaintext login (answering endpoints)</th><td>{listing(s.verdicts, VERDICT_WORDS)}</td></tr>"
         f'<tr><th>Findings</th><td id="count-findings">{s.findings}</td></tr>'
         "</table>"
         f'<table class="severities"><tr>{severity_cells}</tr></table></section>'
@@ -101,14 +191,18 @@ def _summary(s: Summary) -> str:
 
 def _host(host: str, endpoints: list[EndpointResult]) -> str:
     rows = []
+    endpoints = sorted(endpoints, key=lambda r: (-(SEVERITY_RANK[r.worst_severity] if r.worst_severity else -1),
+                                                 r.address, r.port))
     for r in endpoints:
         tls = r.tls
         cert = tls.certificate if tls else None
         cert_cell = "-" if cert is None else f"{_e(cert.subject)} ({'trusted' if cert.trusted else 'untrusted'})"
         verdict = r.plaintext_login.verdict
         rows.append(
-            f"<tr><td>{_e(r.address)}:{r.port}</td><td>{_e(r.protocol)}/{_e(r.transport)}</td><td>{_e(r.state)}</td>"
-            f'<td class="verdict-{_a(verdict)}">{_e(verdict)}</td><td>{_e(r.starttls)}</td>'
+            f"<tr><td>{_e(r.address)}:{r.port}</td><td>{_e(r.protocol)}/{_e(r.transport)}</td>"
+            f"<td>{_e(STATE_WORDS.get(r.state, r.state))}</td>"
+            f'<td class="verdict-{_a(verdict)}">{_e(VERDICT_WORDS.get(verdict, verdict))}</td>'
+            f"<td>{_e(STARTTLS_WORDS.get(r.starttls, r.starttls))}</td>"
             f"<td>{_e(tls.version if tls and tls.version else '-')}</td><td>{cert_cell}</td>"
             f"<td>{_sev(r.worst_severity)} {len(r.findings)}</td></tr>"
         )
@@ -126,13 +220,15 @@ def _endpoint(r: EndpointResult) -> str:
         f'<div class="endpoint" data-endpoint="{_a(r.address)}:{r.port}">',
         f"<h3>{_e(r.address)}:{r.port} {_e(r.protocol.upper())} {_e(r.transport)}{name}</h3>",
     ]
-    facts = [("State", r.state), ("Software", r.software), ("Greeting", r.greeting), ("Error", r.error)]
+    facts = [("State", STATE_WORDS.get(r.state, r.state)), ("Software", r.software), ("Greeting", r.greeting),
+             ("Error", r.error)]
     if r.ptr:
         facts.append(("Reverse DNS", r.ptr))
     parts.append("<p>" + " &middot; ".join(f"<b>{k}:</b> {_e(v)}" for k, v in facts if v) + "</p>")
     if r.plaintext_login.evidence:
         evidence = "".join(f"<li>{_e(line)}</li>" for line in r.plaintext_login.evidence)
-        parts.append(f"<p><b>Plaintext login: {_e(r.plaintext_login.verdict)}</b></p><ul>{evidence}</ul>")
+        verdict = VERDICT_WORDS.get(r.plaintext_login.verdict, r.plaintext_login.verdict)
+        parts.append(f"<p><b>Plaintext login: {_e(verdict)}</b></p><ul>{evidence}</ul>")
     findings = sorted_findings(r)
     if findings:
         parts.append("".join(_finding(f) for f in findings))
@@ -148,7 +244,7 @@ def _finding(f: Finding) -> str:
     return (
         f'<div class="finding" data-finding="{_a(f.id)}">{_sev(f.severity)} <b class="title">{_e(f.title)}</b> '
         f'<code>{_e(f.id)}</code><p class="detail">{_e(f.detail)}</p>'
-        f'<p class="remediation"><b>Remediation:</b> {_e(f.remediation)}</p></div>'
+        f'<p class="remediation"><b>What to do:</b> {_e(f.remediation)}</p></div>'
     )
 
 

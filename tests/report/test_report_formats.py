@@ -125,7 +125,11 @@ def test_html_report_renders_in_chromium_with_every_finding(tmp_path: Path) -> N
     assert len(dom.findings) == len(ALL_FINDINGS)
     body = " ".join(dom.text)
     # Summary and certificate details made it into the rendered page.
-    assert "Hosts" in body and "Endpoints" in body and "accepted: 1" in body
+    assert "Hosts" in body and "Endpoints" in body and "ACCEPTED in clear: 1" in body
+    # The summary comes first, in words: the verdict, then the worst findings with their fix, then the hosts.
+    verdict = body.index("Passwords are accepted in clear on 1 endpoint")
+    assert verdict < body.index("Worst findings and what to do") < body.index("192.0.2.10:143 IMAP")
+    assert "not_applicable" not in body and "not applicable (TLS from the start)" in body  # words, not enum values
     assert "not trusted: self-signed certificate" in body and "cd" * 32 in body
     # A server's markup stays text (the remediation "Fix <b>this</b>" was found as text above).
     assert "script" not in dom.tags
@@ -247,3 +251,18 @@ def test_report_command_writes_each_format(tmp_path: Path, monkeypatch: pytest.M
     ET.parse(tmp_path / "out.junit")
     assert cli.main(["report", str(tmp_path / "none.jsonl"), "--format", "csv"]) == 2
     assert "none.jsonl: No such file or directory" in capsys.readouterr().err
+
+
+def test_html_report_screenshot_in_chromium(tmp_path: Path) -> None:
+    """Rendered as a browser paints it: a real PNG of the page (docs/report.png was taken the same way)."""
+    page = tmp_path / "report.html"
+    page.write_text(render_report(results(), "html", generated="2025-06-01T10:00:00Z"), encoding="utf-8")
+    shot = tmp_path / "report.png"
+    run = subprocess.run([*browser(tmp_path), "--hide-scrollbars", "--window-size=1200,1600",
+                          f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1200, 1600)
+    assert len(data) > 20_000  # text and tables were painted, not a blank page
