@@ -40,6 +40,8 @@ class ScanApp(App[int]):
     TITLE = "mailprobe"
 
     BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit_app", "Quit"),
         Binding("slash", "filter_text", "Filter"),
         Binding("v", "cycle_verdict", "Verdict"),
@@ -358,6 +360,13 @@ class ScanApp(App[int]):
             self.notify(f"export failed: {exc}", severity="error", timeout=8, markup=False)
             return
         self.notify(f"wrote {count} rows to {path}", markup=False)
+
+    def action_help(self) -> None:
+        """? or F1: every key and what it does, in Textual's help panel beside the table (again: hide it)."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     def action_quit_app(self) -> None:
         if not self.running:

@@ -232,3 +232,32 @@ async def test_narrow_terminal_scrolls_by_column_and_keeps_the_host() -> None:
         assert screen_rows(app)[1].split()[:3] == ["127.0.0.3", "✗", "ACCEPTED"]
         await pilot.press("left")
         assert app.query_one(ResultsTable).render_line(0).text.split()[:2] == ["Host", "Software"]
+
+
+async def test_help_key_is_shown_and_opens_the_key_list() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        shown = {b.binding.key: b.binding.description for b in app.active_bindings.values() if b.binding.show}
+        assert shown.get("question_mark") == "Help"  # in the footer, beside Quit
+        for key in ("question_mark", "f1"):
+            await pilot.press(key)
+            await until(pilot, lambda: bool(app.screen.query("HelpPanel")))
+            await pilot.press(key)
+            await until(pilot, lambda: not app.screen.query("HelpPanel"))
+
+
+async def test_worst_column_stays_in_view_at_160_columns() -> None:
+    long_name = "a-very-long-host-name-that-fills-its-column.mail.example.com"
+    rows = [result(i, 143, name=long_name, software="Microsoft Exchange Server 2019 CU14 build")
+            for i in range(2, 6)]
+    app, _ = make_app(rows)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        table = app.query_one(ResultsTable)
+        assert sum(table.widths) + 2 * len(table.widths) > 160  # wider than the terminal: columns must scroll
+        header = table.render_line(0).text
+        assert header.rstrip().endswith("Worst")
+        for _ in range(6):  # scrolled sideways as far as it goes: Host and Worst stay
+            await pilot.press("right")
+        assert table.render_line(0).text.rstrip().endswith("Worst") and table.render_line(0).text.startswith("Host")

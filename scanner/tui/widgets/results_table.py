@@ -163,10 +163,20 @@ class ResultsTable(ScrollView, can_focus=True):
             if index >= len(self.view):
                 return Strip.blank(width, base)
             strip = self._row_strip(self.view.row(index), index == self.cursor, base)
-        # The Host column stays put; the others scroll sideways on narrow terminals.
+        # The Host column stays put on the left and Worst on the right edge; the others scroll sideways when the
+        # table is wider than the terminal (a 160-column terminal cannot show every column at its widest).
         fixed = min(self.widths[0] + GAP, width)
-        moving = strip.crop_extend(fixed + scroll_x, fixed + scroll_x + width - fixed, base)
-        return Strip.join([strip.crop_extend(0, fixed, base), moving])
+        total = sum(self.widths) + GAP * len(self.widths)
+        pinned = self.widths[-1] + GAP
+        if total <= width or fixed + pinned >= width:
+            moving = strip.crop_extend(fixed + scroll_x, fixed + scroll_x + width - fixed, base)
+            return Strip.join([strip.crop_extend(0, fixed, base), moving])
+        last = total - pinned  # where Worst starts in the full row
+        start = fixed + scroll_x
+        end = min(start + width - fixed - pinned, last)
+        moving = strip.crop_extend(start, max(end, start), base)
+        gap = Strip.blank(width - fixed - pinned - moving.cell_length, base)
+        return Strip.join([strip.crop_extend(0, fixed, base), moving, gap, strip.crop_extend(last, total, base)])
 
     def _header_strip(self, base: Style) -> Strip:
         header = base + self.get_component_rich_style("results-table--header")
