@@ -81,7 +81,7 @@ def what_to_fix(results: Iterable[EndpointResult]) -> list[str]:
     for result in sorted((r for r in results if r.findings), key=_order):
         findings = sorted(result.findings, key=lambda f: -SEVERITY_RANK[f.severity])
         where = f"{result.address}:{result.port} {result.protocol}/{result.transport}"
-        wrong = "; ".join(f"{f.title} ({f.severity})" for f in findings)
+        wrong = "; ".join(f"{f.title} ({f.severity}: {f.id})" for f in findings)
         lines.append(for_terminal(f"  {where}: {wrong}"))
         lines.append(for_terminal(f"    first step: {findings[0].remediation}"))
     return lines

@@ -190,7 +190,8 @@ def test_table_says_what_is_wrong_and_counts_agree_with_stderr(dovecot_plaintext
     assert "What to fix, worst first:" in out
     block = out.split("What to fix, worst first:\n", 1)[1]
     first, step = block.splitlines()[:2]
-    assert first.startswith(f"  {address}:") and "Plaintext login accepted (critical)" in first
+    assert first.startswith(f"  {address}:")
+    assert "Plaintext login accepted (critical: plaintext-login-accepted)" in first
     assert step.startswith("    first step: ") and len(step) > 30
     table_counts = out.strip().splitlines()[-1]  # "4 endpoints (4 open); findings: 2 critical, ..."
     stderr_counts = done.stderr.strip().splitlines()[-1]  # "mailprobe: 4 endpoints in 2.3s (2/s): 4 open; findings..."

@@ -133,3 +133,12 @@ def test_scan_schema_matches_the_scan_line() -> None:
     jsonschema.validate(line, schema)
     assert set(schema["properties"]) == set(line) == set(schema["required"])
     assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
+
+
+def test_report_of_a_file_where_nothing_answered_exits_3(tmp_path: Path) -> None:
+    from report_samples import endpoint
+
+    silent = write_scan(tmp_path / "silent.jsonl", [endpoint(143, state="closed"), endpoint(993, state="filtered")])
+    done = mailprobe("report", silent, "--format", "csv")
+    assert done.returncode == 3, done.stderr  # the documented "nothing reachable" code, as for scan
+    assert "Nothing reachable" in done.stderr
