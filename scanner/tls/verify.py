@@ -33,6 +33,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, VerificationError
 from OpenSSL import crypto
 
+from scanner.tls.names import normal_dns
 from scanner.tls.trust import TrustStore
 
 TRUST_SELF_SIGNED = "self-signed"
@@ -192,7 +193,7 @@ def profile_deviations(
     found: list[str] = [
         f"the subjectAltName lists '{san}', which is not a valid host name (strict clients never match it)"
         for san in dns_sans
-        if not _HOST_NAME.fullmatch(_idna(san))
+        if not _HOST_NAME.fullmatch(normal_dns(san))
     ]
     for cert in path:
         extensions = _extension_oids(cert)
@@ -418,7 +419,7 @@ def _verifier_subject(dns_sans: Sequence[str], ip_sans: Sequence[str]) -> DNSNam
     for san in dns_sans:
         concrete = "x" + san[1:] if san.startswith("*.") else san
         try:
-            return DNSName(_idna(concrete))
+            return DNSName(normal_dns(concrete))
         except ValueError:
             continue
     for san in ip_sans:
@@ -427,14 +428,6 @@ def _verifier_subject(dns_sans: Sequence[str], ip_sans: Sequence[str]) -> DNSNam
         except ValueError:
             continue
     return None
-
-
-def _idna(name: str) -> str:
-    name = name.strip().rstrip(".").lower()
-    try:
-        return name.encode("idna").decode("ascii")
-    except UnicodeError:
-        return name
 
 
 def _aia_hint(cert: x509.Certificate) -> str:

@@ -334,7 +334,8 @@ def _differential(clear: LoginAttempt, tls: LoginAttempt, reading: Reading, tls_
         if reading.signal == "credentials" and clear.stage == tls.stage:
             return "inconclusive", f"{mech}: both answers read as failed password checks, in different words"
         timing = _timing_note(clear, tls)
-        return "refused", f"{mech}: answer in clear differs from the credential failure over TLS{timing}"
+        said = f" ({reading.why})" if reading.signal == "policy" else ""
+        return "refused", f"{mech}: answer in clear{said} differs from the credential failure over TLS{timing}"
     return "inconclusive", f"{mech}: answers in clear and over TLS differ but neither looks like a refusal"
 
 

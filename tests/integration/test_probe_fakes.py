@@ -226,3 +226,22 @@ def test_exchange_login_type_is_read_from_the_wire(name, login_type, tls_context
     assert found[0].title.endswith(f": {login_type}")
     assert f"matches LoginType {login_type}: before TLS" in found[0].detail
     assert ("Get-ImapSettings" if "imap" in name else "Get-PopSettings") in found[0].detail
+
+
+# Replayed families (fixtures/servers, wording from the servers' sources): profile -> verdict, words in the evidence
+FAMILIES = {
+    "cyrus-imap-allowplaintext-no": ("refused", "Cyrus wording for a refusal without TLS"),
+    "cyrus-pop3-allowplaintext-no": ("refused", "Cyrus wording for a refusal without TLS"),
+    "zimbra-imap-cleartext-disabled": ("refused", "Zimbra build) wording for a refusal without TLS) differs"),
+    "proxy-imap-no-tls-fast": ("accepted", "this port has no TLS"),
+    "pop3-unknown-mailbox-at-user": ("inconclusive", "rejects unknown mailboxes at USER"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_replayed_families_get_the_verdict_a_real_password_would(name, tls_context):
+    verdict, words = FAMILIES[name]
+    result, _ = probe(load_profile(FIXTURES / f"{name}.toml"), tls_context)
+    assert result.state == "open", result.error
+    assert result.plaintext_login.verdict == verdict, result.plaintext_login.evidence
+    assert any(words in line for line in result.plaintext_login.evidence), result.plaintext_login.evidence
