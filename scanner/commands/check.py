@@ -12,15 +12,26 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from scanner.errors import MailprobeError, UsageError
 from scanner.model import SEVERITIES, EndpointResult
-from scanner.report.monitoring import CheckOutcome, Thresholds, judge, metric_families, render_plugin, render_prometheus
+from scanner.report.monitoring import (
+    CheckOutcome,
+    Thresholds,
+    collector,
+    judge,
+    metric_families,
+    render_plugin,
+    render_prometheus,
+)
 from scanner.settings import RULES, ScanSettings, build_settings, checked, day_count, severity_or_none
 from scanner.untrusted import for_plugin_output
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 EXIT_UNKNOWN = 3
 
@@ -154,17 +165,16 @@ def _listen_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+@dataclass
 class _Latest:
-    """The collector behind --serve: the metrics of the last finished check."""
+    """What --serve answers scrapes with: the last finished check."""
 
-    def __init__(self) -> None:
-        self.outcome: CheckOutcome | None = None
-        self.checked_at = 0.0
-        self.took = 0.0
+    outcome: CheckOutcome | None = None
+    checked_at: float = 0.0
+    took: float = 0.0
 
-    def collect(self) -> Iterator[object]:
-        if self.outcome is not None:
-            yield from metric_families(self.outcome, self.checked_at, self.took)
+    def families(self) -> list[Metric]:
+        return [] if self.outcome is None else list(metric_families(self.outcome, self.checked_at, self.took))
 
 
 def serve(where: str, settings: ScanSettings, limits: Thresholds, source: str | None, *, interval: float) -> int:
@@ -173,7 +183,7 @@ def serve(where: str, settings: ScanSettings, limits: Thresholds, source: str | 
     host, port = _listen_address(where)
     latest = _Latest()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(latest)  # type: ignore[arg-type]
+    registry.register(collector(latest.families))
     try:
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

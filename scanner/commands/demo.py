@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 
 from scanner.engine.runner import Scan
@@ -46,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     use_tui = not args.no_tui and args.format is None and sys.stdout.isatty() and sys.stdin.isatty()
     with running_demo(login_delay=0.05 if args.fast else None) as demo:
         scan = Scan(demo.endpoints, demo.options(), total=len(demo.endpoints))
+        # the demo servers' ports are chosen at start: record them, not the scan command's default list
+        ports = ",".join(f"{e.protocol}{'s' if e.transport == 'implicit' else ''}:{e.port}" for e in demo.endpoints)
+        info = dataclasses.replace(info, targets=tuple(sorted({e.address for e in demo.endpoints})),
+                                   options={**info.options, "ports": ports})
         if use_tui:
             from scanner.tui import run_scan_tui
 

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
 from scanner.report.summary import sorted_findings
 from scanner.text import plural
 from scanner.untrusted import for_plugin_output, for_prometheus_label
+
+if TYPE_CHECKING:  # prometheus_client is imported when metrics are made, not when the command line starts
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
 
 PluginState = Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"]
 EXIT_CODES: dict[PluginState, int] = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
@@ -163,7 +167,7 @@ def _labels(result: EndpointResult) -> list[str]:
                                                result.transport)]
 
 
-def metric_families(outcome: CheckOutcome, checked_at: float, took: float) -> Iterator[object]:
+def metric_families(outcome: CheckOutcome, checked_at: float, took: float) -> Iterator[Metric]:
     """prometheus_client metric families for one check (a Collector yields these)."""
     from prometheus_client.core import GaugeMetricFamily
 
@@ -202,18 +206,19 @@ def render_prometheus(outcome: CheckOutcome, checked_at: float, took: float) -> 
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Fixed(list(metric_families(outcome, checked_at, took))))
+    registry.register(collector(lambda: list(metric_families(outcome, checked_at, took))))
     return generate_latest(registry).decode("utf-8")
 
 
-class _Fixed:
-    """A prometheus_client collector that yields families computed once."""
+def collector(families: Callable[[], Sequence[Metric]]) -> Collector:
+    """A prometheus_client collector yielding ``families()`` at each collection (a scrape, or one rendering)."""
+    from prometheus_client.registry import Collector
 
-    def __init__(self, families: Sequence[object]) -> None:
-        self.families = families
+    class Current(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return iter(families())
 
-    def collect(self) -> Iterator[object]:
-        return iter(self.families)
+    return Current()
 
 
 def _unix_time(value: object) -> float | None:

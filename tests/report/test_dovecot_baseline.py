@@ -135,3 +135,35 @@ def test_replaced_certificate_is_the_only_change(dovecot_factory, site, tmp_path
         assert f"sha256 {new_sha[:16]}" in (e.changes[0].after or "")
     assert second.stdout.count("~ certificate: CN=mail.mailprobe.test") == 4
     assert "0 regressions" in second.stdout
+
+
+def test_two_scans_in_one_file_report_as_the_second_alone(dovecot_factory, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Before and after the fix appended to one file (as an admin re-running the same command would): every report
+    states the after-state, exactly as the after-scan alone, and says the file holds two scans."""
+    ca, ca_file, _policy = site
+    cert, key = leaf(ca, tmp_path, "server")
+    dv = dovecot_factory("plaintext_allowed", cert_path=cert, key_path=key, dns_name=NAME)
+    both, alone = tmp_path / "both.jsonl", tmp_path / "alone.jsonl"
+    assert scan(dv.address, ca_file, both).returncode == 1
+    refused = scan(dv.address, ca_file, both)
+    assert refused.returncode == 2 and "already holds results of an earlier scan" in refused.stderr  # not mixed in
+    dv.reconfigure("plaintext_refused")
+    assert scan(dv.address, ca_file, both, "--append").returncode == 0
+    assert scan(dv.address, ca_file, alone).returncode == 0
+
+    def report(path: Path, fmt: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scanner", "report", str(path), "--format", fmt],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+    for fmt in ("junit", "json", "csv"):
+        from_both, from_alone = report(both, fmt), report(alone, fmt)
+        assert from_both.returncode == from_alone.returncode == 0, from_both.stderr
+        assert "holds 2 scans" in from_both.stderr and "holds" not in from_alone.stderr
+        if fmt == "json":
+            a, b = json.loads(from_both.stdout), json.loads(from_alone.stdout)
+            assert a["summary"] == b["summary"] and len(a["scans"]) == 2 and len(b["scans"]) == 1
+            assert a["summary"]["endpoints"] == 4 and a["summary"]["verdicts"].get("accepted") is None
+        elif fmt == "junit":
+            assert 'tests="4"' in from_both.stdout and 'failures="0"' in from_both.stdout
+    verdicts = [{r.port: r.plaintext_login.verdict for r in read_results(path)} for path in (both, alone)]
+    assert verdicts[0] == verdicts[1] and verdicts[0][dv.ports.imap] == "refused"
