@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scanner.model import SEVERITY_RANK, EndpointResult, Finding
+from scanner.text import plural
 from scanner.untrusted import for_terminal
 
 Direction = Literal["better", "worse", "neutral"]
@@ -258,9 +259,9 @@ def render_diff_table(diff: ScanDiff, threshold: str | None = "high") -> str:
         lines.append("No changes against the baseline.")
     regressions = diff.regressions(threshold)
     lines.append(
-        f"Baseline {diff.before_count} endpoints, now {diff.after_count}: {diff.count('changed')} changed, "
+        f"Baseline {plural(diff.before_count, 'endpoint')}, now {diff.after_count}: {diff.count('changed')} changed, "
         f"{diff.count('unchanged')} unchanged, {diff.count('appeared')} appeared, {diff.count('vanished')} vanished; "
-        f"{diff.fixed_count} findings fixed, {diff.new_count} new; {len(regressions)} regressions"
+        f"{plural(diff.fixed_count, 'finding')} fixed, {diff.new_count} new; {plural(len(regressions), 'regression')}"
     )
     for line in regressions:
         lines.append(f"REGRESSION {line}")

@@ -32,6 +32,7 @@ from typing import Any
 
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.text import plural
 from scanner.tomlfile import read_toml
 from scanner.untrusted import for_terminal
 
@@ -150,7 +151,7 @@ class PolicyOutcome:
 
     def render(self) -> str:
         lines = [
-            f"Policy: {self.checked} open endpoints checked, {len(self.violations)} violations"
+            f"Policy: {plural(self.checked, 'open endpoint')} checked, {plural(len(self.violations), 'violation')}"
             f", {len(self.excused)} excepted"
         ]
         lines += [f"  FAIL {v.describe()}" for v in self.violations]
