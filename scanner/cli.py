@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         answer = getattr(args, "usage_error", None)  # a command may report bad usage its own way (check: UNKNOWN)
         if answer is not None:
             answer(message)
-        parser.error(message)
+        prog = f"{parser.prog} {args.command}"  # the hint names the command's own --help
+        parser.exit(2, f"{prog}: error: {message} (see '{prog} --help')\n")
     try:
         return int(args.func(args))
     except MailprobeError as exc:

@@ -142,4 +142,4 @@ def test_argparse_errors_are_one_line_with_a_hint() -> None:
     done = subprocess.run([sys.executable, "-m", "scanner", "scan", "--no-such-flag", "127.0.0.1"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "--no-such-flag" in done.stderr and "--help" in done.stderr
+    assert done.stderr.count("\n") == 1 and "--no-such-flag" in done.stderr and "'mailprobe scan --help'" in done.stderr
