@@ -388,8 +388,12 @@ _SOURCE_WORDS = {
 
 def differing_certificates(rows: Sequence[EndpointResult]) -> Iterator[tuple[EndpointResult, Finding]]:
     """Host rule: cert-differs-across-ports (info) on every TLS port when the host presents more than one
-    certificate."""
-    with_cert = [r for r in rows if r.state == "open" and r.tls is not None and r.tls.certificate is not None]
+    certificate. Submission ports (smtp) are compared with these by submission_host.submission_certificate_mismatch."""
+    with_cert = [
+        r
+        for r in rows
+        if r.protocol != "smtp" and r.state == "open" and r.tls is not None and r.tls.certificate is not None
+    ]
     fingerprints = {r.tls.certificate.sha256 for r in with_cert}  # type: ignore[union-attr]
     if len(fingerprints) < 2:
         return

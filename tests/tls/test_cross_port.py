@@ -103,3 +103,40 @@ def test_a_new_host_rule_sees_one_host_at_a_time() -> None:
     found = host_findings(rows, rules=(every_port,))
     assert sorted(seen) == [[110], [143, 993]]
     assert set(found) == {("127.0.0.2", 143), ("127.0.0.2", 993), ("127.0.0.3", 110)}
+
+
+def _named(row: EndpointResult, sha: str, subject: str, name_match: bool) -> EndpointResult:
+    from dataclasses import replace
+
+    cert = replace(_cert(sha, subject), name_match=name_match)
+    return replace(row, tls=TlsInfo("TLSv1.3", "x", cert))
+
+
+def test_submission_certificate_is_compared_with_the_mailbox_ports() -> None:
+    rows = [_row(993, "imap", "implicit", sha="a"), _row(995, "pop3", "implicit", sha="a"),
+            _row(587, "smtp", "starttls", sha="b"), _row(465, "smtp", "implicit", sha="a")]
+    found = host_findings(rows)
+    assert set(found) == {("127.0.0.2", 587)}  # 465 serves the mailbox certificate; no generic rule fires
+    (finding,) = found[("127.0.0.2", 587)]
+    assert (finding.id, finding.severity) == ("submission-cert-mismatch", "medium")
+    assert "bbbbbbbb" in finding.detail and "993 'CN=imap.example.test'" in finding.detail
+    assert "Client Frontend" in finding.remediation and "Enable-ExchangeCertificate" in finding.remediation
+    assert "-Services SMTP" in finding.remediation and "smtpd_tls_chain_files" in finding.remediation
+
+
+def test_a_wrongly_named_submission_certificate_is_reported_even_when_shared() -> None:
+    rows = [_row(993, "imap", "implicit", sha="a"), _named(_row(587, "smtp", "starttls"), "c", "CN=EX01", False),
+            _named(_row(143, "imap", "starttls"), "c", "CN=EX01", False)]
+    (finding,) = host_findings(rows)[("127.0.0.2", 587)]
+    assert "does not match imap.example.test, while port 993's does" in finding.detail
+    # no mailbox port with a certificate: nothing to compare with
+    assert host_findings([_row(587, "smtp", "starttls", sha="b"), _row(143, "imap", "starttls", sha=None)]) == {}
+
+
+def test_submission_465_missing_only_when_probed_and_not_open() -> None:
+    rows = [_row(587, "smtp", "starttls"), _row(465, "smtp", "implicit", state="closed"), _row(993, "imap", "implicit")]
+    (finding,) = host_findings(rows)[("127.0.0.2", 587)]
+    assert (finding.id, finding.severity) == ("submission-465-missing", "low")
+    assert "465 closed" in finding.detail and "submissions inet" in finding.remediation
+    assert host_findings([_row(587, "smtp", "starttls"), _row(993, "imap", "implicit")]) == {}  # 465 not probed
+    assert host_findings([_row(587, "smtp", "starttls"), _row(465, "smtp", "implicit", state="error")]) == {}
