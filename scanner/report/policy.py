@@ -1,6 +1,7 @@
 """Policy: what must hold after a change (TOML), with per-host exceptions that carry a reason and an expiry date.
 
-    plaintext_login = "refused"        # or "not_accepted" (inconclusive/untested then pass)
+    plaintext_login = "refused"        # or "not_accepted" (inconclusive/untested then pass); IMAP and POP3
+    submission_auth = "refused"        # the same for SMTP AUTH on the submission ports (587/465)
     require_tls = true                 # every open endpoint ends up in TLS
     certificate_trusted = true
     certificate_name_match = true
@@ -38,6 +39,7 @@ from scanner.untrusted import for_terminal
 
 RULES: dict[str, str] = {
     "plaintext-login": "plaintext login refused",
+    "submission-auth": "SMTP AUTH in clear refused",
     "require-tls": "TLS in use",
     "certificate-trusted": "certificate trusted",
     "certificate-name-match": "certificate names match",
@@ -51,6 +53,7 @@ RULES: dict[str, str] = {
 _TLS_ORDER = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 _KEYS = {
     "plaintext_login",
+    "submission_auth",
     "require_tls",
     "certificate_trusted",
     "certificate_name_match",
@@ -87,7 +90,8 @@ class PolicyException:
 
 @dataclass(frozen=True)
 class Policy:
-    plaintext_login: str | None = None  # "refused" | "not_accepted"
+    plaintext_login: str | None = None  # "refused" | "not_accepted", for IMAP and POP3
+    submission_auth: str | None = None  # the same for SMTP submission
     require_tls: bool = False
     certificate_trusted: bool = False
     certificate_name_match: bool = False
@@ -185,6 +189,9 @@ def policy_from_dict(data: dict[str, Any], source: str = "policy") -> Policy:
     plaintext = data.get("plaintext_login")
     if plaintext not in (None, "refused", "not_accepted"):
         raise bad(f'plaintext_login must be "refused" or "not_accepted", not {plaintext!r}')
+    submission = data.get("submission_auth")
+    if submission not in (None, "refused", "not_accepted"):
+        raise bad(f'submission_auth must be "refused" or "not_accepted", not {submission!r}')
     min_tls = data.get("min_tls_version")
     if min_tls is not None and min_tls not in _TLS_ORDER:
         raise bad(f"min_tls_version must be one of {', '.join(_TLS_ORDER)}, not {min_tls!r}")
@@ -198,8 +205,8 @@ def policy_from_dict(data: dict[str, Any], source: str = "policy") -> Policy:
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
         raise bad("min_certificate_days must be a whole number of days")
     protocols = _str_list(data.get("forbidden_protocols", []), "forbidden_protocols", bad)
-    if set(protocols) - {"imap", "pop3"}:
-        raise bad('forbidden_protocols may hold "imap" and "pop3" only')
+    if set(protocols) - {"imap", "pop3", "smtp"}:
+        raise bad('forbidden_protocols may hold "imap", "pop3" and "smtp" only')
     ports = data.get("forbidden_ports", [])
     if not isinstance(ports, list) or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
         raise bad("forbidden_ports must be a list of port numbers")
@@ -208,6 +215,7 @@ def policy_from_dict(data: dict[str, Any], source: str = "policy") -> Policy:
         raise bad("exceptions must be an array of tables ([[exceptions]])")
     return Policy(
         plaintext_login=plaintext,
+        submission_auth=submission,
         require_tls=data.get("require_tls", False),
         certificate_trusted=data.get("certificate_trusted", False),
         certificate_name_match=data.get("certificate_name_match", False),
@@ -291,10 +299,16 @@ def _with(v: Violation, **changes: Any) -> Violation:
 def _breaches(policy: Policy, r: EndpointResult) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     verdict = r.plaintext_login.verdict
-    if policy.plaintext_login == "refused" and verdict not in ("refused", "not_applicable"):
-        out.append(("plaintext-login", f"plaintext login {verdict}, policy demands refused"))
-    elif policy.plaintext_login == "not_accepted" and verdict == "accepted":
-        out.append(("plaintext-login", "plaintext login accepted"))
+    # IMAP/POP3 logins and SMTP AUTH are demanded separately: one policy may tighten mailboxes first.
+    demand, rule, what = (
+        (policy.submission_auth, "submission-auth", "SMTP AUTH in clear")
+        if r.protocol == "smtp"
+        else (policy.plaintext_login, "plaintext-login", "plaintext login")
+    )
+    if demand == "refused" and verdict not in ("refused", "not_applicable"):
+        out.append((rule, f"{what} {verdict}, policy demands refused"))
+    elif demand == "not_accepted" and verdict == "accepted":
+        out.append((rule, f"{what} accepted"))
     tls = r.tls if r.tls and r.tls.version else None
     if policy.require_tls and tls is None:
         out.append(("require-tls", f"no TLS session (STARTTLS {r.starttls})"))

@@ -166,3 +166,23 @@ def test_duplicate_result_lines_judge_the_latest(tmp_path) -> None:  # type: ign
     p = policy(tmp_path, 'plaintext_login = "refused"')
     results = site("accepted", (PLAINTEXT_ACCEPTED,)) + site("refused")
     assert evaluate_policy(p, results, TODAY).holds
+
+
+def test_submission_auth_is_demanded_apart_from_mailbox_logins(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    results = [
+        endpoint(143),
+        endpoint(587, protocol="smtp", verdict="accepted"),
+        endpoint(465, protocol="smtp", verdict="not_applicable"),
+    ]
+    mailbox_only = evaluate_policy(policy(tmp_path, 'plaintext_login = "refused"'), results, TODAY)
+    assert mailbox_only.holds  # plaintext_login judges IMAP/POP3 only
+    both = evaluate_policy(policy(tmp_path, 'plaintext_login = "refused"\nsubmission_auth = "refused"'), results, TODAY)
+    assert rules(both) == [(587, "submission-auth")]
+    (violation,) = both.violations
+    assert violation.detail == "SMTP AUTH in clear accepted, policy demands refused" and violation.protocol == "smtp"
+    inconclusive = [endpoint(587, protocol="smtp", verdict="inconclusive")]
+    assert evaluate_policy(policy_from_dict({"submission_auth": "not_accepted"}), inconclusive, TODAY).holds
+    assert not evaluate_policy(policy_from_dict({"submission_auth": "refused"}), inconclusive, TODAY).holds
+    assert not evaluate_policy(policy_from_dict({"forbidden_protocols": ["smtp"]}), results, TODAY).holds
+    with pytest.raises(UsageError, match="submission_auth must be"):
+        policy_from_dict({"submission_auth": "yes"})
