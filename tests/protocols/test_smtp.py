@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hostile.test_fuzz import CUTS, FUZZ, conversation, drive, split, stream
+from hypothesis import given
 from protocol_feed import EOF, MODES, drain, run
 
 from scanner.protocols.events import (
@@ -293,3 +295,36 @@ def test_close_while_idle_and_during_a_reply() -> None:
     machine.receive_data(b"")
     (closed,) = drain(machine)
     assert isinstance(closed, ConnectionClosed) and closed.partial == b"250-PIPE"
+
+
+SMTP_GREETINGS = (POSTFIX_GREETING, b"220-a\r\n220 b\r\n", b"421 4.3.2 go away\r\n", b"554 no\r\n")
+SMTP_TOKENS = [
+    b"250 ok\r\n", b"250-x\r\n", b"334 VXNlcm5hbWU6\r\n", b"334 \r\n", b"535 5.7.8 no\r\n", b"220 2.0.0 go\r\n",
+    b"503 5.5.1 x\r\n", b"421 4.7.0 bye\r\n", b"250-", b"250 ", b"334 ", b"5.7.8 ", b"999 x\r\n", b"2", b"\r\n",
+    b"\n", b"\x00", b"\xff", b"\x1b[2J", b"A" * 300,
+]  # fmt: skip
+SMTP_REPLIES = [
+    "250-mail\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n", "250 ok\r\n", "334 \r\n535 5.7.8 no\r\n",
+    "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n535 5.7.8 no\r\n", "220 2.0.0 go\r\ninjected\r\n",
+    "530 5.7.0 Must issue a STARTTLS command first\r\n", "501 5.7.0 cancelled\r\n",
+]  # fmt: skip
+SMTP_ENDINGS = ["250-x\r\n" * 40, "250 " + "A" * 600 + "\r\n", "bogus\r\n", "250-a\r\n530 b\r\n", "421 bye\r\n"]
+
+
+def smtp_commands(m: SmtpClient) -> list:  # type: ignore[type-arg]
+    return [lambda: m.ehlo("mailprobe.invalid"), lambda: m.auth_plain("u", "p", initial_response=False),
+            m.auth_login, m.starttls, lambda: m.helo("mailprobe.invalid"), m.quit]
+
+
+@FUZZ
+@given(data=stream(SMTP_TOKENS, SMTP_GREETINGS), cuts=CUTS)
+def test_smtp_machine_raises_only_protocol_errors_and_stays_bounded(data: bytes, cuts: list[int]) -> None:
+    machine = SmtpClient(max_reply_lines=20, max_reply_bytes=2048, max_line=256)
+    drive(machine, smtp_commands(machine), split(data, cuts))
+
+
+@FUZZ
+@given(data=conversation(SMTP_REPLIES, SMTP_ENDINGS, SMTP_GREETINGS, False), cuts=CUTS)
+def test_smtp_conversations_raise_only_protocol_errors_and_stay_bounded(data: bytes, cuts: list[int]) -> None:
+    machine = SmtpClient(max_reply_lines=20, max_reply_bytes=2048, max_line=256)
+    drive(machine, smtp_commands(machine), split(data, cuts))
