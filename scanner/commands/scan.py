@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # what is there, so the command line beats a config file even when a value typed equals the default.
     parser = subparsers.add_parser(
         "scan",
-        help="probe POP3/IMAP endpoints",
-        description="Connect to POP3/IMAP endpoints, try a random dummy login in clear and over TLS, inspect "
-        "STARTTLS and certificates, and report findings.",
+        help="probe POP3/IMAP (and SMTP submission) endpoints",
+        description="Connect to POP3/IMAP endpoints (and SMTP submission on 587/465 with -p client), try a random "
+        "dummy login in clear and over TLS, inspect STARTTLS and certificates, and report findings.",
         epilog="example: mailprobe scan mail.example.com --format json",
         argument_default=argparse.SUPPRESS,
     )
