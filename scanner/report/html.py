@@ -156,7 +156,7 @@ def _worst(rows: list[EndpointResult]) -> str:
 def _changes(diff: ScanDiff) -> str:
     fixed, new = diff.improvements(), diff.regressions("info")
     lines = [f"<p>Against the baseline: {plural(len(fixed), 'improvement')}, {plural(len(new), 'regression')}; "
-             f"{diff.count('appeared')} endpoints appeared, {diff.count('vanished')} vanished.</p>"]
+             f"{plural(diff.count('appeared'), 'endpoint')} appeared, {diff.count('vanished')} vanished.</p>"]
     if new:
         lines.append("<p><b>Worse than before:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in new[:20]) + "</ul>")
     if fixed:

@@ -266,3 +266,22 @@ def test_html_report_screenshot_in_chromium(tmp_path: Path) -> None:
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1200, 1600)
     assert len(data) > 20_000  # text and tables were painted, not a blank page
+
+
+def test_html_report_with_a_baseline_says_what_changed(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    fixed_143 = [endpoint(110), endpoint(143), endpoint(993), endpoint(995)]
+    before = write(tmp_path / "before.jsonl", results())
+    after = write(tmp_path / "after.jsonl", fixed_143)
+    out = tmp_path / "after.html"
+    assert cli.main(["report", after, "--format", "html", "-o", str(out), "--baseline", before]) == 0
+    page = out.read_text(encoding="utf-8")
+    changes = page[page.index('<section id="changes">'):]
+    assert "Changes since the baseline" in changes and "0 regressions" in changes
+    assert "mail.example.com:143 imap/starttls: plaintext_login accepted -&gt; refused" in changes
+    assert "fixed [critical] plaintext-login-accepted: Plaintext login accepted" in changes
+    assert page.index('<section id="changes">') < page.index('class="host"')  # in the summary, before the hosts
+    # the reverse is a regression: written, and exit 1 like the scan with a baseline
+    argv = ["report", before, "--format", "html", "-o", str(out), "--baseline", after, "--fail-on", "none"]
+    assert cli.main(argv) == 1
+    assert "Worse than before:" in out.read_text(encoding="utf-8")
+    assert "regression" in capsys.readouterr().err
