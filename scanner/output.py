@@ -10,7 +10,7 @@ from typing import TextIO
 
 from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
 from scanner.text import plural
-from scanner.untrusted import for_terminal
+from scanner.untrusted import for_json, for_terminal
 
 _VERDICT_WORDS = {
     "refused": "refused",
@@ -105,8 +105,7 @@ def findings_by_severity(results: Iterable[EndpointResult]) -> Counter[str]:
 
 
 def write_json(results: Sequence[EndpointResult], stream: TextIO) -> None:
-    json.dump([r.to_dict() for r in results], stream, ensure_ascii=False, indent=2)
-    stream.write("\n")
+    stream.write(for_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2)) + "\n")
 
 
 def _fit(cell: str, width: int) -> str:

@@ -12,7 +12,8 @@ passes them through the function for its channel, and nothing else decides how t
 - ``for_markdown``: one line, HTML special characters as entities, every other ASCII punctuation backslash-escaped.
 - ``for_csv``: visibly escaped like the terminal (CSV files get printed too) and formula cells neutralised.
 - ``for_html`` / ``for_html_attribute``: escaped, and text isolated in ``<bdi>`` so bidi cannot reorder the page.
-- ``for_json``: exact (JSON is the machine record), only lone surrogates replaced so the record is valid UTF-8.
+- ``for_json``: a serialized document kept exact (JSON is the machine record): characters a terminal could act on
+  and lone surrogates are written as ``\\u`` escapes, which JSON reads back as the very same text.
 - ``for_plugin_output`` / ``for_prometheus_label``: monitoring: one line, no ``|`` (it starts perfdata); label values.
 
 See docs/untrusted-text.md.
@@ -124,13 +125,27 @@ def for_html_attribute(value: object) -> str:
     return html.escape(for_terminal(value), quote=True)
 
 
-def for_json(value: str) -> str:
-    """The exact text, except lone surrogates (not encodable as UTF-8) become U+FFFD so the record stays valid."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return value
+_JSON_SUSPECT = re.compile(r"[^\x00-\x7e]")  # JSON already escapes C0; DEL and all non-ASCII are looked at
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if _is_shown_raw(ch):
+        return ch
+    code = ord(ch)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def for_json(document: str) -> str:
+    """A serialized JSON document, the same value exactly, with every character a terminal could act on (C1, DEL,
+    bidi, zero-width, separators, lone surrogates) written as a ``\\u`` escape: valid UTF-8, safe to print.
+    JSON syntax is ASCII, so such characters can only sit inside strings, where the escape means the same."""
+    if document.isascii() and "\x7f" not in document:
+        return document
+    return _JSON_SUSPECT.sub(_json_escape, document)
 
 
 def for_plugin_output(value: object, max_chars: int | None = None) -> str:

@@ -124,10 +124,13 @@ def test_html_isolates_and_escapes() -> None:
     assert for_html_attribute('x" onmouseover="y') == "x&quot; onmouseover=&quot;y"
 
 
-def test_json_stays_exact_but_valid() -> None:
-    exact = "\x1b[2J\u202e<script>=1\n"
-    assert for_json(exact) == exact
-    assert json.loads(json.dumps(for_json(exact))) == exact
-    fixed = for_json("a\ud800b\U0001f600")
-    fixed.encode("utf-8")
-    assert fixed == "a\ufffdb\U0001f600"
+def test_json_stays_exact_but_valid_and_safe_to_print() -> None:
+    exact = "\x1b[2J\x9b\u202e<script>=1\nGrüße \U000e0041 \U0001f600\x7f"
+    document = for_json(json.dumps({"greeting": exact}, ensure_ascii=False))
+    assert json.loads(document) == {"greeting": exact}  # the very same text
+    assert not _has_control(document)  # nothing a terminal acts on is written raw
+    assert "Grüße" in document and "\U0001f600" in document  # ordinary text stays readable
+    lone = for_json(json.dumps({"x": "a\ud800b"}, ensure_ascii=False))
+    lone.encode("utf-8")  # a lone surrogate no longer breaks a UTF-8 file
+    assert json.loads(lone) == {"x": "a\ud800b"}
+    assert for_json('{"a": 1}') == '{"a": 1}'

@@ -18,6 +18,7 @@ from scanner.model import SEVERITIES, EndpointResult, ScanInfo
 from scanner.output import findings_by_severity, render_table, write_json
 from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
 from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
+from scanner.untrusted import for_json
 
 if TYPE_CHECKING:
     from scanner.engine.workers import WorkerScan
@@ -279,7 +280,7 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
             if writer:
                 writer.write(result)
             if settings.format == "jsonl":
-                sys.stdout.write(result.to_json() + "\n")
+                sys.stdout.write(for_json(result.to_json()) + "\n")
                 sys.stdout.flush()
             if settings.format == "json" or result.state in ("open", "error"):
                 shown.append(result)  # JSON lists every endpoint; the table counts closed/filtered ones

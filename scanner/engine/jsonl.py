@@ -27,6 +27,7 @@ from pathlib import Path
 
 from scanner.errors import UsageError
 from scanner.model import EndpointResult, ScanInfo
+from scanner.untrusted import for_json
 
 SCHEMA_VERSION = 2  # of the file format: the scan line and the result objects (docs/*.schema.json)
 
@@ -69,7 +70,7 @@ class JsonlWriter:
         self.lines += 1
 
     def _write_line(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8")
+        data = (for_json(line) + "\n").encode("utf-8")  # safe to print, and always valid UTF-8
         view = memoryview(data)
         while view:  # a regular file takes the whole line in one call; the loop is for the odd short write
             written = os.write(self._fd, view)

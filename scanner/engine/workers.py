@@ -27,6 +27,7 @@ from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan
 from scanner.engine.runner import Scan
 from scanner.model import Endpoint, EndpointResult
+from scanner.untrusted import for_json
 
 MAX_WORKERS = 8
 MIN_ENDPOINTS_PER_WORKER = 512  # below this, forking costs more than it saves
@@ -191,7 +192,7 @@ async def _stream(scan: Scan, fd: int) -> None:
         async for result in scan.results():
             if not pending:
                 loop.call_soon(flush)
-            pending.append(result.to_json() + "\n")
+            pending.append(for_json(result.to_json()) + "\n")  # always encodable, whatever the server sent
             await protocol.drain()
         flush()
         await protocol.drain()

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from scanner.logs.model import Report, Summary
-from scanner.untrusted import for_csv, for_terminal
+from scanner.untrusted import for_csv, for_json, for_terminal
 
 
 def row_dict(row: Summary, by: str) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def row_dict(row: Summary, by: str) -> dict[str, Any]:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps([row_dict(r, report.by) for r in report.rows], indent=2, ensure_ascii=False) + "\n"
+    return for_json(json.dumps([row_dict(r, report.by) for r in report.rows], indent=2, ensure_ascii=False)) + "\n"
 
 
 CSV_COLUMNS = (

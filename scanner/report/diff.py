@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from scanner.model import SEVERITY_RANK, EndpointResult, Finding
 from scanner.text import plural
-from scanner.untrusted import for_terminal
+from scanner.untrusted import for_json, for_terminal
 
 Direction = Literal["better", "worse", "neutral"]
 Status = Literal["appeared", "vanished", "changed", "unchanged"]
@@ -269,4 +269,4 @@ def render_diff_table(diff: ScanDiff, threshold: str | None = "high") -> str:
 
 
 def render_diff_json(diff: ScanDiff, threshold: str | None = "high") -> str:
-    return json.dumps(diff.to_dict(threshold), indent=2, ensure_ascii=False) + "\n"
+    return for_json(json.dumps(diff.to_dict(threshold), indent=2, ensure_ascii=False)) + "\n"

@@ -10,6 +10,7 @@ from scanner import __version__
 from scanner.engine.jsonl import SCHEMA_VERSION
 from scanner.model import EndpointResult, ScanInfo
 from scanner.report.summary import summarise
+from scanner.untrusted import for_json
 
 
 def render_json(results: Iterable[EndpointResult], generated: str, scans: Sequence[ScanInfo] = ()) -> str:
@@ -23,4 +24,4 @@ def render_json(results: Iterable[EndpointResult], generated: str, scans: Sequen
         "summary": {**dataclasses.asdict(summary), "findings": summary.findings},
         "results": [r.to_dict() for r in rows],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return for_json(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"

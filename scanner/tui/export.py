@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scanner.model import EndpointResult
 from scanner.tui.cells import COLUMNS, plain_row
-from scanner.untrusted import for_csv
+from scanner.untrusted import for_csv, for_json
 
 FORMATS = (".jsonl", ".json", ".csv")
 CSV_EXTRA = ("address", "state", "finding_ids", "error")
@@ -28,10 +28,9 @@ def export_results(path: str, results: Sequence[EndpointResult]) -> int:
     with open(path, "w", encoding="utf-8", newline="") as out:
         if fmt == ".jsonl":
             for r in results:
-                out.write(r.to_json() + "\n")
+                out.write(for_json(r.to_json()) + "\n")
         elif fmt == ".json":
-            json.dump([r.to_dict() for r in results], out, ensure_ascii=False, indent=1)
-            out.write("\n")
+            out.write(for_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=1)) + "\n")
         else:
             writer = csv.writer(out)
             writer.writerow([c.label for c in COLUMNS] + list(CSV_EXTRA))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -82,5 +83,8 @@ def assert_every_channel_clean(results: Sequence[EndpointResult]) -> None:
     markdown = render_report(rows, "markdown", generated="2025-06-01T00:00:00Z")
     assert "<" not in markdown.replace("&lt;", "")
     assert_terminal_clean(markdown)
+    document = render_report(rows, "json", generated="2025-06-01T00:00:00Z")
+    assert not RAW_LEAKS.search(document)  # safe to print...
+    assert [r["greeting"] for r in json.loads(document)["results"]] == [r.greeting for r in rows]  # ...and exact
     html = render_report(rows, "html", generated="2025-06-01T00:00:00Z")
     assert "<script" not in html and not RAW_LEAKS.search(html.replace("\n", ""))

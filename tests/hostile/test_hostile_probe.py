@@ -174,6 +174,9 @@ GREETING_FAILURES = [
     ("garbage", banner(bytes(range(1, 256))), "not an IMAP greeting"),
     ("http on 143", banner(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"), "not an IMAP greeting"),
     ("ssh on 143", banner(b"SSH-2.0-OpenSSH_9.6\r\n"), "not an IMAP greeting"),
+    ("smtp on 143", banner(b"220 mail.example.org ESMTP Postfix\r\n"), "not an IMAP greeting"),
+    ("tls on 143", banner(bytes.fromhex("160303003102000031030300") + b"\x00" * 40), "not an IMAP greeting"),
+    ("pop3 greeting on 143", banner(b"+OK POP3 ready\r\n"), "not an IMAP greeting"),
     ("close at once", close_now, "closed"),
     ("reset at once", reset_now, ""),
     ("bye greeting", banner(b"* BYE go away \x1b[2J\r\n"), "refused the session"),
@@ -188,6 +191,48 @@ async def test_servers_that_never_give_a_usable_greeting(name: str, handler: Han
     assert reason in (result.error or ""), result.error
     assert result.plaintext_login.verdict == "not_tested"
     assert not result.findings  # nothing is judged about a service that never spoke
+    assert took < WELL_BEFORE_CAP
+    assert_every_channel_clean([result])
+
+
+async def test_preauth_greeting_in_clear_is_judged_without_a_login() -> None:
+    async with serve(imap(greeting=b"* PREAUTH [CAPABILITY IMAP4rev1] logged in as you")) as srv:
+        result, took = await run_probe(srv.port)
+    assert result.state == "open" and "preauth-in-clear" in ids(result)
+    assert result.starttls == "failed" and "starttls-missing" not in ids(result)
+    assert not any(c.startswith("a") and " LOGIN " in c for c in client_lines(result))  # nothing to log in to
+    assert took < WELL_BEFORE_CAP
+
+
+IMAP_TRAPS = [
+    ("reply with another tag", b"* CAPABILITY IMAP4rev1\r\nz9 OK wrong tag\r\n"),
+    ("literal larger than any reply", b"* CAPABILITY {999999999}\r\n"),
+    ("line without an end", b"* CAPABILITY " + b"X" * 20000),
+    ("binary in the reply", b"* CAPABILITY \x00\xff\xfe\r\n\x00\x00\x00\r\n"),
+]
+
+
+@pytest.mark.parametrize(("name", "reply"), IMAP_TRAPS, ids=[t[0] for t in IMAP_TRAPS])
+async def test_imap_traps_in_the_capability_reply_end_in_an_error_row(name: str, reply: bytes) -> None:
+    async def trap(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.write(reply)
+        await w.drain()
+        await asyncio.Event().wait()
+
+    async with serve(imap(on_capability=trap)) as srv:
+        result, took = await run_probe(srv.port)
+    assert result.state == "error" and "capability" in (result.error or "")
+    assert took < WELL_BEFORE_CAP
+    assert_every_channel_clean([result])
+
+
+async def test_pop3_err_greeting_is_a_refused_session() -> None:
+    async def refuse(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await say(w, b"-ERR [SYS/TEMP] too busy \x1b[2J")
+
+    async with serve(refuse) as srv:
+        result, took = await run_probe(srv.port, protocol="pop3")
+    assert result.state == "error" and "refused the session" in (result.error or "")
     assert took < WELL_BEFORE_CAP
     assert_every_channel_clean([result])
 
