@@ -70,6 +70,9 @@ class Progress:
             console=console,
             refresh_per_second=1 / self.interval,
             transient=True,  # the summary line replaces it
+            # stdout carries results (--format jsonl): never routed through rich onto the progress stream
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._task = self._bar.add_task("scan", total=self.total, status="")
         self._bar.start()

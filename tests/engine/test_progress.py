@@ -79,3 +79,14 @@ def test_not_a_terminal_is_quiet_until_the_summary():
     lines = stream.getvalue().splitlines()
     assert lines[0] == "mailprobe: 100 endpoints in 4.0s (25/s): 100 filtered; no findings"
     assert "--resume out.jsonl" in lines[1]
+
+
+def test_the_bar_leaves_stdout_alone(capsys):
+    """--format jsonl on a terminal: results written to stdout while the bar runs stay on stdout."""
+    import sys
+
+    progress = Progress(total=2, stream=Terminal(), interval=0.1)
+    sys.stdout.write('{"port": 143}\n')
+    progress.update(result("open"))
+    progress.close()
+    assert capsys.readouterr().out == '{"port": 143}\n'
