@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -37,10 +38,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check from the client side whether POP3/IMAP really refuse plaintext logins.",
     )
     parser.add_argument("--version", action="version", version=f"mailprobe {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS:
         importlib.import_module(module_name).register(subparsers)
+    for command in subparsers.choices.values():  # after the command too; SUPPRESS keeps a --debug given before it
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
+
+
+DEBUG_HELP = (
+    "log each endpoint's steps with their timings to stderr (connect, greeting, capabilities, login, STARTTLS, "
+    "handshake, close); shows the table instead of the TUI"
+)
+
+
+def debug_to_stderr() -> logging.Handler:
+    """The ``mailprobe`` loggers at DEBUG, written to stderr with the wall-clock time; returns the handler so that
+    the caller can remove it again."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(name)s: %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("mailprobe")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             answer(message)
         prog = f"{parser.prog} {args.command}"  # the hint names the command's own --help
         parser.exit(2, f"{prog}: error: {message} (see '{prog} --help')\n")
+    handler = debug_to_stderr() if args.debug else None
     try:
         return int(args.func(args))
     except MailprobeError as exc:
@@ -61,3 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mailprobe: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if handler is not None:
+            logger = logging.getLogger("mailprobe")
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)

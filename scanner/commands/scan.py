@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections import Counter
@@ -190,7 +191,9 @@ def run(args: argparse.Namespace) -> int:
     info = scan_info(settings)  # refuses -o FILE of another scan before any packet
     plan = plan_targets(settings)  # raises UsageError before any packet is sent
     asyncio.run(_check_named_targets(plan, settings))
-    use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty()
+    # --debug writes to stderr, which the TUI's screen would swallow or be garbled by: the table shows instead
+    debugging = logging.getLogger("mailprobe").isEnabledFor(logging.DEBUG)
+    use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty() and not debugging
     from scanner.engine.workers import WorkerScan, worker_count
 
     limits = runner_limits(settings, plan)

@@ -27,6 +27,15 @@ from scanner.engine.dialects import Ask, Dialect, DummyCredentials, dialect_for
 from scanner.engine.hostslots import conversation_slot
 from scanner.engine.options import ProbeOptions
 from scanner.engine.session import ConnectError, Session, SessionError, open_tcp
+from scanner.engine.steplog import (
+    capability_words,
+    connected,
+    greeting_words,
+    handshake_words,
+    logged_step,
+    login_words,
+    starttls_words,
+)
 from scanner.engine.tls_inspect import inspect_tls
 from scanner.engine.transcript import Transcript
 from scanner.model import (
@@ -121,6 +130,13 @@ def _finish(endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: 
         return _bare_result(endpoint, seen, transcript, duration_ms, f"internal error: {type(exc).__name__}: {exc}")
 
 
+def _label(endpoint: Endpoint) -> str:
+    """How the debug log names an endpoint: "imap 192.0.2.10:143", "imap [2001:db8::1]:993"."""
+    where = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
+    return f"{endpoint.protocol} {where}:{endpoint.port}"
+
+
+@logged_step("connect", _label, connected)
 async def _open(endpoint: Endpoint, options: ProbeOptions) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await open_tcp(
         endpoint.address, endpoint.port, timeout=options.connect_timeout, source_address=options.source_address
@@ -137,6 +153,10 @@ def _session(
     transcript.note(f"connected to {endpoint.address}:{endpoint.port}")
     return Session(dialect_for(endpoint.protocol).new_machine(), reader, writer, transcript,
                    read_timeout=options.read_timeout)
+
+
+def _where(prober: _Prober) -> str:
+    return _label(prober.endpoint)
 
 
 class _Prober:
@@ -284,6 +304,7 @@ class _Prober:
         finally:
             await session.close()
 
+    @logged_step("STARTTLS", _where, starttls_words)
     async def _upgrade(self, session: Session) -> Session | None:
         """STARTTLS and the handshake; the session to go on with (a fresh one after a legacy retry), or None."""
         machine = session.machine
@@ -309,6 +330,7 @@ class _Prober:
         self.seen.starttls = "ok"
         return session
 
+    @logged_step("TLS handshake", _where, handshake_words)
     async def _handshake(self, session: Session) -> Session:
         """TLS on ``session``; when the server turns down the versions we offer by default, once more on a fresh
         connection that offers TLS 1.0/1.1 too. Returns the session now under TLS; SessionError when neither works
@@ -336,6 +358,7 @@ class _Prober:
         return fresh
 
     # -- steps ------------------------------------------------------------------------------------------------
+    @logged_step("greeting", _where, greeting_words)
     async def _greeting(self, session: Session) -> Greeting | None:
         try:
             greeting = await session.greeting()
@@ -354,9 +377,11 @@ class _Prober:
             self.seen.preauth = True
         return greeting
 
+    @logged_step("capabilities", _where, capability_words)
     async def _capabilities(self, session: Session, greeting: Greeting | None) -> tuple[str, ...]:
         return await self.dialect.read_capabilities(session.machine, _asker(session), greeting)
 
+    @logged_step("login", _where, login_words)
     async def _login(self, session: Session, mechanism: str, *, over_tls: bool) -> LoginAttempt:
         creds = self.credentials
         started = time.monotonic()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scanner.engine.connect_timer import ConnectDeadline, ConnectTimer, current_timer
+from scanner.engine.steplog import logged_step, peer_of
 from scanner.engine.transcript import Transcript
 from scanner.protocols.base import ClientMachine
 from scanner.protocols.events import (
@@ -203,6 +204,7 @@ class Session:
     def over_tls(self) -> bool:
         return self.tls is not None
 
+    @logged_step("close", peer_of)
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self.channel.close(), 2.0)
