@@ -1,19 +1,17 @@
-"""Shared fixtures. Real-Dovecot fixtures live here; the harness itself is tests/dovecot.py."""
+"""Shared fixtures. Real-Dovecot fixtures live here; the harness itself is tests/dovecot.py.
+
+Import style: tests/ and every folder in it are packages, and helpers are imported by their full name
+(``from tests.report.report_samples import endpoint``); pytest puts the repository root on sys.path for them, so
+``scanner`` imports without an install too. No test edits sys.path.
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-_TESTS = Path(__file__).resolve().parent
-for _path in (_TESTS, _TESTS.parent):  # `from dovecot import ...` and `import scanner` without an install
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from dovecot import DovecotInstance, close_all, require_dovecot, start_instance  # noqa: E402
+from tests.dovecot import DovecotInstance, close_all, require_dovecot, start_instance
 
 DovecotFactory = Callable[..., DovecotInstance]
 

@@ -119,8 +119,7 @@ def test_host_level_findings_in_the_table(dovecot_ssl_no):
 
 def test_unresolvable_name_is_a_usage_error(tmp_path):
     """A typo in a name on the command line: one line, exit 2, no probe (DNS from a local test server only)."""
-    sys.path.insert(0, str(ROOT / "tests" / "engine"))
-    from dnsserver import LocalDns
+    from tests.engine.dnsserver import LocalDns
 
     async def run() -> subprocess.CompletedProcess[str]:
         async with LocalDns({"mail.example.test.": {"A": ["127.0.0.254"]}}, address="127.0.0.54") as dns:

@@ -23,3 +23,13 @@ def test_import_contracts_hold() -> None:
     run = subprocess.run([command, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "0 broken" in run.stdout and "broken." in run.stdout
+
+
+def test_one_import_style_in_the_tests() -> None:
+    """Every test folder is a package and helpers are imported as ``tests.<folder>.<module>``: nothing edits sys.path
+    (which made the same helper importable under two names and hid missing packages)."""
+    tests = ROOT / "tests"
+    folders = [d for d in tests.rglob("*") if d.is_dir() and any(d.glob("*.py")) and "__" not in d.name]
+    assert [d for d in [tests, *folders] if not (d / "__init__.py").exists()] == []
+    edits = ("sys.path." + "insert", "sys.path." + "append")  # spelt apart so that this file does not match
+    assert [p for p in tests.rglob("*.py") if any(edit in p.read_text() for edit in edits)] == []

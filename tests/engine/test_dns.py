@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from dnsserver import LocalDns
 
 from scanner.cli import build_parser
 from scanner.commands.scan import plan_targets, settings_from_args
@@ -11,6 +10,7 @@ from scanner.engine.dns import Resolver, parse_nameserver
 from scanner.errors import UsageError
 from scanner.model import Endpoint, EndpointResult
 from scanner.settings import ScanSettings
+from tests.engine.dnsserver import LocalDns
 
 ZONE = {
     "_imaps._tcp.example.test.": {"SRV": ["0 1 10993 imap-a.example.test."]},

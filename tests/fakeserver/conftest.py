@@ -7,8 +7,7 @@ import ssl
 import pytest
 
 from scanner.fakeserver.tls import context_for
-
-from .helpers import HOST
+from tests.fakeserver.helpers import HOST
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,7 @@ import ssl
 import time
 
 from scanner.fakeserver import FakeServer, Profile, load_profile
-
-from .helpers import HOST, SERVER_FIXTURES, read_eof, read_line
+from tests.fakeserver.helpers import HOST, SERVER_FIXTURES, read_eof, read_line
 
 
 def fixture(name: str) -> Profile:

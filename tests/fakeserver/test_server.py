@@ -11,8 +11,7 @@ import time
 import pytest
 
 from scanner.fakeserver import FakeServer, bundled_profile, serve_all
-
-from .helpers import HOST, read_eof, read_line
+from tests.fakeserver.helpers import HOST, read_eof, read_line
 
 
 def dummy() -> tuple[str, str]:

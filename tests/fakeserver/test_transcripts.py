@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from scanner.fakeserver import FakeServer, Profile, bundled_profile, load_profile
-
-from .helpers import HOST, SERVER_FIXTURES, TRANSCRIPTS, read_line
+from tests.fakeserver.helpers import HOST, SERVER_FIXTURES, TRANSCRIPTS, read_line
 
 TRANSCRIPT_FILES = sorted(TRANSCRIPTS.glob("*.txt"))
 

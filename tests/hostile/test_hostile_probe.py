@@ -20,9 +20,8 @@ from scanner.engine.options import ProbeOptions
 from scanner.engine.probe import probe_endpoint
 from scanner.model import Endpoint, EndpointResult
 from scanner.tls.legacy import local_support
-
-from .channels import PAYLOAD, assert_every_channel_clean
-from .servers import Handler, hold, imap_tag, imap_verb, line, reset, say, serve
+from tests.hostile.channels import PAYLOAD, assert_every_channel_clean
+from tests.hostile.servers import Handler, hold, imap_tag, imap_verb, line, reset, say, serve
 
 OPTIONS = ProbeOptions(
     read_timeout=1.0, login_timeout=1.0, tls_timeout=2.0, connect_timeout=2.0, endpoint_timeout=30.0,

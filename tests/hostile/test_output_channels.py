@@ -25,8 +25,7 @@ from scanner.report.policy import evaluate_policy, policy_from_dict
 from scanner.tui.cells import row_cells
 from scanner.tui.detail_text import detail_sections, title_of
 from scanner.tui.export import export_results
-
-from .channels import (
+from tests.hostile.channels import (
     ESC,
     FORMULA,
     PAYLOAD,

@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from dovecot import DovecotInstance, close_all, require_dovecot, start_instance
 
 from scanner.certgen import CA, Issued, exchange_default, make_ca
+from tests.dovecot import DovecotInstance, close_all, require_dovecot, start_instance
 
 pytestmark = pytest.mark.dovecot
 

@@ -11,9 +11,10 @@ import re
 import ssl
 from pathlib import Path
 
-import dovecot
 import pytest
-from dovecot import DovecotInstance, _listening
+
+import tests.dovecot as dovecot
+from tests.dovecot import DovecotInstance, _listening
 
 pytestmark = pytest.mark.dovecot
 

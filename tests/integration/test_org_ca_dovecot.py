@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from dovecot import DovecotInstance, close_all, require_dovecot, start_instance
 
 from scanner.certgen import make_ca
+from tests.dovecot import DovecotInstance, close_all, require_dovecot, start_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = (143, 993)

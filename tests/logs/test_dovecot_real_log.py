@@ -15,7 +15,8 @@ import socket
 import ssl
 
 import pytest
-from logs_cli import logs_main
+
+from tests.logs.logs_cli import logs_main
 
 pytestmark = pytest.mark.dovecot
 

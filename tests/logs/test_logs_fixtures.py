@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from logs_cli import logs_main
 
 from scanner.logs.analyser import analyse, detect
 from scanner.logs.dovecot import DovecotState, Malformed, parse_line
 from scanner.logs.model import Kind
+from tests.logs.logs_cli import logs_main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "logs"
 DOVECOT = FIXTURES / "dovecot"

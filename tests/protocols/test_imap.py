@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from protocol_feed import EOF, MODES, drain, run
 
 from scanner.protocols.events import (
     NEED_DATA,
@@ -18,6 +17,7 @@ from scanner.protocols.events import (
 )
 from scanner.protocols.imap import ImapClient
 from scanner.protocols.lines import has_capability
+from tests.protocols.protocol_feed import EOF, MODES, drain, run
 
 DOVECOT_CAPS = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED"
 DOVECOT_GREETING = f"* OK [CAPABILITY {DOVECOT_CAPS}] Dovecot ready.\r\n".encode()

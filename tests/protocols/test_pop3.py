@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from protocol_feed import EOF, MODES, drain, run
 
 from scanner.protocols.events import (
     NEED_DATA,
@@ -18,6 +17,7 @@ from scanner.protocols.events import (
 )
 from scanner.protocols.lines import has_capability
 from scanner.protocols.pop3 import Pop3Client
+from tests.protocols.protocol_feed import EOF, MODES, drain, run
 
 DOVECOT_GREETING = b"+OK Dovecot ready.\r\n"
 DOVECOT_CAPA = b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\n.\r\n"

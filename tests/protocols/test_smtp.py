@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hostile.test_fuzz import CUTS, FUZZ, conversation, drive, split, stream
 from hypothesis import given
-from protocol_feed import EOF, MODES, drain, run
 
 from scanner.protocols.events import (
     NEED_DATA,
@@ -20,6 +18,8 @@ from scanner.protocols.events import (
     Response,
 )
 from scanner.protocols.smtp import SmtpClient, enhanced_code
+from tests.hostile.test_fuzz import CUTS, FUZZ, conversation, drive, split, stream
+from tests.protocols.protocol_feed import EOF, MODES, drain, run
 
 POSTFIX_GREETING = b"220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n"
 POSTFIX_EHLO = (

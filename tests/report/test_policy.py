@@ -6,10 +6,18 @@ import datetime as dt
 import textwrap
 
 import pytest
-from report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, UNTRUSTED, certificate, endpoint, site
 
 from scanner.errors import UsageError
 from scanner.report.policy import evaluate_policy, load_policy, policy_from_dict
+from tests.report.report_samples import (
+    AUTH_ADVERTISED,
+    LEGACY,
+    PLAINTEXT_ACCEPTED,
+    UNTRUSTED,
+    certificate,
+    endpoint,
+    site,
+)
 
 TODAY = dt.date(2025, 6, 1)
 

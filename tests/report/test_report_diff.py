@@ -6,13 +6,21 @@ import json
 from dataclasses import replace
 
 import pytest
-from report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, certificate, endpoint, site, with_cert
-from report_samples import write_jsonl as write
 
 from scanner import cli
 from scanner.errors import UsageError
 from scanner.report.diff import diff_results, render_diff_json, render_diff_table
 from scanner.report.load import read_results
+from tests.report.report_samples import (
+    AUTH_ADVERTISED,
+    LEGACY,
+    PLAINTEXT_ACCEPTED,
+    certificate,
+    endpoint,
+    site,
+    with_cert,
+)
+from tests.report.report_samples import write_jsonl as write
 
 OPEN_FINDINGS = (PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)
 

@@ -14,13 +14,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, UNTRUSTED, certificate, endpoint
-from report_samples import write_jsonl as write
 
 from scanner import cli
 from scanner.model import Finding
 from scanner.report.formats import render_report
 from scanner.report.policy import evaluate_policy, policy_from_dict
+from tests.report.report_samples import AUTH_ADVERTISED, LEGACY, PLAINTEXT_ACCEPTED, UNTRUSTED, certificate, endpoint
+from tests.report.report_samples import write_jsonl as write
 
 HOSTILE = Finding(
     "advertised-vs-actual",

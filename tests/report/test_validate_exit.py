@@ -6,13 +6,13 @@ import datetime as dt
 import io
 
 import pytest
-from report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, endpoint, site
-from report_samples import write_jsonl as write
 
 from scanner.cli import build_parser
 from scanner.commands.scan import settings_from_args
 from scanner.errors import UsageError
 from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
+from tests.report.report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, endpoint, site
+from tests.report.report_samples import write_jsonl as write
 
 OPEN = (PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)
 TODAY = dt.date(2025, 6, 1)

@@ -11,8 +11,7 @@ from cryptography import x509
 
 from scanner.certgen import CA, Issued, make_ca
 from scanner.tls.channel import PlainChannel, TlsChannel, TlsHandshakeError
-
-from .helpers import echo, serve, server_context
+from tests.tls.helpers import echo, serve, server_context
 
 
 @pytest.fixture(scope="module")

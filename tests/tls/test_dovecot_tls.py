@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DovecotFactory
 
 from scanner.certgen import make_ca
 from scanner.model import TlsInfo
@@ -18,6 +17,7 @@ from scanner.tls.channel import PlainChannel, TlsChannel
 from scanner.tls.legacy import probe_legacy_versions
 from scanner.tls.trust import load_trust_store
 from scanner.verdicts.certificates import certificate_findings
+from tests.conftest import DovecotFactory
 
 pytestmark = pytest.mark.dovecot
 

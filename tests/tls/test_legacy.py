@@ -10,8 +10,7 @@ import pytest
 
 from scanner.certgen import Issued, make_ca
 from scanner.tls.legacy import LegacyResult, Opener, local_support, probe_legacy_versions
-
-from .helpers import Server, echo, serve, server_context
+from tests.tls.helpers import Server, echo, serve, server_context
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import pytest
 from textual.pilot import Pilot
-from tui_fakes import SECRET, demo_like, fake_scan, fixed_clock, result
 
 from scanner.model import EndpointResult
 from scanner.tui.app import EXIT_QUIT_EARLY, ScanApp
@@ -16,6 +15,7 @@ from scanner.tui.screens.confirm import ConfirmScreen
 from scanner.tui.screens.detail import DetailScreen
 from scanner.tui.widgets.results_table import ResultsTable
 from scanner.tui.widgets.summary import ScanSummary
+from tests.tui.tui_fakes import SECRET, demo_like, fake_scan, fixed_clock, result
 
 SIZE = (170, 40)
 

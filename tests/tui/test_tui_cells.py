@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tui_fakes import ACCEPTED, EXPIRED, SECRET, cert, demo_like, result
-
 from scanner.model import TranscriptLine
 from scanner.tui.cells import (
     ViewFilter,
@@ -21,6 +19,7 @@ from scanner.tui.cells import (
 )
 from scanner.tui.detail_text import detail_sections
 from scanner.tui.tally import Tally, progress_line
+from tests.tui.tui_fakes import ACCEPTED, EXPIRED, SECRET, cert, demo_like, result
 
 
 def test_every_cell_is_readable_without_colour() -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from test_tui_demo_e2e import EXPECTED_VERDICT
-
 from scanner.cli import main
 from scanner.demo import DEMO_SERVERS
 from scanner.model import EndpointResult
+from tests.tui.test_tui_demo_e2e import EXPECTED_VERDICT
 
 
 def test_demo_list(capsys) -> None:

@@ -6,9 +6,9 @@ Update after an intended change of the look: pytest tests/tui/test_tui_snapshots
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from tui_fakes import demo_like, fake_scan, fixed_clock
 
 from scanner.tui.app import ScanApp
+from tests.tui.tui_fakes import demo_like, fake_scan, fixed_clock
 
 SIZE = (170, 30)
 

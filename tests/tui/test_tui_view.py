@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import random
 
-from tui_fakes import ACCEPTED, demo_like, result
-
 from scanner.tui.cells import SORT_KEYS, ViewFilter
 from scanner.tui.view import ResultView
+from tests.tui.tui_fakes import ACCEPTED, demo_like, result
 
 
 def addresses(view: ResultView) -> list[str]:
