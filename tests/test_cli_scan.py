@@ -149,7 +149,14 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     out = tmp_path / "partial.jsonl"
 
     async def run() -> tuple[int, str]:
-        server = await asyncio.start_server(lambda r, w: None, "127.0.0.33", 0)  # accepts, never speaks
+        connected = asyncio.Event()
+        held: list[asyncio.StreamWriter] = []
+
+        def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # accepts, never speaks: the scan waits on it
+            connected.set()
+
+        server = await asyncio.start_server(silent, "127.0.0.33", 0)
         port = server.sockets[0].getsockname()[1]
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -167,7 +174,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        await asyncio.sleep(2.0)
+        await asyncio.wait_for(connected.wait(), 60)  # the scan is under way: interrupt it in the middle
         process.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(process.communicate(), 30)
         server.close()

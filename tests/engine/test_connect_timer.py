@@ -61,7 +61,10 @@ async def test_a_deadline_that_is_cancelled_never_fires_and_is_forgotten():
     for deadline in deadlines:
         deadline.cancel()
     assert timer.waiting() == 0
-    await asyncio.sleep(0.1)
+    # a twin set up after them, left to run: once it has fired, theirs would have too
+    twin_fired = asyncio.Event()
+    ConnectDeadline(loop, timer, loop.time(), 0.05, 1, twin_fired.set)
+    await asyncio.wait_for(twin_fired.wait(), 30)
     assert fired == []
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,14 @@ from scanner.cli import main
 from scanner.engine.jsonl import JsonlWriter, iter_results, read_keys
 from scanner.errors import UsageError
 from scanner.model import EndpointResult, Finding
+from tests.factories import result as shared_result
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def result(address: str, port: int = 143, state: str = "closed", **extra) -> EndpointResult:
-    return EndpointResult(host=address, address=address, name=None, port=port, protocol="imap",
-                          transport="starttls", state=state, **extra)  # type: ignore[arg-type]
+    return shared_result(port, address=address, state=state, **extra)
 
 
 def test_round_trip_and_append(tmp_path):
@@ -89,7 +89,8 @@ def test_sigkill_of_a_writing_process_loses_no_finished_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    time.sleep(0.05)
+    # kill while it is writing: some lines past the 51 announced (so the kill lands in the middle of the stream)
+    wait_until(lambda: path.stat().st_size > 60 * 20000, "the writer to get past 60 lines")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     *whole, tail = path.read_bytes().split(b"\n")

@@ -8,12 +8,12 @@ from collections import Counter
 
 from scanner.engine.progress import Progress, resume_hint
 from scanner.model import EndpointResult, Finding
+from tests.factories import result as shared_result
 
 
 def result(state: str, severity: str | None = None) -> EndpointResult:
-    findings = (Finding("x", severity, "t", "d", "r"),) if severity else ()
-    return EndpointResult(host="h", address="192.0.2.1", name=None, port=143, protocol="imap", transport="starttls",
-                          state=state, findings=findings)  # type: ignore[arg-type]
+    findings = (Finding("x", severity, "t", "d", "r"),) if severity else ()  # type: ignore[arg-type]
+    return shared_result(address="192.0.2.1", state=state, findings=findings)
 
 
 class Clock:

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scanner.engine.options import ProbeOptions
 from scanner.engine.tls_inspect import with_ptr_name
-from scanner.model import CertificateInfo, EndpointResult, Finding, NameCheck, TlsInfo
+from scanner.model import CertificateInfo, EndpointResult, Finding, NameCheck
 from scanner.verdicts.certificates import certificate_findings
+from tests.factories import certificate, result
 
-CERT = CertificateInfo(
-    subject="CN=mail.example.test",
+CERT = certificate(
+    "CN=mail.example.test",
     issuer="CN=test CA",
     sans=("mail.example.test",),
     not_before="2026-09-01T00:00:00Z",
     not_after="2027-06-01T00:00:00Z",
     days_left=180,
-    sha256="ab" * 32,
     key="RSA 2048",
     signature_algorithm="sha256WithRSAEncryption",
-    chain_length=2,
-    trusted=True,
     trust_store="ca-file test.pem",
-    trust_error=None,
-    self_signed=False,
-    exchange_default=False,
     name_match=None,  # scanned by address, and the certificate names no IP address: nothing to check yet
     names_checked=(),
     name_checks=(NameCheck("127.0.0.5", "address", "not checked", "the certificate names no IP address"),),
@@ -30,19 +27,10 @@ CERT = CertificateInfo(
 
 
 def result_with(cert: CertificateInfo) -> EndpointResult:
-    tls = TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", cert)
-    findings = tuple(certificate_findings(tls)) + (Finding("plaintext-login-accepted", "critical", "t", "d", "r"),)
-    return EndpointResult(
-        host="127.0.0.5",
-        address="127.0.0.5",
-        name=None,
-        port=993,
-        protocol="imap",
-        transport="implicit",
-        state="open",
-        tls=tls,
-        findings=findings,
-    )
+    row = result(993, address="127.0.0.5", cert=cert)
+    assert row.tls is not None
+    findings = tuple(certificate_findings(row.tls)) + (Finding("plaintext-login-accepted", "critical", "t", "d", "r"),)
+    return replace(row, findings=findings)
 
 
 def ids(result: EndpointResult) -> list[str]:

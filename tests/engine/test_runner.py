@@ -13,6 +13,8 @@ from scanner.engine.hostslots import conversation_slot
 from scanner.engine.options import ProbeOptions
 from scanner.engine.runner import FD_RESERVE, Scan, default_concurrency
 from scanner.model import Endpoint, EndpointResult
+from tests.factories import result as shared_result
+from tests.waiting import until
 
 OPTIONS = ProbeOptions()
 
@@ -22,8 +24,8 @@ def ep(address: str, port: int = 143) -> Endpoint:
 
 
 def row(endpoint: Endpoint, state: str = "closed") -> EndpointResult:
-    return EndpointResult(host=endpoint.host, address=endpoint.address, name=None, port=endpoint.port,
-                          protocol=endpoint.protocol, transport=endpoint.transport, state=state)  # type: ignore[arg-type]
+    return shared_result(endpoint.port, address=endpoint.address, host=endpoint.host, protocol=endpoint.protocol,
+                         transport=endpoint.transport, state=state)
 
 
 class FakeProbe:
@@ -120,9 +122,7 @@ async def test_cancelling_the_consumer_cancels_probes_and_frees_every_slot():
             pass
 
     task = asyncio.create_task(consume())
-    while scan.done < 2:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)
+    await until(lambda: scan.done >= 2 and probe.active == 20, "two quick probes done and twenty slow ones running")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

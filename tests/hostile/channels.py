@@ -11,17 +11,16 @@ from collections.abc import Sequence
 
 from scanner.model import (
     Capabilities,
-    CertificateInfo,
     EndpointResult,
     Finding,
     PlaintextLogin,
-    TlsInfo,
     TranscriptLine,
 )
 from scanner.output import render_table
 from scanner.report.formats import render_report
 from scanner.tui.cells import row_cells
 from scanner.tui.detail_text import detail_sections
+from tests.factories import certificate, result
 
 ESC = "\x1b"
 # Each a known attack on a terminal, a viewer or a spreadsheet.
@@ -41,18 +40,16 @@ RAW_LEAKS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 
 
 def hostile_result() -> EndpointResult:
-    cert = CertificateInfo(
-        subject=f"CN={PAYLOAD}", issuer=FORMULA, sans=(PAYLOAD, "mail.example.org"), not_before="2025-01-01",
-        not_after="2026-01-01", days_left=10, sha256="ab" * 32, key=PAYLOAD, signature_algorithm="x",
-        chain_length=1, trusted=False, trust_store="system", trust_error=PAYLOAD, self_signed=True,
-        exchange_default=False, name_match=False, names_checked=(PAYLOAD,), chain=(PAYLOAD,),
+    cert = certificate(
+        f"CN={PAYLOAD}", trusted=False, issuer=FORMULA, sans=(PAYLOAD, "mail.example.org"), not_before="2025-01-01",
+        not_after="2026-01-01", days_left=10, key=PAYLOAD, signature_algorithm="x", trust_error=PAYLOAD,
+        name_match=False, names_checked=(PAYLOAD,), chain=(PAYLOAD,),
     )  # fmt: skip
-    return EndpointResult(
-        host=f"mail{PAYLOAD}.example.org", address="192.0.2.7", name=FORMULA, port=143, protocol="imap",
-        transport="starttls", state="open", error=PAYLOAD, greeting=PAYLOAD, software=FORMULA,
-        capabilities=Capabilities((PAYLOAD, "IMAP4rev1"), (FORMULA,)), starttls="ok",
+    return result(
+        143, host=f"mail{PAYLOAD}.example.org", address="192.0.2.7", name=FORMULA, verdict="accepted", cert=cert,
+        error=PAYLOAD, greeting=PAYLOAD, software=FORMULA,
+        capabilities=Capabilities((PAYLOAD, "IMAP4rev1"), (FORMULA,)),
         plaintext_login=PlaintextLogin("accepted", (f"LOGIN in clear: OK {PAYLOAD}",)),
-        tls=TlsInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256", cert),
         transcript=(TranscriptLine("S", PAYLOAD, False, 1), TranscriptLine("C", f"a1 LOGIN u {PAYLOAD}", False, 2)),
         findings=(Finding("plaintext-login-accepted", "critical", f"accepted {PAYLOAD}", PAYLOAD, FORMULA),),
         ptr=PAYLOAD,

@@ -4,30 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from scanner.model import CertificateInfo, EndpointResult, Finding, Protocol, State, TlsInfo, Transport
+from scanner.model import EndpointResult, Finding, Protocol, State, Transport
 from scanner.verdicts.host import host_findings, with_host_findings
-
-
-def _cert(sha: str, subject: str = "CN=imap.example.test") -> CertificateInfo:
-    return CertificateInfo(
-        subject=subject,
-        issuer="CN=CA",
-        sans=("imap.example.test",),
-        not_before="2026-01-01T00:00:00Z",
-        not_after="2026-04-01T00:00:00Z",
-        days_left=30,
-        sha256=sha * 64,
-        key="RSA 2048",
-        signature_algorithm="sha256WithRSAEncryption",
-        chain_length=2,
-        trusted=True,
-        trust_store="system",
-        trust_error=None,
-        self_signed=False,
-        exchange_default=False,
-        name_match=True,
-        names_checked=("imap.example.test",),
-    )
+from tests.factories import certificate, result
 
 
 def _row(
@@ -38,8 +17,10 @@ def _row(
     sha: str | None = "a",
     address: str = "127.0.0.2",
 ) -> EndpointResult:
-    tls = TlsInfo("TLSv1.3", "x", _cert(sha)) if sha and state == "open" else None
-    return EndpointResult("h", address, "imap.example.test", port, protocol, transport, state, tls=tls)
+    """A row of one host; ``sha`` tells its certificates apart (None: no TLS on it)."""
+    cert = certificate("CN=imap.example.test", sha=(sha or "a") * 64)
+    return result(port, address=address, protocol=protocol, transport=transport, state=state,
+                  tls_version="TLSv1.3" if sha else None, cert=cert)
 
 
 def test_same_certificate_everywhere_says_nothing() -> None:

@@ -14,19 +14,19 @@ from scanner.model import (
     EndpointResult,
     Finding,
     PlaintextLogin,
-    TlsInfo,
     TranscriptLine,
 )
+from tests.factories import certificate
+from tests.factories import result as shared_result
 
 SECRET = "Zq7-not-a-real-password"
 
 
 def cert(*, days_left: int = 300, trusted: bool = True, self_signed: bool = False, exchange_default: bool = False,
          name_match: bool | None = True, subject: str = "CN=mail.example.test") -> CertificateInfo:
-    return CertificateInfo(
-        subject=subject, issuer="CN=Demo CA" if not self_signed else subject, sans=("mail.example.test",),
-        not_before="2026-01-01T00:00:00Z", not_after="2027-01-01T00:00:00Z", days_left=days_left,
-        sha256="ab" * 32, key="EC secp256r1", signature_algorithm="ecdsa-with-SHA256", chain_length=2,
+    return certificate(
+        subject, days_left=days_left, issuer="CN=Demo CA" if not self_signed else subject, sans=("mail.example.test",),
+        not_before="2026-01-01T00:00:00Z", not_after="2027-01-01T00:00:00Z", sha="ab" * 32, chain_length=2,
         trusted=trusted, trust_store="demo CA file", trust_error=None if trusted else "unable to get issuer",
         self_signed=self_signed, exchange_default=exchange_default, name_match=name_match,
         names_checked=("mail.example.test",), chain=(f"{subject} <- CN=Demo CA", "CN=Demo CA <- CN=Demo CA"),
@@ -36,12 +36,8 @@ def cert(*, days_left: int = 300, trusted: bool = True, self_signed: bool = Fals
 def result(last_octet: int, port: int = 143, *, verdict: str = "refused", software: str | None = "Dovecot",
            findings: tuple[Finding, ...] = (), certificate: CertificateInfo | None = None, state: str = "open",
            name: str | None = None, tls_version: str | None = "TLSv1.3") -> EndpointResult:
-    address = f"127.0.0.{last_octet}"
-    protocol = "imap" if port in (143, 993) else "pop3"
-    transport = "implicit" if port in (993, 995) else "starttls"
-    tls = None
-    if state == "open" and tls_version is not None:
-        tls = TlsInfo(tls_version, "TLS_AES_256_GCM_SHA384", certificate if certificate is not None else cert())
+    """A loopback row as the demo servers give them, with a transcript that holds SECRET (which must never show)."""
+    is_open = state == "open"
     transcript = (
         TranscriptLine("S", "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready", False, 3),
         TranscriptLine("C", f"a1 LOGIN mailprobe-3f9a {SECRET}", False, 5),
@@ -49,20 +45,19 @@ def result(last_octet: int, port: int = 143, *, verdict: str = "refused", softwa
         TranscriptLine("*", "TLS started: TLSv1.3", True, 20),
         TranscriptLine("C", f"a2 LOGIN mailprobe-3f9a {SECRET}", True, 22),
         TranscriptLine("S", "a2 NO [AUTHENTICATIONFAILED] Authentication failed.", True, 2025),
-    ) if state == "open" else ()
-    return EndpointResult(
-        host=address, address=address, name=name, port=port, protocol=protocol, transport=transport, state=state,
-        error=None if state == "open" else "connection refused" if state == "closed" else "timed out",
-        greeting="* OK ready" if state == "open" else None,
-        software=software if state == "open" else None,
+    ) if is_open else ()
+    return shared_result(
+        port, address=f"127.0.0.{last_octet}", state=state, verdict=verdict, findings=findings, tls_version=tls_version,
+        cert=certificate if certificate is not None else cert(), name=name,
+        error=None if is_open else "connection refused" if state == "closed" else "timed out",
+        greeting="* OK ready" if is_open else None, software=software if is_open else None,
         capabilities=Capabilities(("IMAP4rev1", "STARTTLS", "LOGINDISABLED"), ("IMAP4rev1", "AUTH=PLAIN"))
-        if state == "open" else Capabilities(),
-        starttls=("ok" if tls else "not_offered") if state == "open" and transport == "starttls" else "not_applicable",
-        plaintext_login=PlaintextLogin(verdict if state == "open" else "not_tested",
+        if is_open else Capabilities(),
+        plaintext_login=PlaintextLogin(verdict if is_open else "not_tested",
                                        ("clear: NO [PRIVACYREQUIRED]", "TLS: NO [AUTHENTICATIONFAILED] after 2003 ms")
-                                       if state == "open" else ()),
-        tls=tls, transcript=transcript, findings=findings, duration_ms=2100 if state == "open" else 5,
-    )
+                                       if is_open else ()),
+        transcript=transcript, duration_ms=2100 if is_open else 5,
+    )  # fmt: skip
 
 
 ACCEPTED = Finding("plaintext-login-accepted", "critical", "Plaintext login accepted",
