@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 import pytest
-from dovecot import Ports, _listening, _release_address, allocate_address
+
+from tests.dovecot import Ports, _listening, _release_address, allocate_address
 
 _START_TIMEOUT = 15.0
 NGINX_MAIL_MODULE = Path("/usr/lib/nginx/modules/ngx_mail_module.so")

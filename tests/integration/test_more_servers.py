@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mailservers import MailutilsPair, NginxMailProxy
 
 from scanner.certgen import CA, make_ca
+from tests.mailservers import MailutilsPair, NginxMailProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
