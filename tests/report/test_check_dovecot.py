@@ -127,8 +127,8 @@ def test_bad_usage_is_unknown_with_exit_3(tmp_path: Path) -> None:
 
 
 def test_from_file_judges_the_latest_results(tmp_path: Path) -> None:
-    from report_samples import PLAINTEXT_ACCEPTED, site
-    from report_samples import write_jsonl as write
+    from tests.report.report_samples import PLAINTEXT_ACCEPTED, site
+    from tests.report.report_samples import write_jsonl as write
 
     path = write(tmp_path / "r.jsonl", site("accepted", (PLAINTEXT_ACCEPTED,)))
     done = check("--from-file", path)

@@ -12,11 +12,11 @@ from typing import Any, get_args
 
 import jsonschema
 import pytest
-from report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, site
 
 from scanner import model
 from scanner.engine.jsonl import SCHEMA_VERSION, JsonlWriter, new_scan, read_result_file, scan_line
 from scanner.errors import UsageError
+from tests.report.report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, site
 
 ROOT = Path(__file__).resolve().parents[2]
 OPEN = (PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)
@@ -136,7 +136,7 @@ def test_scan_schema_matches_the_scan_line() -> None:
 
 
 def test_report_of_a_file_where_nothing_answered_exits_3(tmp_path: Path) -> None:
-    from report_samples import endpoint
+    from tests.report.report_samples import endpoint
 
     silent = write_scan(tmp_path / "silent.jsonl", [endpoint(143, state="closed"), endpoint(993, state="filtered")])
     done = mailprobe("report", silent, "--format", "csv")
