@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovecot import DovecotInstance, _listening
+from tests.dovecot import DovecotInstance, _listening
 
 SUBMISSION, SUBMISSIONS = 587, 465
 

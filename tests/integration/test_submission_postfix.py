@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dovecot import _listening, _release_address, allocate_address, start_instance
-from postfix import (
+
+from scanner import certgen
+from tests.dovecot import _listening, _release_address, allocate_address, start_instance
+from tests.postfix import (
     SASL_CONFIG,
     SUBMISSION,
     SUBMISSIONS,
@@ -21,8 +23,6 @@ from postfix import (
     dovecot_submission_packaged,
     require_postfix,
 )
-
-from scanner import certgen
 
 pytestmark = pytest.mark.dovecot
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from scanner.model import EndpointResult, Finding, Protocol, State, Transport
+from scanner.model import CertificateInfo, EndpointResult, Finding, Protocol, State, TlsInfo, Transport
 from scanner.verdicts.host import host_findings, with_host_findings
 from tests.factories import certificate, result
 
@@ -17,10 +17,13 @@ def _row(
     sha: str | None = "a",
     address: str = "127.0.0.2",
 ) -> EndpointResult:
-    """A row of one host; ``sha`` tells its certificates apart (None: no TLS on it)."""
-    cert = certificate("CN=imap.example.test", sha=(sha or "a") * 64)
-    return result(port, address=address, protocol=protocol, transport=transport, state=state,
-                  tls_version="TLSv1.3" if sha else None, cert=cert)
+    """A row of one host, server software unknown; ``sha`` tells its certificates apart (None: no TLS on it)."""
+    return result(port, address=address, protocol=protocol, transport=transport, state=state, software=None,
+                  tls_version="TLSv1.3" if sha else None, cert=_cert(sha or "a"))
+
+
+def _cert(sha: str, subject: str = "CN=imap.example.test") -> CertificateInfo:
+    return certificate(subject, sha=sha * 64, sans=("imap.example.test",), names_checked=("imap.example.test",))
 
 
 def test_same_certificate_everywhere_says_nothing() -> None:
