@@ -27,6 +27,9 @@ import re
 # Invisible letters (category Lo, so str.isprintable() passes them) that are used to fake blank or spoofed text.
 _INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 _SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# Three or more combining marks in a row from the general-purpose blocks (diacritics, their supplements and
+# extensions, marks for symbols, half marks): the rest of a pile is escaped.
+_STACKED_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]{3,}")
 # Leading characters that make a spreadsheet evaluate a cell (OWASP "CSV injection").
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _ELLIPSIS = "…"
@@ -52,8 +55,13 @@ def _is_shown_raw(ch: str) -> bool:
 
 def _escape(text: str, keep: str = "") -> str:
     if text.isprintable() and not _INVISIBLE_LETTERS.intersection(text):
-        return text  # the usual case: nothing to do
-    return "".join(ch if ch in keep or _is_shown_raw(ch) else _escape_char(ch) for ch in text)
+        out = text  # the usual case: nothing to do
+    else:
+        out = "".join(ch if ch in keep or _is_shown_raw(ch) else _escape_char(ch) for ch in text)
+    if _STACKED_MARKS.search(out) is None:
+        return out
+    # "Zalgo" text: marks piled on one letter draw over the lines above and below; two are plenty for any script
+    return _STACKED_MARKS.sub(lambda m: m.group()[:2] + "".join(map(_escape_char, m.group()[2:])), out)
 
 
 def _text(value: object) -> str:

@@ -61,6 +61,16 @@ def test_ordinary_text_passes_unchanged_whatever_the_script() -> None:
         assert for_terminal(text) == text
 
 
+def test_piled_combining_marks_are_cut_to_two_but_real_diacritics_stay() -> None:
+    zalgo = "Z" + "\u0336\u0353\u0359\u0300" * 5 + "algo"
+    shown = for_terminal(zalgo)
+    assert shown.startswith("Z\u0336\u0353\\u0359") and shown.endswith("algo")
+    assert all(not ("\u0300" <= a <= "\u036f" and "\u0300" <= b <= "\u036f" and "\u0300" <= c <= "\u036f")
+               for a, b, c in zip(shown, shown[1:], shown[2:], strict=False))  # fmt: skip
+    for text in ("Tiếng Việt", "e\u0323\u0302", "Ångström"):
+        assert for_terminal(text) == text
+
+
 def test_terminal_limit_cuts_after_escaping() -> None:
     assert for_terminal("\x1b" * 10, max_chars=9) == "\\x1b\\x1b…"
     assert len(for_terminal("x" * 500, max_chars=40)) == 40

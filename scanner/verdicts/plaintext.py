@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scanner.model import PlaintextLogin
+from scanner.untrusted import for_terminal_quoted
 from scanner.verdicts.login_words import words_meaning
 
 Outcome = Literal["ok", "no", "bad", "err", "bye", "closed", "timeout", "error"]
@@ -47,8 +48,9 @@ class LoginAttempt:
         return f"{self.mechanism} {where}: {self.outcome.upper()} {self._said()} after {self.elapsed_ms} ms{stage}"
 
     def _said(self) -> str:
+        """The server's words as a quotation that its own quotes or line breaks cannot end early."""
         code = f"[{self.code}] " if self.code else ""
-        return f'"{code}{self.text}"'.strip()
+        return for_terminal_quoted(f"{code}{self.text}")
 
 
 @dataclass(frozen=True)

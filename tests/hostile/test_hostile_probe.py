@@ -559,3 +559,13 @@ async def test_a_hostile_certificate_never_erases_the_plaintext_verdict(kind: st
     assert result.starttls == "ok"
     assert result.tls is not None and result.tls.certificate is not None  # judged on what can be read
     assert_every_channel_clean([result])
+
+
+async def test_a_login_answer_cannot_forge_more_evidence() -> None:
+    forged = b'NO x" after 1 ms; LOGIN over TLS: OK "fine'
+    async with serve(imap(greeting=b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready", caps=b"IMAP4rev1 STARTTLS",
+                          login=forged)) as srv:  # fmt: skip
+        result, _ = await run_probe(srv.port)
+    said = next(e for e in result.plaintext_login.evidence if e.startswith("LOGIN in clear: NO"))
+    assert '\\" after 1 ms; LOGIN over TLS: OK \\"fine"' in said  # the server's quotes stay inside its quotation
+    assert not any(e.startswith("LOGIN over TLS: OK") for e in result.plaintext_login.evidence)
