@@ -1,0 +1,72 @@
+"""`mailprobe scan` as a user runs it, against hostile servers: a row for each, and stdout and stderr carry only
+mailprobe's own words (no raw escape sequence, no traceback, no library warning)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from contextlib import AsyncExitStack
+
+from .channels import PAYLOAD, RAW_LEAKS
+from .servers import Handler, line, reset, say, serve
+from .test_hostile_probe import banner, endless_continuation, imap, imap_tag, imap_verb, pop3
+
+
+async def sasl_forever(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    await say(w, b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] " + PAYLOAD.encode()[:80])
+    while command := await line(r):
+        tag, verb = imap_tag(command), imap_verb(command)
+        if verb == b"AUTHENTICATE":
+            return await endless_continuation(r, w)
+        if verb == b"CAPABILITY":
+            await say(w, b"* CAPABILITY IMAP4rev1 AUTH=PLAIN", tag + b" OK done")
+        else:
+            await say(w, tag + b" NO " + PAYLOAD.encode()[:80])
+
+
+async def reset_after_greeting(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    await say(w, b"* OK ready")
+    await line(r)
+    reset(w)
+
+
+SERVERS: list[tuple[str, Handler]] = [
+    ("imap", imap(greeting=b"* OK [CAPABILITY IMAP4rev1 STARTTLS] " + PAYLOAD.replace("\r", "").replace("\n", "")
+                  .encode(), login=b"OK =HYPERLINK(\"http://evil.example/\") \x1b]0;owned\x07")),
+    ("imap", sasl_forever),
+    ("imap", reset_after_greeting),
+    ("imap", banner(b"HTTP/1.1 400 Bad Request\r\n\x1b[2J\r\n")),
+    ("imap", banner(bytes(range(1, 256)))),
+    ("pop3", pop3(capa=(b"+OK",))),
+]  # fmt: skip
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONWARNINGS": "default"}  # any warning would be printed
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "scanner", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+async def test_scan_of_hostile_servers_prints_only_its_own_words() -> None:
+    async with AsyncExitStack() as stack:
+        targets = []
+        for protocol, handler in SERVERS:
+            srv = await stack.enter_async_context(serve(handler))
+            targets.append(f"{protocol}://127.0.0.1:{srv.port}")
+        table = await run_cli("scan", *targets, "--no-tui", "--timeout", "1", "--no-legacy-tls")
+        as_json = await run_cli("scan", *targets, "--no-tui", "--timeout", "1", "--no-legacy-tls", "--format", "json")
+    for code, out, err in (table, as_json):
+        assert code in (0, 1), err
+        for text in (out, err):
+            assert not RAW_LEAKS.search(text.replace("\n", "")), text
+            assert "Traceback" not in text and "Warning" not in text and "Error:" not in text, text
+    rows = json.loads(as_json[1])
+    assert len(rows) == len(SERVERS)  # a row for every hostile server
+    assert all("internal error" not in (r.get("error") or "") for r in rows)
+    assert sum(1 for line_ in table[1].splitlines() if "127.0.0.1" in line_) >= len(SERVERS)
