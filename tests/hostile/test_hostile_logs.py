@@ -7,6 +7,9 @@ stay one field; mailprobe's own dummy users are labelled and kept out of the cli
 
 from __future__ import annotations
 
+import imaplib
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from scanner.logs.analyser import analyse
 from scanner.logs.dovecot import DovecotState, Malformed, parse_line
 from scanner.logs.exchange import ExchangeParser
 from scanner.logs.model import Kind, LoginEvent
+from tests.logs.logs_cli import logs_main
 
 # The three wordings: syslog (2.2), journalctl -o short (2.3), Dovecot's own log with a level (2.4).
 PREFIXES = {
@@ -198,3 +202,33 @@ def test_exchange_row_the_csv_reader_cannot_read_is_malformed_not_a_crash() -> N
     """Found by the fuzzer: a bare CR in an unquoted field makes the csv module raise."""
     events, malformed = exchange_events(LWL_HEADER + 'R="a1 BAD Command received in Invalid state."\r0\n')
     assert events == [] and len(malformed) == 1 and "unreadable CSV" in malformed[0]
+
+
+# --- a real Dovecot writes the forging name into its own log ------------------------------------------------------
+
+
+@pytest.mark.dovecot
+def test_real_dovecot_log_with_a_forging_user_name_counts_the_cleartext_attempt(  # type: ignore[no-untyped-def]
+    dovecot_factory, tmp_path, capsys
+) -> None:
+    dv = dovecot_factory("plaintext_allowed")
+    name = "eve>, TLS, x=<y"
+    imap = imaplib.IMAP4(dv.address, dv.ports.imap, timeout=10.0)
+    try:
+        status, _ = imap._simple_command("LOGIN", f'"{name}"', '"not-the-password"')  # noqa: SLF001 - quoted name
+    except imaplib.IMAP4.error:
+        status = "NO"
+    finally:
+        imap.shutdown()
+    assert status != "OK"
+    deadline = time.monotonic() + 15
+    while f"user=<{name}>" not in dv.read_log():  # Dovecot writes the name as typed
+        assert time.monotonic() < deadline, dv.read_log()
+        time.sleep(0.1)
+    copy = tmp_path / "mail.log"
+    copy.write_text(dv.read_log())
+    capsys.readouterr()
+    assert logs_main([str(copy), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    (row,) = [r for r in rows if name in r["users"]]
+    assert row["insecure_failed_logins"] == 1 and row["secure_logins"] == 0  # the password crossed in clear
