@@ -159,9 +159,11 @@ def load_leniently(der: bytes) -> tuple[x509.Certificate | None, list[str]]:
 
 def _load(der: bytes) -> x509.Certificate:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # non-positive serials: a deprecation notice, not our user's concern
+        # Non-positive serials (a deprecation notice) and name attributes past their RFC 5280 length (a
+        # UserWarning) are not our user's concern: read them now, under the filter; later reads use the cache.
+        warnings.simplefilter("ignore")
         cert = x509.load_der_x509_certificate(der)
-        cert.serial_number  # noqa: B018 - read now, under the filter, so later reads are quiet
+        cert.serial_number, cert.subject, cert.issuer  # noqa: B018
     return cert
 
 

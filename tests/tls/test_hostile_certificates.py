@@ -13,6 +13,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from scanner.certgen import CA, make_ca, tampered
 from scanner.engine.options import ProbeOptions
@@ -116,6 +120,24 @@ def test_garbled_extra_certificate_is_said(pki: tuple[CA, CA, TrustStore]) -> No
     assert info.trusted  # the real intermediate is still there
     assert any("certificate 2 of the chain was left out" in u for u in info.unchecked)
     assert ids(info) == {"cert-not-fully-checked": "low"}
+
+
+def test_name_attribute_longer_than_its_bound_is_read_quietly(pki: tuple[CA, CA, TrustStore]) -> None:
+    # RFC 5280 bounds a CN to 64 characters; cryptography reads longer ones with a UserWarning (at the first read
+    # of the subject), which must not reach the user's stderr. A hostile server chooses the length.
+    key = ec.generate_private_key(ec.SECP256R1())
+    long_cn = "mail." + "x" * 80 + ".example.test"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # making it warns too
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, long_cn, _validate=False)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(7).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    info = analyse((cert.public_bytes(serialization.Encoding.DER),), pki[2])
+    assert info.subject == f"CN={long_cn}" and info.self_signed and not info.trusted
 
 
 async def test_unparsable_leaf_keeps_the_row_and_says_so() -> None:
