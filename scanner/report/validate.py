@@ -87,7 +87,10 @@ def evaluate_after_scan(
         policy_failed = not outcome.holds
         if v.baseline is not None:
             before = {x.key for x in evaluate_policy(v.policy, v.baseline, today).violations}
-            regressions += [f"policy {x.describe()}" for x in outcome.violations if x.key not in before]
+            new_violations = [f"policy {x.describe()}" for x in outcome.violations if x.key not in before]
+            # Listed like the diff's regressions, so the FAILED count below names every one it counts.
+            out.writelines(f"REGRESSION {for_terminal(line)}\n" for line in new_violations)
+            regressions += new_violations
     at_or_above: list[str] = []
     if v.fail_on is not None and not v.fail_on_regression:
         floor = SEVERITY_RANK[v.fail_on]

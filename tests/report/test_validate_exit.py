@@ -89,6 +89,17 @@ def test_fail_on_regression_ignores_what_was_already_broken(tmp_path, refusal: s
     assert run(medium, ["--baseline", base, "--fail-on-regression", "--fail-on", "medium"])[0] == 1
 
 
+def test_every_regression_counted_is_listed(tmp_path, refusal: str) -> None:  # type: ignore[no-untyped-def]
+    baseline = write(tmp_path / "bad.jsonl", site("accepted", OPEN))
+    worse = [*site("accepted", OPEN), endpoint(1143, verdict="accepted", findings=(PLAINTEXT_ACCEPTED,))]
+    code, text = run(worse, ["--baseline", baseline, "--policy", refusal, "--fail-on-regression"])
+    assert code == 1
+    listed = [line for line in text.splitlines() if line.startswith("REGRESSION ")]
+    assert "FAILED: 2 regressions against the baseline." in text, text
+    assert len(listed) == 2, text  # the new finding and the new policy failure, each named
+    assert any("policy" in line and "1143" in line for line in listed), listed
+
+
 def test_a_regression_fails_without_fail_on_regression_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
     baseline = write(tmp_path / "good.jsonl", site())
     code, text = run(site("accepted"), ["--baseline", baseline, "--fail-on", "none"])
