@@ -104,7 +104,7 @@ def _where(result: EndpointResult) -> str:
 
 def render_plugin(outcome: CheckOutcome) -> str:
     """The status line with performance data, then one line per endpoint, worst first."""
-    checks = sorted(outcome.endpoints, key=lambda c: -_RANK[c.state])
+    checks = sorted(outcome.endpoints, key=_urgency)
     problems = [c for c in checks if c.state != "OK"]
     if not checks:
         text = "no endpoint was checked"
@@ -129,6 +129,12 @@ def render_plugin(outcome: CheckOutcome) -> str:
             line += f". First step: {c.first_step}"
         lines.append(for_plugin_output(line, 600))
     return "\n".join(lines) + "\n"
+
+
+def _urgency(check: EndpointCheck) -> tuple[int, int]:
+    """Worst state first; within a state, the worst finding first (the status line names only three)."""
+    worst = check.result.worst_severity
+    return -_RANK[check.state], -(SEVERITY_RANK[worst] if worst else -1)
 
 
 def _ok_words(result: EndpointResult) -> str:
