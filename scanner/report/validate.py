@@ -94,12 +94,11 @@ def evaluate_after_scan(
     at_or_above: list[str] = []
     if v.fail_on is not None and not v.fail_on_regression:
         floor = SEVERITY_RANK[v.fail_on]
-        at_or_above = [
-            f"{r.host}:{r.port} [{f.severity}] {f.id}: {f.title}"
-            for r in results
-            for f in r.findings
-            if SEVERITY_RANK[f.severity] >= floor
-        ]
+        worst_first = sorted(
+            ((r, f) for r in results for f in r.findings if SEVERITY_RANK[f.severity] >= floor),
+            key=lambda pair: -SEVERITY_RANK[pair[1].severity],
+        )
+        at_or_above = [f"{r.host}:{r.port} [{f.severity}] {f.id}: {f.title}" for r, f in worst_first]
         if at_or_above:
             out.write(f"{plural(len(at_or_above), 'finding')} at or above {v.fail_on}:\n")
             out.writelines(f"  {for_terminal(line)}\n" for line in at_or_above)  # titles quote servers

@@ -11,7 +11,7 @@ from scanner.cli import build_parser
 from scanner.commands.scan import settings_from_args
 from scanner.errors import UsageError
 from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
-from tests.report.report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, endpoint, site
+from tests.report.report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, UNTRUSTED, endpoint, site
 from tests.report.report_samples import write_jsonl as write
 
 OPEN = (PLAINTEXT_ACCEPTED, AUTH_ADVERTISED)
@@ -46,6 +46,15 @@ def test_no_checks_asked_is_exit_0_and_fail_on_threshold_is_exit_1() -> None:
     assert "2 findings at or above critical:" in text
     assert "mail.example.com:143 [critical] plaintext-login-accepted: Plaintext login accepted" in text
     assert run(site(), ["--fail-on", "low"])[0] == 0
+
+
+def test_findings_at_or_above_the_threshold_are_listed_worst_first() -> None:
+    accepted = endpoint(143, verdict="accepted", findings=(UNTRUSTED, PLAINTEXT_ACCEPTED))
+    results = [endpoint(993, findings=(UNTRUSTED,)), accepted]
+    code, text = run(results, [])
+    assert code == 1
+    listed = text.split("3 findings at or above high:\n", 1)[1].splitlines()[:3]
+    assert [line.split()[1] for line in listed] == ["[critical]", "[high]", "[high]"], listed
 
 
 def test_policy_pass_and_fail(refusal: str) -> None:
