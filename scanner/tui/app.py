@@ -162,10 +162,7 @@ class ScanApp(App[int]):
         batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
         if self._inbox:
             self.call_later(self.flush)
-        replaced = {old.key for old, _ in self.view.add(batch)}
-        for r in batch:
-            if r.key not in replaced:
-                self.tally.add(r)
+        self._apply(batch)
         if len(self.view.results) >= self._frozen_at + FREEZE_EVERY:
             # Results live until the app ends: move them out of the collector's sight, or each full collection
             # walks tens of thousands of them (pauses of 50-130 ms measured at 65,536 results).
@@ -176,6 +173,15 @@ class ScanApp(App[int]):
             table.grow_widths([r for r in batch if self.view.is_listed(r)])
             table.rows_changed()
             self._update_summary()
+
+    def _apply(self, batch: list[EndpointResult]) -> None:
+        """Results into the view and the header counts; rows replaced (a re-probe, or new host-level findings when
+        another port of the host answered) move their counts."""
+        fresh = [r.key for r in batch if r.key not in self.view.results]
+        for old, new in self.view.add(batch):
+            self.tally.replace(old, new)
+        for key in dict.fromkeys(fresh):
+            self.tally.add(self.view.results[key])
 
     @on(ScanFinished)
     def _scan_finished(self, message: ScanFinished) -> None:
@@ -301,13 +307,8 @@ class ScanApp(App[int]):
         old = self.view.results.get(new.key, message.old)
         if self._output is not None:
             self._output.write(new)
-        if new.key in self.view.results:
-            self.view.add([new])
-            self.tally.replace(old, new)
-        else:
-            self.view.add([new])
-            self.tally.add(new)
-        changed = changes(old, new)
+        self._apply([new])
+        changed = changes(old, self.view.results[new.key])  # both with their host-level findings
         self.last_changes[new.key] = changed
         self.table.grow_widths([new])
         self.table.rows_changed()
@@ -316,7 +317,7 @@ class ScanApp(App[int]):
         self.notify(f"{new.address}:{new.port} re-probed: {what}", timeout=8, markup=False)
         screen = self.screen
         if isinstance(screen, DetailScreen) and screen.result.key == new.key:
-            screen.show(new, changed)
+            screen.show(self.view.results[new.key], changed)
 
     def action_fix(self) -> None:
         if self.fixer is not None and (r := self.table.selected) is not None:

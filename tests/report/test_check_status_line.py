@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from report_samples import PLAINTEXT_ACCEPTED, UNTRUSTED, endpoint
-
 from scanner.report.monitoring import Thresholds, judge, render_plugin
+from tests.report.report_samples import PLAINTEXT_ACCEPTED, UNTRUSTED, endpoint
 
 
 def test_status_line_puts_a_plaintext_login_before_lesser_critical_problems() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ from scanner.tui.screens.confirm import ConfirmScreen
 from scanner.tui.screens.detail import DetailScreen
 from scanner.tui.widgets.results_table import ResultsTable
 from scanner.tui.widgets.summary import ScanSummary
-from tests.tui.tui_fakes import SECRET, demo_like, fake_scan, fixed_clock, result
+from tests.tui.tui_fakes import SECRET, cert, demo_like, fake_scan, fixed_clock, result
 
 SIZE = (170, 40)
 
@@ -261,3 +262,16 @@ async def test_worst_column_stays_in_view_at_160_columns() -> None:
         for _ in range(6):  # scrolled sideways as far as it goes: Host and Worst stay
             await pilot.press("right")
         assert table.render_line(0).text.rstrip().endswith("Worst") and table.render_line(0).text.startswith("Host")
+
+
+async def test_host_level_findings_reach_rows_and_header_counts() -> None:
+    # 143 answers first; 993 of the same host shows another certificate: both rows get the info finding (as in the
+    # table and reports) and the header counts them once each, not as a third endpoint.
+    other = dataclasses.replace(cert(subject="CN=other.example.test"), sha256="cd" * 32)
+    app, _ = make_app([result(7, 143), result(7, 993, certificate=other)])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        await until(pilot, lambda: "FINISHED  2/2 (100%)" in summary(app))
+        assert all("cert-differs-across-ports" in {f.id for f in r.findings} for r in app.view.results.values())
+        assert "info 2  none 0" in summary(app), summary(app)
+        assert [row.split()[-2:] for row in screen_rows(app)] == [["i", "info"], ["i", "info"]], screen_rows(app)
