@@ -1,23 +1,27 @@
-"""Range benchmark: mailprobe against nmap on a simulated /22, and a /16 of silently dropped addresses.
+"""Range benchmark: mailprobe against nmap (and sslyze) on simulated ranges, all inside a network namespace.
 
-Run as root (it creates a network namespace):  python benchmarks/range_bench.py [--skip-16] [--skip-nmap]
+Run as root (it creates a network namespace):  python benchmarks/range_bench.py [--only mixed,dark,live,dead]
 
-Inside a namespace of its own (nothing leaves it; its only interface is lo):
-  127.1.0.0/22  1024 addresses
-    64 live    every 16th address (127.1.x.1, .17, ...): one real Dovecot listening on all of them, ports
-               110/143/993/995, STARTTLS offered, plaintext login refused, certificate from scanner.certgen
-    256 reset  every 4th address (127.1.x.2, .6, ...): nftables `reject with tcp reset`
-    704 drop   the rest: nftables drop (a connect waits for its timeout)
-  127.2.0.0/16  65,536 addresses, all dropped (262,144 endpoints), for the connect-timeout/concurrency figure
+Inside a namespace of its own (nothing leaves it; its only interface is lo) one real Dovecot listens on every
+address (110/143/993/995, STARTTLS offered, plaintext login refused, certificate from scanner.certgen trusted with
+--ca-file) and nftables shapes the ranges:
+  mixed  127.1.0.0/22   1,024 addresses: every 16th live (64), every 4th answers SYNs with a reset (256), the
+                        other 704 silently dropped
+  dark   127.3.0.0/22   one /24 laid out as above (16 live, 64 reset), the three other /24s entirely dropped
+  live   127.4.0.0/26, 127.5.0.0/24, 127.6.0.0/22: every address live (256, 1,024 and 4,096 endpoints)
+  dead   127.2.0.0/16   65,536 addresses, all dropped (262,144 endpoints), with the connect scan and, when zmap
+                        is installed, with the SYN front end (--discover zmap)
 
-mailprobe and nmap (-Pn -n -sT -T4 -p110,143,993,995 --script imap-capabilities,pop3-capabilities,ssl-cert) scan
-the /22 one after the other in the same run; wall time and peak RSS (wait4 ru_maxrss of each process) are printed.
-Everything started here is torn down at the end (Dovecot killed, namespace deleted), also on error or Ctrl-C.
+mailprobe and nmap (-Pn -n -sT -T4 -p110,143,993,995 --script imap-capabilities,pop3-capabilities,ssl-cert) take
+turns on the mixed and dark layouts (--repeat, medians compared); on the live ranges sslyze (--certinfo, installed
+into a venv of its own under the benchmark's directory) joins them. Wall time, CPU and the peak RSS of the whole
+process tree are printed with ratios. Everything is torn down at the end (Dovecot killed, namespace deleted), also
+on error or Ctrl-C.
 
-Dovecot note: one Dovecot stands in for 64 servers, so its per-client-IP auth penalty (anvil) is switched off (every
-probe comes from 127.0.0.1; 64 real servers would each see a handful of failures), and its login processes run in
-high-performance mode so 64 hosts' worth of connections are not refused by one server's process limit. The fixed
-2-second auth_failure_delay stays, as on a real server.
+Dovecot note: one Dovecot stands in for every server, so its per-client-IP auth penalty (anvil) is switched off
+(every probe comes from 127.0.0.1), and its login processes run in high-performance mode so thousands of hosts'
+worth of connections are not refused by one server's process limit. The fixed 2-second auth_failure_delay stays,
+as on a real server.
 """
 
 from __future__ import annotations
@@ -43,17 +47,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RANGE = ipaddress.IPv4Network("127.1.0.0/22")
+RANGE = ipaddress.IPv4Network("127.1.0.0/22")  # mixed
+DARK = ipaddress.IPv4Network("127.3.0.0/22")
 BIG = ipaddress.IPv4Network("127.2.0.0/16")
+LIVE = {256: ipaddress.IPv4Network("127.4.0.0/26"), 1024: ipaddress.IPv4Network("127.5.0.0/24"),
+        4096: ipaddress.IPv4Network("127.6.0.0/22")}
 PORTS = (110, 143, 993, 995)
+NAME = "mail.bench.test"  # the certificate's name, given to mailprobe as --expect-name
 
 
-def live_addresses() -> list[str]:
-    return [str(a) for i, a in enumerate(RANGE) if i % 16 == 1]
+def live_addresses(network: ipaddress.IPv4Network = RANGE) -> list[str]:
+    return [str(a) for i, a in enumerate(network) if i % 16 == 1]
 
 
-def reset_addresses() -> list[str]:
-    return [str(a) for i, a in enumerate(RANGE) if i % 4 == 2]
+def reset_addresses(network: ipaddress.IPv4Network = RANGE) -> list[str]:
+    return [str(a) for i, a in enumerate(network) if i % 4 == 2]
+
+
+def big_live_addresses() -> list[str]:
+    """64 live hosts spread over the /16, as on a sparse real range."""
+    return [str(a) for i, a in enumerate(BIG) if i % 1024 == 1]
+
+
+def dark_lit() -> ipaddress.IPv4Network:
+    return next(DARK.subnets(new_prefix=24))
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -69,6 +86,7 @@ class Measured:
     peak_rss_mb: float
     returncode: int
     cpu: float = 0.0  # user + system seconds of the process and the children it waited for
+    peak_pss_mb: float = 0.0  # the same peak with shared pages split between the processes sharing them
 
 
 def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: float = 3600) -> Measured:
@@ -77,12 +95,13 @@ def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: flo
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)  # type: ignore[arg-type]
     deadline = start + timeout
-    together = 0  # the most RSS the whole process group held at once (mailprobe's workers are forks)
+    together = together_pss = 0  # the most the whole process group held at once (mailprobe's workers are forks)
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        together = max(together, session_rss_kb(proc.pid))
+        rss, pss = session_memory_kb(proc.pid)
+        together, together_pss = max(together, rss), max(together_pss, pss)
         if time.monotonic() > deadline:
             os.killpg(proc.pid, signal.SIGKILL)
             pid, status, usage = os.wait4(proc.pid, 0)
@@ -95,23 +114,27 @@ def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: flo
         print(err, file=sys.stderr)
     elif err.strip():
         print("    " + err.strip().splitlines()[-1], file=sys.stderr)
-    return Measured(wall, max(usage.ru_maxrss, together) / 1024, proc.returncode, usage.ru_utime + usage.ru_stime)
+    return Measured(wall, max(usage.ru_maxrss, together) / 1024, proc.returncode, usage.ru_utime + usage.ru_stime,
+                    max(usage.ru_maxrss, together_pss) / 1024)
 
 
-def session_rss_kb(sid: int) -> int:
-    """Sum of VmRSS over the processes of session ``sid`` (the measured command and every process it forked)."""
-    total = 0
+def session_memory_kb(sid: int) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) over the processes of session ``sid`` (the measured command and every process it
+    forked). RSS counts the pages forked workers share with their parent once per process; PSS splits them."""
+    rss = pss = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             if int(fields[3]) != sid:  # field 6 of stat: the session id
                 continue
-            for line in (stat.parent / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in (stat.parent / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return rss, pss
 
 
 class Bench:
@@ -139,8 +162,9 @@ class Bench:
         # drop rules below would then eat the replies.)
 
     def firewall(self) -> None:
-        live = ", ".join(live_addresses())
-        reset = ", ".join(reset_addresses())
+        lit = dark_lit()
+        live = ", ".join(live_addresses() + live_addresses(lit) + big_live_addresses())
+        reset = ", ".join(reset_addresses() + reset_addresses(lit))
         rules = f"""
 table ip mpbench {{
   set live_hosts {{ type ipv4_addr; elements = {{ {live} }} }}
@@ -149,20 +173,23 @@ table ip mpbench {{
     type filter hook input priority 0; policy accept;
     ip daddr @live_hosts accept
     ip daddr @reset_hosts tcp flags & (syn | ack) == syn reject with tcp reset
-    ip daddr {RANGE} tcp flags & (syn | ack) == syn drop
-    ip daddr {BIG} tcp flags & (syn | ack) == syn drop
+    ip daddr {{ {RANGE}, {DARK}, {BIG} }} tcp flags & (syn | ack) == syn drop
   }}
 }}
 """
         path = self.dir / "rules.nft"
         path.write_text(rules)
         run([*self.exec_prefix(), "nft", "-f", str(path)])
+        # SYN scanners send raw frames on lo: the kernel must route 127/8 arriving that way (route_localnet) and
+        # accept 127.0.0.1 as their source (accept_local). Only inside this namespace.
+        run([*self.exec_prefix(), "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1",
+             "net.ipv4.conf.lo.route_localnet=1", "net.ipv4.conf.lo.accept_local=1"])
 
     def start_dovecot(self) -> None:
         from scanner import certgen
 
         ca = certgen.make_ca("mailprobe bench CA")
-        leaf = ca.issue(["mail.bench.test"], ip_addresses=live_addresses())
+        leaf = ca.issue([NAME])
         cert, key = leaf.write(self.dir, "server")
         self.ca_file = ca.write(self.dir, "ca")  # mailprobe gets it as --ca-file: the chain is then trusted
         user = f"mailprobe-{secrets.token_hex(4)}"
@@ -171,7 +198,7 @@ table ip mpbench {{
         passwd.chmod(0o644)
         version = _dovecot_version()
         config = self.dir / "dovecot.conf"
-        config.write_text(_dovecot_config(version, self.dir, live_addresses(), Path(cert), Path(key), passwd))
+        config.write_text(_dovecot_config(version, self.dir, ["*"], Path(cert), Path(key), passwd))
         log = self.dir / "dovecot.log"
         self.dovecot = subprocess.Popen([*self.exec_prefix(), "dovecot", "-c", str(config), "-F"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -180,14 +207,14 @@ table ip mpbench {{
             if self.dovecot.poll() is not None:
                 err = self.dovecot.stderr.read().decode() if self.dovecot.stderr else ""
                 raise RuntimeError(f"dovecot exited: {err} {log.read_text() if log.exists() else ''}")
-            if self._listening() >= len(live_addresses()) * len(PORTS):
+            if self._listening() >= len(PORTS):
                 return
             time.sleep(0.1)
-        raise RuntimeError("dovecot did not listen on every address within 20 s")
+        raise RuntimeError("dovecot did not listen within 20 s")
 
     def _listening(self) -> int:
         out = run([*self.exec_prefix(), "ss", "-Hltn"]).stdout
-        return sum(1 for line in out.splitlines() if re.search(r"127\.1\.\d+\.\d+:(110|143|993|995)\b", line))
+        return sum(1 for line in out.splitlines() if re.search(r"(\*|0\.0\.0\.0):(110|143|993|995)\b", line))
 
     # -- tear-down ----------------------------------------------------------------------------------------------
 
@@ -239,7 +266,7 @@ def _dovecot_config(version: tuple[int, int], root: Path, addresses: list[str], 
     login = """
   service_count = 0
   process_min_avail = 2
-  client_limit = 4096
+  client_limit = 8192
 """
     common = f"""# mailprobe range benchmark: a throwaway Dovecot inside a private network namespace
 instance_name = mpbench-{root.name}
@@ -250,7 +277,7 @@ protocols = imap pop3
 ssl = yes
 log_path = {root}/dovecot.log
 auth_mechanisms = plain login
-default_client_limit = 8192
+default_client_limit = 16384
 default_process_limit = 1024
 service imap-login {{
   inet_listener imap {{
@@ -349,17 +376,126 @@ def summarise_nmap(xml_path: Path) -> dict[str, int]:
     return counts
 
 
+def nmap_cmd(bench: Bench, target: str, xml_path: Path) -> list[str]:
+    return [*bench.exec_prefix(), "nmap", "-Pn", "-n", "-sT", "-T4", "-p110,143,993,995",
+            "--script", "imap-capabilities,pop3-capabilities,ssl-cert", "-oX", str(xml_path), target]
+
+
+def ensure_sslyze(venv: Path) -> Path:
+    """sslyze in a venv of its own (its pinned dependencies stay out of mailprobe's); installed on first use."""
+    binary = venv / "bin" / "sslyze"
+    if not binary.exists():
+        print(f"installing sslyze into {venv} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "sslyze"], check=True)
+    return binary
+
+
+def sslyze_cmd(bench: Bench, binary: Path, network: ipaddress.IPv4Network, out: Path) -> list[str]:
+    """sslyze's certificate scan of every endpoint: implicit TLS on 993/995, STARTTLS on 143 (imap) and 110
+    (pop3); one sslyze run per kind, one after the other, measured as one command."""
+    runs = []
+    for kind, ports in (("", (993, 995)), ("imap", (143,)), ("pop3", (110,))):
+        targets = bench.dir / f"sslyze-{kind or 'tls'}.txt"
+        targets.write_text("".join(f"{a}:{p}\n" for a in network for p in ports))
+        starttls = f"--starttls {kind} " if kind else ""
+        json_out = out.with_suffix(f".{kind or 'tls'}.json")
+        runs.append(f"{binary} --quiet --certinfo --certinfo_ca_file {bench.ca_file} {starttls}"
+                    f"--targets_in {targets} --json_out {json_out}")
+    return [*bench.exec_prefix(), "sh", "-c", " && ".join(runs)]
+
+
+def summarise_sslyze(out: Path) -> dict[str, int]:
+    counts = {"scanned": 0, "certificates": 0}
+    for part in out.parent.glob(out.stem + ".*.json"):
+        for result in json.loads(part.read_text()).get("server_scan_results", []):
+            counts["scanned"] += 1
+            certinfo = ((result.get("scan_result") or {}).get("certificate_info") or {}).get("result") or {}
+            counts["certificates"] += bool(certinfo.get("certificate_deployments"))
+    return counts
+
+
+@dataclass
+class Turns:
+    """Measurements of several tools on one range, taken in turns so that each sees the same machine load."""
+
+    label: str
+    runs: dict[str, list[Measured]]
+
+    def median(self, tool: str) -> float:
+        return statistics.median(r.wall for r in self.runs[tool])
+
+    def report(self, endpoints: int) -> None:
+        for tool, runs in self.runs.items():
+            walls = [r.wall for r in runs]
+            print(f"  {self.label} {tool:<9} median {statistics.median(walls):6.2f} s (min {min(walls):.2f}, max "
+                  f"{max(walls):.2f}), CPU {statistics.median(r.cpu for r in runs):.2f} s, peak RSS at most "
+                  f"{max(r.peak_rss_mb for r in runs):.0f} MB (PSS {max(r.peak_pss_mb for r in runs):.0f} MB), "
+                  f"{endpoints / statistics.median(walls):,.0f} "
+                  "endpoints/s")
+        for tool in self.runs:
+            if tool != "mailprobe":
+                print(f"  {self.label} ratio {tool} / mailprobe median wall time = "
+                      f"{self.median(tool) / self.median('mailprobe'):.1f}x")
+
+
+def compare(bench: Bench, label: str, network: ipaddress.IPv4Network, args: argparse.Namespace, extra: list[str],
+            *, nmap: bool, sslyze: Path | None = None) -> Turns:
+    turns = Turns(label, {"mailprobe": [], **({"nmap": []} if nmap else {}), **({"sslyze": []} if sslyze else {})})
+    for turn in range(1, args.repeat + 1):
+        print(f"[{label} {turn}/{args.repeat}] mailprobe scan {network} ...", file=sys.stderr)
+        out = bench.dir / f"{label}.jsonl"
+        out.unlink(missing_ok=True)
+        served = bench.dovecot_cpu()
+        mp = measure(mailprobe_cmd(bench, str(network), out, args.timeout, extra))
+        served = bench.dovecot_cpu() - served
+        turns.runs["mailprobe"].append(mp)
+        print(f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
+              f"peak RSS {mp.peak_rss_mb:.0f} MB (PSS {mp.peak_pss_mb:.0f} MB), {summarise_mailprobe(out)}")
+        if nmap:
+            xml_path = bench.dir / f"{label}-nmap.xml"
+            nm = measure(nmap_cmd(bench, str(network), xml_path))
+            turns.runs["nmap"].append(nm)
+            print(f"  nmap:      {nm.wall:.2f} s, CPU {nm.cpu:.2f} s, peak RSS {nm.peak_rss_mb:.0f} MB, "
+                  f"{summarise_nmap(xml_path)}")
+        if sslyze:
+            json_path = bench.dir / f"{label}-sslyze.json"
+            sy = measure(sslyze_cmd(bench, sslyze, network, json_path))
+            turns.runs["sslyze"].append(sy)
+            print(f"  sslyze:    {sy.wall:.2f} s, CPU {sy.cpu:.2f} s, peak RSS {sy.peak_rss_mb:.0f} MB, "
+                  f"{summarise_sslyze(json_path)}")
+    turns.report(network.num_addresses * len(PORTS))
+    return turns
+
+
+def live_floor(bench: Bench, addresses: list[str], args: argparse.Namespace, extra: list[str]) -> float:
+    """The least a range with these live hosts can take: the live hosts alone (start-up and the slowest host's
+    conversations), and a dropped port's two tries at the learnt minimum wait (0.1 s, then 0.2 s) beside them."""
+    listing = bench.dir / "live-only.txt"
+    listing.write_text("\n".join(addresses) + "\n")
+    out = bench.dir / "live-only.jsonl"
+    walls = []
+    for _ in range(args.repeat):
+        out.unlink(missing_ok=True)
+        walls.append(measure(mailprobe_cmd(bench, f"@{listing}", out, args.timeout, extra)).wall)
+    return max(statistics.median(walls), 0.3)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--timeout", type=float, default=1.0, help="mailprobe --timeout on the /22 (default 1)")
-    parser.add_argument("--big-timeout", type=float, default=1.0, help="mailprobe --timeout on the /16 (default 1)")
+    parser.add_argument("--only", default="mixed,dark,live,dead",
+                        help="comma-separated parts to run: mixed, dark, live, dead (default: all)")
+    parser.add_argument("--timeout", type=float, default=1.0, help="mailprobe --timeout (default 1)")
     parser.add_argument("--concurrency", type=int, help="mailprobe --concurrency (default: its own default)")
-    parser.add_argument("--per-host", type=int, help="mailprobe --per-host (default: its own default)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each tool on the /22; medians compared")
+    parser.add_argument("--repeat", type=int, default=3, help="turns of each tool per range; medians compared")
+    parser.add_argument("--live-sizes", default="256,1024,4096", help="live-dense ranges to run (endpoints)")
+    parser.add_argument("--sslyze-venv", default=str(Path.home() / ".cache" / "mailprobe-bench" / "sslyze"),
+                        help="where sslyze is installed (created on first use)")
     parser.add_argument("--skip-nmap", action="store_true")
-    parser.add_argument("--skip-16", action="store_true", help="leave out the /16-of-dropped run")
-    parser.add_argument("--keep", metavar="DIR", help="copy the result files (JSON Lines, nmap XML) to DIR")
+    parser.add_argument("--skip-sslyze", action="store_true")
+    parser.add_argument("--keep", metavar="DIR", help="copy the result files to DIR")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     if os.geteuid() != 0:
         print("range_bench: needs root (network namespace, nftables)", file=sys.stderr)
         return 2
@@ -367,79 +503,56 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"range_bench: {tool} is not installed", file=sys.stderr)
             return 2
-    from scanner.engine.runner import default_concurrency
-
-    concurrency = args.concurrency or default_concurrency()
-    extra = ["--concurrency", str(concurrency), *(["--per-host", str(args.per_host)] if args.per_host else [])]
+    sslyze = None if args.skip_sslyze or "live" not in parts else ensure_sslyze(Path(args.sslyze_venv))
+    extra = [*(["--concurrency", str(args.concurrency)] if args.concurrency else [])]
     bench = Bench()
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        print(f"namespace {bench.ns}: building 127.1.0.0/22 (64 live, 256 reset, 704 dropped) ...", file=sys.stderr)
+        print(f"namespace {bench.ns}: building the ranges ...", file=sys.stderr)
         bench.make_namespace()
         bench.firewall()
         bench.start_dovecot()
-        runs: list[Measured] = []
-        nmap_runs: list[Measured] = []
-        for turn in range(1, args.repeat + 1):
-            # mailprobe and nmap take turns, so both see the same machine load over the run
-            print(f"[{turn}/{args.repeat}] mailprobe scan {RANGE} (concurrency {concurrency}, "
-                  f"timeout {args.timeout}s) ...", file=sys.stderr)
-            out = bench.dir / "range.jsonl"
-            out.unlink(missing_ok=True)
-            served = bench.dovecot_cpu()
-            mp = measure(mailprobe_cmd(bench, str(RANGE), out, args.timeout,
-                                       [*extra, "--ca-file", str(bench.ca_file)]))
-            served = bench.dovecot_cpu() - served
-            mp_sum = summarise_mailprobe(out)
-            runs.append(mp)
-            print(f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
-                  f"peak RSS {mp.peak_rss_mb:.0f} MB, {mp_sum}")
-            if not args.skip_nmap:
-                print(f"[{turn}/{args.repeat}] nmap {RANGE} ...", file=sys.stderr)
-                xml_path = bench.dir / "nmap.xml"
-                nm = measure([*bench.exec_prefix(), "nmap", "-Pn", "-n", "-sT", "-T4", "-p110,143,993,995",
-                              "--script", "imap-capabilities,pop3-capabilities,ssl-cert", "-oX", str(xml_path),
-                              str(RANGE)])
-                nm_sum = summarise_nmap(xml_path)
-                nmap_runs.append(nm)
-                print(f"  nmap:      {nm.wall:.2f} s, CPU {nm.cpu:.2f} s, peak RSS {nm.peak_rss_mb:.0f} MB, "
-                      f"{nm_sum}")
-        # the same scan without the dummy logins: nmap's scope (capabilities, certificate), for comparison only
-        out_nl = bench.dir / "range-nologin.jsonl"
-        nl = measure(mailprobe_cmd(bench, str(RANGE), out_nl, args.timeout,
-                                   [*extra, "--ca-file", str(bench.ca_file), "--no-login-probe"]))
-        nl_sum = summarise_mailprobe(out_nl)
-        print(f"  mailprobe --no-login-probe: {nl.wall:.2f} s, peak RSS {nl.peak_rss_mb:.0f} MB, "
-              f"open {nl_sum.get('open', 0)}, certificates {nl_sum['certificate']}")
-        mp_wall = statistics.median(r.wall for r in runs)
-        print(f"  mailprobe median of {len(runs)}: {mp_wall:.2f} s "
-              f"(min {min(r.wall for r in runs):.2f}, max {max(r.wall for r in runs):.2f}); "
-              f"peak RSS at most {max(r.peak_rss_mb for r in runs):.0f} MB")
-        if nmap_runs:
-            nm_wall = statistics.median(r.wall for r in nmap_runs)
-            print(f"  nmap median of {len(nmap_runs)}:      {nm_wall:.2f} s "
-                  f"(min {min(r.wall for r in nmap_runs):.2f}, max {max(r.wall for r in nmap_runs):.2f})")
-            print(f"  ratio:     nmap / mailprobe median wall time = {nm_wall / mp_wall:.1f}x "
-                  f"(worst pair: {min(n.wall for n in nmap_runs) / max(r.wall for r in runs):.1f}x; "
-                  f"{nm_wall / nl.wall:.1f}x without the login probes)")
-        if not args.skip_16:
+        with_ca = [*extra, "--ca-file", str(bench.ca_file), "--expect-name", NAME]
+        print(f"load average before the runs: {os.getloadavg()[0]:.2f} (2-core machine: above 2 means waiting)")
+        if "mixed" in parts:
+            turns = compare(bench, "mixed", RANGE, args, with_ca, nmap=not args.skip_nmap)
+            floor = live_floor(bench, live_addresses(), args, with_ca)
+            print(f"  mixed floor (live hosts alone, or two minimal connect waits): {floor:.2f} s; mailprobe at "
+                  f"{turns.median('mailprobe') / floor:.2f}x of it")
+        if "dark" in parts:
+            turns = compare(bench, "dark", DARK, args, with_ca, nmap=not args.skip_nmap)
+            floor = live_floor(bench, live_addresses(dark_lit()), args, with_ca)
+            print(f"  dark floor: {floor:.2f} s; mailprobe at {turns.median('mailprobe') / floor:.2f}x of it")
+        if "live" in parts:
+            for size in (int(v) for v in args.live_sizes.split(",")):
+                compare(bench, f"live{size}", LIVE[size], args, with_ca, nmap=not args.skip_nmap, sslyze=sslyze)
+        if "dead" in parts:
+            big_live = set(big_live_addresses())
             endpoints = BIG.num_addresses * len(PORTS)
-            ideal = endpoints * args.big_timeout / concurrency
-            print(f"mailprobe scan {BIG} (all dropped, {endpoints:,} endpoints, timeout {args.big_timeout}s) ...",
-                  file=sys.stderr)
-            out16 = bench.dir / "big.jsonl"
-            big = measure(mailprobe_cmd(bench, str(BIG), out16, args.big_timeout, [*extra, "--yes"]))
-            lines = sum(1 for _ in out16.open())
-            print(f"  /16 dropped: {big.wall:.1f} s for {lines:,} result lines, peak RSS {big.peak_rss_mb:.0f} MB; "
-                  f"endpoints x timeout / concurrency = {ideal:.1f} s; ratio {big.wall / ideal:.2f}")
+            for label, how in (("connect", "off"), ("syn", "zmap")):
+                if how == "zmap" and shutil.which("zmap") is None:
+                    print("  /16 with the SYN front end: zmap is not installed, skipped")
+                    continue
+                for turn in range(1, args.repeat + 1):
+                    print(f"[dead/16 {label} {turn}/{args.repeat}] ...", file=sys.stderr)
+                    out16 = bench.dir / f"big-{label}.jsonl"
+                    out16.unlink(missing_ok=True)
+                    big = measure(mailprobe_cmd(bench, str(BIG), out16, args.timeout,
+                                                [*with_ca, "--yes", "--discover", how]))
+                    rows = [json.loads(line) for line in out16.open()]
+                    found = {r["address"] for r in rows if r["state"] == "open"}
+                    print(f"  /16 {label}: {big.wall:.1f} s, CPU {big.cpu:.1f} s, peak RSS "
+                          f"{big.peak_rss_mb:.0f} MB (PSS {big.peak_pss_mb:.0f} MB), {len(rows):,} rows of "
+                          f"{endpoints:,} endpoints; live hosts "
+                          f"found {len(found & big_live)}/{len(big_live)}, open endpoints "
+                          f"{sum(r['state'] == 'open' for r in rows)}/{len(big_live) * len(PORTS)}")
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
         if args.keep:
             Path(args.keep).mkdir(parents=True, exist_ok=True)
-            for name in ("range.jsonl", "range-nologin.jsonl", "nmap.xml", "big.jsonl", "dovecot.log"):
-                if (bench.dir / name).exists():
-                    shutil.copy(bench.dir / name, Path(args.keep) / name)
+            for path in bench.dir.glob("*.jsonl"):
+                shutil.copy(path, Path(args.keep) / path.name)
         bench.close()
         print(f"torn down: namespace {bench.ns} deleted, Dovecot stopped", file=sys.stderr)
 

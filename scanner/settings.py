@@ -53,6 +53,7 @@ class ScanSettings:
     per_host: int = 2
     rate: float | None = None
     workers: int | None = None
+    discover: str | None = None  # zmap, masscan or off; None: automatic (see scanner.engine.discover)
     # output
     format: str | None = None  # None: the TUI on a terminal, else the table
     output: str | None = None
@@ -194,6 +195,12 @@ def port_list(value: object) -> str:
     return value
 
 
+def discover_choice(value: object) -> str:
+    if value not in ("zmap", "masscan", "off"):
+        raise ValueError(f"expected zmap, masscan or off, got {value!r}")
+    return str(value)
+
+
 def shard(value: object) -> str:
     try:
         Shard.parse(text(value))
@@ -244,6 +251,7 @@ RULES: dict[str, Rule] = {
     "per_host": Rule(positive_int, "--per-host"),
     "rate": Rule(positive_float, "--rate"),
     "workers": Rule(positive_int, "--workers"),
+    "discover": Rule(discover_choice, "--discover"),
     "format": Rule(output_format, "--format"),
     "output": Rule(text, "-o", path=True),
     "append": Rule(flag, "--append"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_sett
 from scanner.untrusted import for_json
 
 if TYPE_CHECKING:
+    from scanner.engine.discover import Discovery
     from scanner.engine.workers import WorkerScan
 
 
@@ -116,6 +118,9 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--workers", metavar="N",
                         help="processes sharing the scan (default: one per CPU, at most 8, for address targets of "
                         "512+ endpoints per process; 1 for names, domains and the TUI)")
+    engine.add_argument("--discover", metavar="TOOL",
+                        help="find open ports with a SYN scanner first: zmap, masscan or off (default: zmap or "
+                        "masscan for 65,536+ IPv4 endpoints when installed and raw sockets are allowed)")
     engine.add_argument("--resume", metavar="FILE",
                         help="skip endpoints already in FILE (JSON Lines) and append the rest to it")
 
@@ -197,6 +202,21 @@ def run(args: argparse.Namespace) -> int:
     from scanner.engine.workers import WorkerScan, worker_count
 
     limits = runner_limits(settings, plan)
+    from scanner.engine import discover
+
+    tool, note = discover.choose(settings.discover, plan)
+    if tool:
+        if note:
+            print(note, file=sys.stderr)
+        found = discover.Discovery(tool, plan, wait=settings.timeout, packet_rate=settings.rate or
+                                   discover.DEFAULT_PACKET_RATE, source_address=settings.source_address)
+        limits["total_source"] = found.total
+        try:
+            return asyncio.run(plain_scan(Scan(found.endpoints(), probe_options(settings), **limits), settings,
+                                          validation, info, discovery=found))
+        except discover.DiscoveryError as exc:
+            print(f"mailprobe: {exc}", file=sys.stderr)
+            return 2
     workers = worker_count(settings.workers, plan, tui=use_tui)
     if workers > 1:
         parallel = WorkerScan(plan, probe_options(settings), workers, limits)
@@ -262,7 +282,8 @@ async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None
         raise UsageError(f"cannot resolve {', '.join(missing)}: no such name in DNS")
 
 
-async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation, info: ScanInfo) -> int:
+async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation, info: ScanInfo,
+                     discovery: Discovery | None = None) -> int:
     from scanner.engine.jsonl import JsonlWriter
     from scanner.engine.progress import Progress, resume_hint
 
@@ -286,14 +307,15 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
                 sys.stdout.write(for_json(result.to_json()) + "\n")
                 sys.stdout.flush()
             if settings.format == "json" or result.state in ("open", "error"):
-                shown.append(result)  # JSON lists every endpoint; the table counts closed/filtered ones
+                # JSON lists every endpoint; the table counts closed/filtered ones
+                shown.append(result if settings.format == "json" else _kept(result))
                 open_addresses.add(result.address)
             else:
                 hidden[result.state] += 1
                 if result.transport == "implicit":  # e.g. a closed 993 next to an open 143: implicit-tls-missing
                     unanswered_implicit.setdefault(result.address, []).append(_compact(result))
             if everything is not None:
-                everything.append(result)
+                everything.append(_kept(result))
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.close(note=resume_hint(settings.output))
         raise KeyboardInterrupt from None
@@ -301,6 +323,9 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
         progress.stop()  # the bar leaves the terminal before anything else is printed
         if writer:
             writer.close()
+    if discovery is not None:
+        print(f"mailprobe: {discovery.tool} found {discovery.found:,} open of {discovery.asked:,} endpoints "
+              f"({discovery.asked - discovery.found:,} did not answer its SYNs and have no row)", file=sys.stderr)
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {settings.output} completes them" if settings.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
@@ -319,6 +344,12 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
     return evaluate_after_scan(
         everything if everything is not None else shown, validation, stream=_verdict_stream(settings)
     )
+
+
+def _kept(result: EndpointResult) -> EndpointResult:
+    """A row kept for the end of the scan (table, host findings, validation), which never shows transcripts: the
+    transcript and the serialised line are left out, so memory does not grow by kilobytes per open endpoint."""
+    return dataclasses.replace(result, transcript=())
 
 
 def _compact(result: EndpointResult) -> tuple[int, str, str]:

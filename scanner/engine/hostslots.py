@@ -15,21 +15,27 @@ from contextvars import ContextVar
 
 
 class HostSlots:
-    def __init__(self, per_host: int) -> None:
-        if per_host < 1:
-            raise ValueError("per_host must be at least 1")
+    """``per_host`` conversations per address and, when ``conversations`` is given, that many in all: a
+    conversation holds buffers, TLS state and a transcript, so their number (not the number of connects waiting)
+    sets the memory a scan needs. Dropped and closed ports never take a slot."""
+
+    def __init__(self, per_host: int, conversations: int | None = None) -> None:
+        if per_host < 1 or conversations is not None and conversations < 1:
+            raise ValueError("per_host and conversations must be at least 1")
         self.per_host = per_host
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._users: dict[str, int] = {}
+        self._all = asyncio.Semaphore(conversations) if conversations else None
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[bool]:
-        """Hold one of the host's slots; yields True when it had to wait for one."""
+        """Hold one of the host's slots (and one of all); yields True when it had to wait."""
         semaphore = self._semaphores.setdefault(host, asyncio.Semaphore(self.per_host))
         self._users[host] = self._users.get(host, 0) + 1
-        waited = semaphore.locked()
+        overall = self._all or contextlib.nullcontext()
+        waited = semaphore.locked() or self._all is not None and self._all.locked()
         try:
-            async with semaphore:
+            async with semaphore, overall:
                 yield waited
         finally:
             self._users[host] -= 1

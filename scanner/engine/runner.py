@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from scanner.engine import connect_timer, hostslots
+from scanner.engine import connect_timer, hostslots, memory
 from scanner.engine.options import ProbeOptions
 from scanner.model import Endpoint, EndpointResult
 
@@ -31,7 +31,12 @@ ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
 ReverseFunc = Callable[[str], Awaitable[str | None]]
 Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
 
+# Conversations at once (open ports being talked to; connects waiting are not counted). Past a few hundred a
+# process is CPU-bound anyway, while each one holds buffers and TLS state: on 4,096 live endpoints this is what
+# keeps memory flat (measured with benchmarks/range_bench.py).
+MAX_CONVERSATIONS = 256
 QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait with their slots held
+RELEASE_EVERY = 128  # open endpoints between two collections + malloc_trim (memory.release)
 FD_RESERVE = 256  # descriptors kept for files, DNS, the TUI and the odd second connection of a probe
 PTR_TIMEOUT = 3.0
 
@@ -134,7 +139,7 @@ class Scan:
         self.options = options
         self.concurrency = concurrency or default_concurrency()
         self.per_host = per_host
-        self._host_slots = hostslots.HostSlots(per_host)
+        self._host_slots = hostslots.HostSlots(per_host, conversations=min(self.concurrency, MAX_CONVERSATIONS))
         self._starts_per_host = 2 * per_host  # connecting ones included: see the module's docstring
         self._connect_timer = (
             connect_timer.ConnectTimer(options.connect_timeout) if options.adaptive_connect_timeout else None
@@ -151,6 +156,7 @@ class Scan:
         # counters and scheduling state
         self.started = 0
         self.done = 0
+        self._talked = 0  # open endpoints finished
         self.active = 0
         self._host_active: Counter[str] = Counter()
         self._parked: dict[str, deque[Endpoint]] = {}
@@ -359,6 +365,10 @@ class Scan:
     def _count(self, result: EndpointResult) -> None:
         self.done += 1
         self.states[result.state] += 1
+        if result.state == "open":
+            self._talked += 1
+            if self._talked % RELEASE_EVERY == 0:
+                memory.release()  # conversations leave cycles and freed TLS buffers behind: give them back
         if result.worst_severity:
             self.findings[result.worst_severity] += 1
 

@@ -22,13 +22,27 @@ def trust_store(ca_file: str | None) -> TrustStore:
     return load_trust_store([ca_file] if ca_file else [])
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=256)
+def _chain_facts(chain_der: tuple[bytes, ...], ca_file: str | None, hour: int) -> CertificateInfo:
+    """Everything about a chain that does not depend on the name a client uses, once per distinct chain: a
+    range behind one load balancer, or a host's four ports, present the same chain again and again. ``hour``
+    keeps expiry figures fresh in a long TUI session."""
+    return analyse_chain(list(chain_der), names=[], address=None, trust=trust_store(ca_file))
+
+
 def _analysed(
     chain_der: tuple[bytes, ...], names: tuple[NameCandidate, ...], address: str | None, ca_file: str | None, hour: int
 ) -> CertificateInfo:
-    """A host shows the same chain on its four ports: analyse it once. ``hour`` keeps expiry figures fresh in a
-    long TUI session."""
-    return analyse_chain(list(chain_der), names=list(names), address=address, trust=trust_store(ca_file))
+    """The chain's facts (cached) with this endpoint's names judged against its SANs."""
+    facts = _chain_facts(chain_der, ca_file, hour)
+    candidates = [*names, *([NameCandidate("address", address)] if address else [])]
+    match, checks = judge_names(candidates, *split_sans(facts.sans))
+    return dataclasses.replace(
+        facts,
+        name_match=match,
+        name_checks=checks,
+        names_checked=tuple(c.name for c in checks if c.result != "not checked"),
+    )
 
 
 def _hour() -> int:

@@ -22,10 +22,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.engine import memory
 from scanner.engine.intervals import address_int
 from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan
-from scanner.engine.runner import Scan
+from scanner.engine.runner import RELEASE_EVERY, Scan
 from scanner.model import Endpoint, EndpointResult
 from scanner.untrusted import for_json
 
@@ -94,11 +95,15 @@ class WorkerScan:
         readers = [asyncio.create_task(self._read(worker, queue)) for worker in self._children]
         try:
             running = len(readers)
+            received = 0
             while running:
                 item = await queue.get()
                 if item is None:
                     running -= 1
                     continue
+                received += 1
+                if item.state == "open" and received % RELEASE_EVERY == 0:
+                    memory.release()  # rows parsed and dropped leave a fragmented heap behind
                 yield item
         finally:
             for task in readers:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -195,8 +196,12 @@ def _sni_name(server_name: str | None) -> str | None:
     return None  # RFC 6066 3: literal addresses are not permitted in SNI
 
 
+@functools.lru_cache(maxsize=64)
 def client_context(min_version: str | None, max_version: str | None, security_level: int | None) -> SSL.Context:
-    """A pyOpenSSL client context without verification, with optional version bounds and security level."""
+    """A pyOpenSSL client context without verification, with optional version bounds and security level.
+
+    Shared: one context per set of parameters serves every connection (a context costs far more memory and CPU
+    to build than a connection, and nothing per connection is set on it). Callers must not change it."""
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
     if security_level is not None:
