@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.engine.dialects import Ask, Dialect, DummyCredentials, dialect_for
 from scanner.engine.hostslots import conversation_slot
@@ -36,7 +36,6 @@ from scanner.engine.steplog import (
     login_words,
     starttls_words,
 )
-from scanner.engine.tls_inspect import inspect_tls
 from scanner.engine.transcript import Transcript
 from scanner.model import (
     Capabilities,
@@ -49,7 +48,6 @@ from scanner.model import (
     TlsInfo,
 )
 from scanner.protocols.events import Greeting, Response
-from scanner.tls.channel import HandshakeInfo
 from scanner.verdicts.findings import LoginFacts
 from scanner.verdicts.plaintext import (
     LoginAttempt,
@@ -58,6 +56,9 @@ from scanner.verdicts.plaintext import (
     judge_plaintext_login,
 )
 from scanner.verdicts.software import detect_software
+
+if TYPE_CHECKING:
+    from scanner.tls.channel import HandshakeInfo
 
 
 @dataclass
@@ -447,6 +448,8 @@ class _Prober:
             return
         handshake = self.seen.handshake
         software = detect_software(self.seen.greeting, self.seen.caps_before + self.seen.caps_after)
+        from scanner.engine.tls_inspect import inspect_tls  # certificate analysis: once a handshake is done
+
         try:
             info, findings = await inspect_tls(
                 self.endpoint, self.options, handshake, software=software, opener=self._ready_for_tls

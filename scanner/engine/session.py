@@ -17,7 +17,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from scanner.engine.connect_timer import ConnectDeadline, ConnectTimer, current_timer
 from scanner.engine.steplog import logged_step, peer_of
@@ -32,7 +32,10 @@ from scanner.protocols.events import (
     ProtocolError,
     Response,
 )
-from scanner.tls.channel import HandshakeInfo, PlainChannel, TlsChannel, TlsHandshakeError
+from scanner.tls.plain import HandshakeInfo, PlainChannel, TlsHandshakeError
+
+if TYPE_CHECKING:
+    from scanner.tls.channel import TlsChannel
 
 Machine = ClientMachine
 ConnectState = Literal["closed", "filtered", "error"]
@@ -223,6 +226,8 @@ class Session:
         """The TLS handshake; ``legacy`` also offers TLS 1.0/1.1 (OpenSSL security level 0), for a server that
         speaks nothing newer: it is judged on what it offers, not failed by our library's defaults."""
         try:
+            from scanner.tls.channel import TlsChannel  # OpenSSL: loaded when the first handshake is due
+
             tls = await TlsChannel.handshake(
                 self._reader,
                 self._writer,

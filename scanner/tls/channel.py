@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import functools
 import ipaddress
-from dataclasses import dataclass
 
 from OpenSSL import SSL, crypto
 
-_READ_CHUNK = 65536
+from scanner.tls.plain import _READ_CHUNK, HandshakeInfo, PlainChannel, TlsHandshakeError, _close_writer
+
+__all__ = ["VERSIONS", "HandshakeInfo", "PlainChannel", "TlsChannel", "TlsError", "TlsHandshakeError", "client_context"]
+
 
 VERSIONS: dict[str, int] = {
     "SSLv3": SSL.SSL3_VERSION,
@@ -30,45 +32,8 @@ VERSIONS: dict[str, int] = {
 }
 
 
-class TlsHandshakeError(Exception):
-    """The TLS handshake failed; ``reason`` is short and human readable (e.g. "TLS handshake timed out")."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class TlsError(ConnectionError):
     """A TLS failure after the handshake (bad record, fatal alert)."""
-
-
-@dataclass(frozen=True)
-class HandshakeInfo:
-    version: str  # "TLSv1.3", "TLSv1.2", ...
-    cipher: str  # OpenSSL name, e.g. "TLS_AES_256_GCM_SHA384"
-    chain_der: tuple[bytes, ...]  # everything the server presented, leaf first, as DER
-    server_name: str | None  # the SNI sent, None when none was sent
-
-
-class PlainChannel:
-    """A cleartext channel; ``reader``/``writer`` stay available for a later ``TlsChannel.handshake``."""
-
-    is_tls = False
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def read(self, n: int = _READ_CHUNK) -> bytes:
-        """Up to ``n`` bytes; b"" at EOF."""
-        return await self.reader.read(n)
-
-    async def write(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def close(self) -> None:
-        await _close_writer(self.writer)
 
 
 class TlsChannel:
@@ -264,11 +229,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, SSL.SysCallError):
         return "connection closed during TLS handshake"
     return str(exc) or type(exc).__name__
-
-
-async def _close_writer(writer: asyncio.StreamWriter) -> None:
-    if writer.is_closing():
-        return
-    writer.close()
-    with contextlib.suppress(OSError, ConnectionError, TimeoutError):
-        await asyncio.wait_for(writer.wait_closed(), 2.0)

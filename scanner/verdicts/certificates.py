@@ -12,7 +12,6 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 
 from scanner.model import CertificateInfo, EndpointResult, Finding, Severity, TlsInfo
-from scanner.tls.verify import TRUST_EXPIRED, TRUST_NOT_YET_VALID, TRUST_SELF_SIGNED, is_weak_signature
 from scanner.verdicts.findings import Remedy
 
 # CA/Browser Forum limit for publicly trusted TLS certificates issued since 2020-09-01 (Apple clients enforce it).
@@ -189,6 +188,9 @@ def certificate_findings(
 
 
 def _certificate_rules(cert: CertificateInfo, add: _Add, expiry_warn_days: int, now: dt.datetime) -> None:
+    # cryptography comes with scanner.tls.verify: loaded when a certificate is judged, not by every importer
+    from scanner.tls.verify import TRUST_EXPIRED, TRUST_NOT_YET_VALID, TRUST_SELF_SIGNED, is_weak_signature
+
     not_before: dt.datetime = cert.not_before  # plain datetimes: UtcTime - datetime has no typed overload
     not_after: dt.datetime = cert.not_after
     expired = now > not_after
