@@ -539,7 +539,7 @@ def main() -> int:
                     out16.unlink(missing_ok=True)
                     big = measure(mailprobe_cmd(bench, str(BIG), out16, args.timeout,
                                                 [*with_ca, "--yes", "--discover", how]))
-                    rows = [json.loads(line) for line in out16.open()]
+                    rows = [r for r in map(json.loads, out16.open()) if "state" in r]  # not the header line
                     found = {r["address"] for r in rows if r["state"] == "open"}
                     print(f"  /16 {label}: {big.wall:.1f} s, CPU {big.cpu:.1f} s, peak RSS "
                           f"{big.peak_rss_mb:.0f} MB (PSS {big.peak_pss_mb:.0f} MB), {len(rows):,} rows of "

@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(plain_scan(Scan(found.endpoints(), probe_options(settings), **limits), settings,
                                           validation, info, discovery=found))
         except discover.DiscoveryError as exc:
-            print(f"mailprobe: {exc}", file=sys.stderr)
+            print(f"mailprobe: {exc} (--discover off scans without a SYN scanner)", file=sys.stderr)
             return 2
     workers = worker_count(settings.workers, plan, tui=use_tui)
     if workers > 1:

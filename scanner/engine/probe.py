@@ -448,8 +448,6 @@ class _Prober:
             return
         handshake = self.seen.handshake
         software = detect_software(self.seen.greeting, self.seen.caps_before + self.seen.caps_after)
-        from scanner.engine.tls_inspect import inspect_tls  # certificate analysis: once a handshake is done
-
         try:
             info, findings = await inspect_tls(
                 self.endpoint, self.options, handshake, software=software, opener=self._ready_for_tls
@@ -505,6 +503,14 @@ def _incomplete(reason: str, seen: _Seen, transport: str) -> Finding:
         f"{reason}{said}. Only what was observed is reported; nothing is assumed about the steps not reached.",
         "Probe this endpoint again; if it stops again, the server is too slow or stalls on purpose.",
     )
+
+
+async def inspect_tls(*args: Any, **kwargs: Any) -> tuple[TlsInfo, list[Finding]]:
+    """scanner.engine.tls_inspect.inspect_tls, imported with the first handshake: certificate analysis (and
+    cryptography) is not loaded by a scan until a port has answered with TLS."""
+    from scanner.engine.tls_inspect import inspect_tls as inspect
+
+    return await inspect(*args, **kwargs)
 
 
 _IMPLICIT = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))

@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +155,33 @@ def test_scan_learns_the_wait_unless_told_not_to(silent_port):
     fixed = silent_row("--fixed-timeout")
     assert fixed["state"] == "filtered" and "tries" not in fixed["error"]
     assert float(fixed["error"].split("within ")[1].split(" s")[0]) >= 2.0  # the whole --timeout
+
+
+async def test_a_busy_event_loop_does_not_stretch_the_learnt_wait():
+    """The loop stalls for 0.3 s while each connect is answered: a SYN-ACK's round trip is the kernel's own
+    measurement, so the wait learnt stays at the floor instead of growing with the stall."""
+    timer = ConnectTimer(3.0)
+    connect_timer.install(timer)
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(16)
+            loop = asyncio.get_running_loop()
+            for _ in range(WARMUP):
+                attempt = asyncio.create_task(open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0,
+                                                       source_address=None))
+                await asyncio.sleep(0)  # the connect is under way
+                loop.call_soon(time.sleep, 0.3)  # the loop is busy when the answer comes in
+                _, writer = await attempt
+                writer.close()
+        assert timer.samples == WARMUP
+        assert timer.current() == FLOOR
+    finally:
+        connect_timer.install(None)
+
+
+def test_a_reset_seen_late_counts_without_the_loops_measured_lag():
+    timer = ConnectTimer(3.0)
+    timer.lag = 0.25
+    timer.sample_seen(0.3)
+    assert timer.srtt is not None and abs(timer.srtt - 0.05) < 1e-9
