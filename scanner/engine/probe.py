@@ -578,33 +578,33 @@ def _result(
     tls = seen.tls_info
     if tls is None and seen.handshake is not None:
         tls = TlsInfo(seen.handshake.version, seen.handshake.cipher)
-    result = EndpointResult(
-        host=endpoint.host,
-        address=endpoint.address,
-        name=endpoint.name,
-        port=endpoint.port,
-        protocol=endpoint.protocol,
-        transport=endpoint.transport,
-        state=seen.state,
+    return _observed(
+        endpoint,
+        seen,
+        transcript,
+        duration_ms,
         error=seen.error,
-        greeting=seen.greeting,
         software=software,
-        capabilities=Capabilities(seen.caps_before, seen.caps_after),
         starttls=starttls if seen.state == "open" or endpoint.transport == "implicit" else "not_applicable",
         plaintext_login=verdict,
         tls=tls,
-        transcript=transcript.lines(),
         findings=tuple(findings),
-        duration_ms=duration_ms,
-        ptr=endpoint.ptr,
     )
-    return result
 
 
 def _bare_result(
     endpoint: Endpoint, seen: _Seen, transcript: Transcript, duration_ms: int, reason: str
 ) -> EndpointResult:
     """What is left when judging itself failed: the facts seen, and the reason, never a made-up verdict."""
+    return _observed(
+        endpoint, seen, transcript, duration_ms, error=reason, plaintext_login=PlaintextLogin("inconclusive", (reason,))
+    )
+
+
+def _observed(
+    endpoint: Endpoint, seen: _Seen, transcript: Transcript, duration_ms: int, **judged: Any
+) -> EndpointResult:
+    """The result: what was observed of ``endpoint``, with what was judged of it (``judged``: the other fields)."""
     return EndpointResult(
         host=endpoint.host,
         address=endpoint.address,
@@ -613,11 +613,10 @@ def _bare_result(
         protocol=endpoint.protocol,
         transport=endpoint.transport,
         state=seen.state,
-        error=reason,
         greeting=seen.greeting,
         capabilities=Capabilities(seen.caps_before, seen.caps_after),
-        plaintext_login=PlaintextLogin("inconclusive", (reason,)),
         transcript=transcript.lines(),
         duration_ms=duration_ms,
         ptr=endpoint.ptr,
+        **judged,
     )

@@ -11,19 +11,7 @@ from contextlib import AsyncExitStack
 
 from .channels import PAYLOAD, RAW_LEAKS
 from .servers import Handler, line, reset, say, serve
-from .test_hostile_probe import banner, endless_continuation, imap, imap_tag, imap_verb, pop3
-
-
-async def sasl_forever(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-    await say(w, b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] " + PAYLOAD.encode()[:80])
-    while command := await line(r):
-        tag, verb = imap_tag(command), imap_verb(command)
-        if verb == b"AUTHENTICATE":
-            return await endless_continuation(r, w)
-        if verb == b"CAPABILITY":
-            await say(w, b"* CAPABILITY IMAP4rev1 AUTH=PLAIN", tag + b" OK done")
-        else:
-            await say(w, tag + b" NO " + PAYLOAD.encode()[:80])
+from .test_hostile_probe import banner, imap, pop3, sasl_forever
 
 
 async def reset_after_greeting(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -32,10 +20,11 @@ async def reset_after_greeting(r: asyncio.StreamReader, w: asyncio.StreamWriter)
     reset(w)
 
 
+EVIL = PAYLOAD.encode()[:80]
 SERVERS: list[tuple[str, Handler]] = [
     ("imap", imap(greeting=b"* OK [CAPABILITY IMAP4rev1 STARTTLS] " + PAYLOAD.replace("\r", "").replace("\n", "")
                   .encode(), login=b"OK =HYPERLINK(\"http://evil.example/\") \x1b]0;owned\x07")),
-    ("imap", sasl_forever),
+    ("imap", sasl_forever(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] " + EVIL, b"NO " + EVIL)),
     ("imap", reset_after_greeting),
     ("imap", banner(b"HTTP/1.1 400 Bad Request\r\n\x1b[2J\r\n")),
     ("imap", banner(bytes(range(1, 256)))),

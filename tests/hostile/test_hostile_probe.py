@@ -252,9 +252,11 @@ async def test_flood_of_untagged_lines_is_a_protocol_error_not_a_hang() -> None:
     assert took < WELL_BEFORE_CAP
 
 
-async def test_endless_sasl_continuation_is_cancelled_once_and_the_probe_moves_on() -> None:
-    async def sasl_forever(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        await say(w, b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready")
+def sasl_forever(greeting: bytes, login_answer: bytes) -> Handler:
+    """An IMAP server that answers AUTHENTICATE with ``+`` continuations for ever."""
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await say(w, greeting)
         while command := await line(r):
             tag, verb = imap_tag(command), imap_verb(command)
             if verb == b"AUTHENTICATE":
@@ -262,11 +264,16 @@ async def test_endless_sasl_continuation_is_cancelled_once_and_the_probe_moves_o
             if verb == b"CAPABILITY":
                 await say(w, b"* CAPABILITY IMAP4rev1 AUTH=PLAIN", tag + b" OK done")
             elif verb == b"LOGIN":
-                await say(w, tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.")
+                await say(w, tag + b" " + login_answer)
             else:
                 await say(w, tag + b" BAD no")
 
-    async with serve(sasl_forever) as srv:
+    return handler
+
+
+async def test_endless_sasl_continuation_is_cancelled_once_and_the_probe_moves_on() -> None:
+    server = sasl_forever(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready", b"NO [AUTHENTICATIONFAILED] failed.")
+    async with serve(server) as srv:
         result, took = await run_probe(srv.port)
     assert result.state == "open"
     assert client_lines(result).count("*") == 1  # the one cancel, then the exchange is over
