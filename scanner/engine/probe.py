@@ -458,7 +458,7 @@ class _Prober:
             info = TlsInfo(handshake.version, handshake.cipher)
             findings = [_analysis_failed(reason)]
         self.seen.tls_info = info
-        self.seen.extra_findings.extend(findings)
+        self.seen.extra_findings.extend(self.dialect.certificate_findings(findings, software))
 
 
 # Answers that may mean "no version or cipher in common": worth one more handshake that offers TLS 1.0/1.1. Old

@@ -70,6 +70,18 @@ FIX_TLS = SubmissionRemedy(
     generic="Make the advertised STARTTLS work, or stop advertising it and close the cleartext port.",
 )
 
+SUBMISSION_CERTIFICATE = SubmissionRemedy(
+    exchange=(
+        "Enable-ExchangeCertificate -Thumbprint <thumbprint> -Services SMTP and "
+        'Set-ReceiveConnector "Client Frontend <server>" -TlsCertificateName "<I>issuer<S>subject".'
+    ),
+    postfix=(
+        "smtpd_tls_chain_files (or smtpd_tls_cert_file/smtpd_tls_key_file) of the submission services; postfix reload."
+    ),
+    dovecot="ssl_cert/ssl_key for the submission service (doveconf -n); doveadm reload.",
+    generic="the certificate of the SMTP submission service.",
+)
+
 
 def submission_findings(facts: LoginFacts) -> list[Finding]:
     found: list[Finding] = []

@@ -156,6 +156,8 @@ def test_tls_required_with_a_self_signed_certificate(tls_required):
     assert row["starttls"] == "ok"
     assert row["tls"]["certificate"]["self_signed"] is True
     assert any(i.startswith("cert-") for i in ids(row))  # judged exactly as on 993
+    self_signed = next(f for f in row["findings"] if f["id"] == "cert-self-signed")
+    assert "On this submission port: smtpd_tls_chain_files" in self_signed["remediation"]  # where to act on Postfix
     assert ids(rows[465]) & {i for i in ids(row) if i.startswith("cert-")}
     never_sent_mail(rows, log)
 

@@ -100,3 +100,7 @@ class Dialect(ABC, Generic[M]):
     def findings(self, facts: LoginFacts) -> list[Finding]:
         """This protocol's login and STARTTLS findings."""
         return login_findings(facts)
+
+    def certificate_findings(self, findings: list[Finding], software: str | None) -> list[Finding]:
+        """The certificate findings of this port, as the shared analysis judged them (where to act may differ)."""
+        return findings

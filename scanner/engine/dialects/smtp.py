@@ -7,13 +7,15 @@ credentials only leave when the server asks for them with a 334.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scanner.engine.dialects.base import Ask, Dialect, DummyCredentials, LoginAnswer
 from scanner.model import Finding
 from scanner.protocols.events import Greeting, Response
 from scanner.protocols.lines import has_capability
 from scanner.protocols.smtp import SmtpClient
 from scanner.verdicts.findings import LoginFacts
-from scanner.verdicts.submission import submission_findings
+from scanner.verdicts.submission import SUBMISSION_CERTIFICATE, submission_findings
 
 # RFC 5321 4.1.1.1 wants the client's name; an .invalid name (RFC 2606) can never be mistaken for a real host.
 CLIENT_NAME = "mailprobe.invalid"
@@ -82,3 +84,8 @@ class SmtpDialect(Dialect[SmtpClient]):
 
     def findings(self, facts: LoginFacts) -> list[Finding]:
         return submission_findings(facts)
+
+    def certificate_findings(self, findings: list[Finding], software: str | None) -> list[Finding]:
+        """Judged exactly as on 993; the remediation also says where a submission port's certificate is set."""
+        where = " On this submission port: " + SUBMISSION_CERTIFICATE.for_software(software)
+        return [replace(f, remediation=f.remediation + where) if f.id.startswith("cert-") else f for f in findings]
