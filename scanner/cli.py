@@ -42,11 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS:
         importlib.import_module(module_name).register(subparsers)
-    for command in subparsers.choices.values():  # after the command too; SUPPRESS keeps a --debug given before it
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    for name in PROBING:  # after the command too; SUPPRESS keeps a --debug given before it
+        if name in subparsers.choices:
+            subparsers.choices[name].add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                                  help=DEBUG_HELP)
     return parser
 
 
+PROBING = ("scan", "check", "demo")  # the commands that probe endpoints: they take --debug after their name too
 DEBUG_HELP = (
     "log each endpoint's steps with their timings to stderr (connect, greeting, capabilities, login, STARTTLS, "
     "handshake, close); shows the table instead of the TUI"
