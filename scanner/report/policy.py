@@ -317,12 +317,13 @@ def _breaches(policy: Policy, r: EndpointResult) -> list[tuple[str, str]]:
         why = cert.trust_error if cert and cert.trust_error else "no certificate seen"
         out.append(("certificate-trusted", f"certificate not trusted: {why}"))
     if policy.certificate_name_match and tls is not None and (cert is None or cert.name_match is not True):
-        if cert is not None and cert.name_match is None:
-            why = "no name to check against (scan by name or give the expected name)"
+        if cert is None:
+            why = "certificate name not checked: no certificate seen"
+        elif cert.name_match is None:  # not checked is never called a mismatch (docs/findings-tls.md)
+            why = "certificate name not checked: no name to check against (scan by name or give the expected name)"
         else:
-            checked = ", ".join(cert.names_checked) if cert else "?"
-            why = f"names {checked} not in {', '.join(cert.sans) if cert else '?'}"
-        out.append(("certificate-name-match", f"certificate name mismatch: {why}"))
+            why = f"certificate name mismatch: names {', '.join(cert.names_checked)} not in {', '.join(cert.sans)}"
+        out.append(("certificate-name-match", why))
     if policy.min_tls_version and tls is not None:
         floor = _TLS_ORDER.index(policy.min_tls_version)
         seen = (tls.version, *tls.legacy_versions_accepted)

@@ -72,6 +72,19 @@ def test_each_rule_fails_on_what_it_guards(tmp_path) -> None:  # type: ignore[no
     assert "Policy FAILED." in outcome.render()
 
 
+def test_name_rule_says_not_checked_apart_from_a_mismatch() -> None:
+    # With no name to check (a bare address), issue 13 says "not checked", never a mismatch: the policy still
+    # fails it (documented), in those words.
+    results = [
+        endpoint(993, cert=certificate(name_match=None, names_checked=())),
+        endpoint(995, cert=certificate(name_match=False, names_checked=("mail.example.org",))),
+    ]
+    outcome = evaluate_policy(policy_from_dict({"certificate_name_match": True}), results, TODAY)
+    details = {v.port: v.detail for v in outcome.violations}
+    assert details[993].startswith("certificate name not checked: no name to check against"), details
+    assert details[995] == "certificate name mismatch: names mail.example.org not in mail.example.com"
+
+
 def test_refused_demands_proof_but_not_accepted_tolerates_inconclusive(tmp_path) -> None:  # type: ignore[no-untyped-def]
     results = [endpoint(143, verdict="inconclusive"), endpoint(110, verdict="not_tested")]
     strict = evaluate_policy(policy(tmp_path, 'plaintext_login = "refused"'), results, TODAY)
