@@ -34,7 +34,7 @@ def merge(inputs: list[str]) -> tuple[ScanInfo, list[EndpointResult]]:
     merged: dict[tuple[str, int], EndpointResult] = {}
     targets: dict[str, None] = {}
     sources: list[str] = []
-    options: dict[str, object] = {}
+    seen: dict[str, list[object]] = {}  # option -> its distinct values, in input order
     for path in inputs:
         file = read_result_file(path)
         for result in file.results:
@@ -42,7 +42,12 @@ def merge(inputs: list[str]) -> tuple[ScanInfo, list[EndpointResult]]:
         for scan in file.scans:
             targets.update(dict.fromkeys(scan.targets))
             sources.append(scan.scan_id)
-            options = options or dict(scan.options)
+            for key, value in scan.options.items():
+                values = seen.setdefault(key, [])
+                if value not in values:
+                    values.append(value)
+    # Shards share their options; scans run differently keep every value, so no report describes them by one.
+    options = {key: values[0] if len(values) == 1 else values for key, values in seen.items()}
     info = new_scan(targets, {**options, "merged_from": sources})
     return info, list(merged.values())
 

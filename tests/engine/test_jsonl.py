@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scanner.cli import main
-from scanner.engine.jsonl import JsonlWriter, iter_results, read_keys
+from scanner.engine.jsonl import JsonlWriter, iter_results, new_scan, read_keys
 from scanner.errors import UsageError
 from scanner.model import EndpointResult, Finding
 from tests.factories import result as shared_result
@@ -125,3 +125,17 @@ def test_merge_joins_shards_and_keeps_the_last_line_of_an_endpoint(tmp_path, cap
 def test_merge_of_a_missing_file_exits_2(tmp_path, capsys):
     assert main(["merge", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 2
     assert "none.jsonl" in capsys.readouterr().err
+
+
+def test_merge_of_scans_with_different_options_states_each(tmp_path):
+    # Shards share their options; files of scans run differently must not be described by the first one's.
+    a, b, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "all.jsonl"
+    with JsonlWriter(a, new_scan(["192.0.2.1"], {"ports": "143,993", "timeout": 5.0})) as w:
+        w.write(result("192.0.2.1"))
+    with JsonlWriter(b, new_scan(["192.0.2.2"], {"ports": "587,993", "timeout": 5.0})) as w:
+        w.write(result("192.0.2.2", 587))
+    assert main(["merge", str(a), str(b), "-o", str(out)]) == 0
+    scan = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert scan["options"]["ports"] == ["143,993", "587,993"]
+    assert scan["options"]["timeout"] == 5.0
+    assert scan["targets"] == ["192.0.2.1", "192.0.2.2"]
