@@ -6,7 +6,7 @@ every line goes through scanner.untrusted, so nothing a server sends can pass fo
 
 from __future__ import annotations
 
-from scanner.model import EndpointResult
+from scanner.model import SEVERITY_RANK, EndpointResult
 from scanner.tui.cells import (
     SEVERITY_CELLS,
     certificate_cell,
@@ -53,7 +53,7 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
     sections.append(("Summary", summary))
 
     findings: list[str] = []
-    for f in r.findings:
+    for f in sorted(r.findings, key=lambda f: -SEVERITY_RANK[f.severity]):  # worst first, as the table lists them
         findings.append(f"  {SEVERITY_CELLS[f.severity].text}  [{f.id}] {for_terminal(f.title)}")
         findings.append(f"      {for_terminal(f.detail)}")  # one line: a server's line break stays visible
         findings.extend(f"      Fix: {for_terminal(line)}" if i == 0 else f"           {for_terminal(line)}"

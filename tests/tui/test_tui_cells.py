@@ -19,7 +19,7 @@ from scanner.tui.cells import (
 )
 from scanner.tui.detail_text import detail_sections
 from scanner.tui.tally import Tally, progress_line
-from tests.tui.tui_fakes import ACCEPTED, EXPIRED, SECRET, cert, demo_like, result
+from tests.tui.tui_fakes import ACCEPTED, EXPIRED, SECRET, WRONG_NAME, cert, demo_like, result
 
 
 def test_every_cell_is_readable_without_colour() -> None:
@@ -102,6 +102,14 @@ def test_detail_text_has_findings_remediation_evidence_chain_and_masked_transcri
     assert '0. "CN=mail.example.test <- CN=Demo CA"' in text
     assert "LOGIN mailprobe-3f9a ********" in text
     assert SECRET not in text
+
+
+def test_detail_lists_findings_worst_first() -> None:
+    r = result(4, verdict="accepted", findings=(WRONG_NAME, EXPIRED, ACCEPTED))  # as a probe may add them
+    findings = dict(detail_sections(r))["Findings (3)"]
+    ids = [line.split("[", 1)[1].split("]", 1)[0] for line in findings if line.startswith("  ") and "[" in line
+           and not line.startswith("      ")]
+    assert ids == ["plaintext-login-accepted", "certificate-expired", "certificate-name-mismatch"]
 
 
 def test_tally_and_progress_line() -> None:
