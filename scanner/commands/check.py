@@ -94,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
             cert_warning_days=checked(day_count, args.cert_warning, "--cert-warning"),
             cert_critical_days=checked(day_count, args.cert_critical, "--cert-critical"),
         )
+        if limits.cert_warning_days < limits.cert_critical_days:
+            raise UsageError(
+                f"--cert-warning ({limits.cert_warning_days} days) must be at least --cert-critical "
+                f"({limits.cert_critical_days} days): the warning comes first"
+            )
         given = {name: value for name, value in vars(args).items() if name in RULES and name != "format"}
         given |= {"expiry_warn": limits.cert_warning_days, "tui": False}
         settings = build_settings(given)

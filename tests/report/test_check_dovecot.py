@@ -120,7 +120,7 @@ def test_serve_answers_scrapes_on_loopback(dovecot_factory, ca, tmp_path: Path) 
 
 def test_bad_usage_is_unknown_with_exit_3(tmp_path: Path) -> None:
     for argv in (["--bogus", "127.0.0.1"], ["127.0.0.1", "--warning", "urgent"], [], ["not a host!"],
-                 ["--from-file", str(tmp_path / "missing.jsonl")]):
+                 ["--from-file", str(tmp_path / "missing.jsonl")], ["127.0.0.1", "--cert-warning", "5"]):
         done = check(*argv)
         assert done.returncode == 3, (argv, done.stdout, done.stderr)
         assert done.stdout.startswith("MAILPROBE UNKNOWN - ") and done.stdout.count("\n") == 1, done.stdout
