@@ -155,7 +155,7 @@ class ScanApp(App[int]):
 
     def flush(self) -> None:
         """Apply every buffered result in one go: one view update, one refresh, however many arrived."""
-        if not self._inbox:
+        if not self._inbox or not self.query("#results"):  # nothing new, or the app is closing
             return
         # At most MAX_BATCH per turn: a burst of tens of thousands is applied in slices with keys and repaints
         # in between (the next slice is queued behind whatever the user pressed meanwhile).
@@ -194,6 +194,9 @@ class ScanApp(App[int]):
         self._update_summary()
 
     def _update_summary(self) -> None:
+        summary = self.query(ScanSummary)
+        if not summary:  # the app is closing: a timer or a queued flush may still fire after the widgets are gone
+            return
         end = self._ended if self._ended is not None else self.clock()
         silent = self.tally.by_state["filtered"]
         closed = self.tally.by_state["closed"]
@@ -201,7 +204,7 @@ class ScanApp(App[int]):
         sort = "arrival order"
         if self.view.sort_column:
             sort = self.view.sort_column + (", reversed" if self.view.reverse else "")
-        self.query_one(ScanSummary).show(
+        summary.first().show(
             title=self.scan_title,
             targets=self.targets or "-",
             options=self.options_summary or "defaults",

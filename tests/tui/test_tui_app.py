@@ -275,3 +275,15 @@ async def test_host_level_findings_reach_rows_and_header_counts() -> None:
         assert all("cert-differs-across-ports" in {f.id for f in r.findings} for r in app.view.results.values())
         assert "info 2  none 0" in summary(app), summary(app)
         assert [row.split()[-2:] for row in screen_rows(app)] == [["i", "info"], ["i", "info"]], screen_rows(app)
+
+
+async def test_a_summary_tick_while_the_app_closes_is_harmless() -> None:
+    # The 1 s summary timer (or a queued flush) can fire after the widgets are gone; that must not raise.
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.state == "finished")
+        await app.query_one(ScanSummary).remove()
+        await app.query_one(ResultsTable).remove()
+        app._update_summary()
+        app._inbox.append(result(12))
+        app.flush()
