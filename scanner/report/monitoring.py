@@ -179,7 +179,8 @@ def metric_families(outcome: CheckOutcome, checked_at: float, took: float) -> It
 
     status = GaugeMetricFamily("mailprobe_endpoint_status", "Plugin state of the endpoint: 0 OK, 1 WARNING, "
                                "2 CRITICAL", labels=_LABELS)
-    up = GaugeMetricFamily("mailprobe_endpoint_up", "1 when the endpoint answered as POP3/IMAP", labels=_LABELS)
+    up = GaugeMetricFamily("mailprobe_endpoint_up", "1 when the endpoint answered as POP3, IMAP or SMTP "
+                           "submission", labels=_LABELS)
     verdict = GaugeMetricFamily("mailprobe_plaintext_login", "Plaintext-login verdict of the endpoint (value 1; the "
                                 "verdict is the label)", labels=(*_LABELS, "verdict"))
     findings = GaugeMetricFamily("mailprobe_findings", "Findings of the endpoint by severity",
