@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -285,6 +286,7 @@ async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None
 async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation, info: ScanInfo,
                      discovery: Discovery | None = None) -> int:
     from scanner.engine.jsonl import JsonlWriter
+    from scanner.engine.linesink import LineSink
     from scanner.engine.progress import Progress, resume_hint
 
     shown: list[EndpointResult] = []
@@ -298,14 +300,20 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
     # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
     # matter are enough, which keeps memory flat on large ranges.
     everything: list[EndpointResult] | None = [] if validation.judges_every_endpoint else None
+    # A slow reader of stdout slows the scan down instead of blocking the event loop
+    stdout_pipe = await LineSink.for_stream(sys.stdout) if settings.format == "jsonl" else None
     try:
         async for result in scan.results():
             progress.update(result)
             if writer:
                 writer.write(result)
             if settings.format == "jsonl":
-                sys.stdout.write(for_json(result.to_json()) + "\n")
-                sys.stdout.flush()
+                line = for_json(result.to_json()) + "\n"
+                if stdout_pipe:
+                    await stdout_pipe.write(line)
+                else:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
             if settings.format == "json" or result.state in ("open", "error"):
                 # JSON lists every endpoint; the table counts closed/filtered ones
                 shown.append(result if settings.format == "json" else _kept(result))
@@ -323,6 +331,9 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
         progress.stop()  # the bar leaves the terminal before anything else is printed
         if writer:
             writer.close()
+        if stdout_pipe:
+            with contextlib.suppress(BrokenPipeError):
+                await stdout_pipe.close()
     if discovery is not None:
         print(f"mailprobe: {discovery.tool} found {discovery.found:,} open of {discovery.asked:,} endpoints "
               f"({discovery.asked - discovery.found:,} did not answer its SYNs and have no row)", file=sys.stderr)

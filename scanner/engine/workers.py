@@ -24,6 +24,7 @@ from typing import Any
 
 from scanner.engine import memory
 from scanner.engine.intervals import address_int
+from scanner.engine.linesink import LineSink
 from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan
 from scanner.engine.runner import RELEASE_EVERY, Scan
@@ -181,60 +182,11 @@ def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:
 
 
 async def _stream(scan: Scan, fd: int) -> None:
-    """The results as JSON Lines into the pipe, without ever blocking the event loop: lines that are ready in the
-    same turn of the loop go out in one write, and a full pipe (a slow parent) makes the scan wait."""
-    loop = asyncio.get_running_loop()
-    pipe = os.fdopen(fd, "wb", buffering=0)
-    transport, protocol = await loop.connect_write_pipe(_PipeProtocol, pipe)
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending and not transport.is_closing():
-            transport.write("".join(pending).encode())
-        pending.clear()
-
+    """The results as JSON Lines into the pipe, without ever blocking the event loop: a full pipe (a slow parent)
+    makes the scan wait."""
+    sink = await LineSink.open(os.fdopen(fd, "wb", buffering=0))
     try:
         async for result in scan.results():
-            if not pending:
-                loop.call_soon(flush)
-            pending.append(for_json(result.to_json()) + "\n")  # always encodable, whatever the server sent
-            await protocol.drain()
-        flush()
-        await protocol.drain()
+            await sink.write(for_json(result.to_json()) + "\n")  # always encodable, whatever the server sent
     finally:
-        transport.close()
-        await protocol.closed()
-
-
-class _PipeProtocol(asyncio.Protocol):
-    """Flow control for the write end of the result pipe."""
-
-    def __init__(self) -> None:
-        self._resumed: asyncio.Future[None] | None = None
-        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._error: BaseException | None = None
-
-    def pause_writing(self) -> None:
-        self._resumed = asyncio.get_running_loop().create_future()
-
-    def resume_writing(self) -> None:
-        if self._resumed is not None and not self._resumed.done():
-            self._resumed.set_result(None)
-        self._resumed = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._error = exc
-        self.resume_writing()
-        if not self._lost.done():
-            self._lost.set_result(None)
-
-    async def drain(self) -> None:
-        if self._error is not None:
-            raise BrokenPipeError(str(self._error))
-        if self._resumed is not None:
-            await self._resumed
-            if self._error is not None:
-                raise BrokenPipeError(str(self._error))
-
-    async def closed(self) -> None:
-        await self._lost
+        await sink.close()
