@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from scanner import __version__
-from scanner.errors import MailprobeError
+from scanner.errors import InterruptedAndSaid, MailprobeError
 
 # Modules that add a subcommand. Append one line per new command.
 COMMANDS: tuple[str, ...] = (
@@ -83,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MailprobeError as exc:
         print(f"mailprobe: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("mailprobe: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if not isinstance(exc, InterruptedAndSaid):  # the scan's own line already says what was kept
+            print("mailprobe: interrupted", file=sys.stderr)
         return 130
     finally:
         if handler is not None:

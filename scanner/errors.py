@@ -22,3 +22,7 @@ class UsageError(MailprobeError):
 
 class InputFileError(UsageError):
     """A file the user named (configuration, policy, results) is missing, unreadable or malformed."""
+
+
+class InterruptedAndSaid(KeyboardInterrupt):
+    """Ctrl-C after the command has already told the user what was kept and how to go on: exit 130, nothing more."""

@@ -183,6 +183,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     code, err = asyncio.run(run())
     assert code == 130, err
     assert f"--resume {out}" in err
+    assert err.count("interrupted") == 1, err  # one line says it, with what was kept
     assert "Traceback" not in err
 
 

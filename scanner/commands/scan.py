@@ -16,7 +16,7 @@ from scanner.config import load_scan_config
 from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan, build_plan
 from scanner.engine.runner import Scan
-from scanner.errors import UsageError
+from scanner.errors import InterruptedAndSaid, UsageError
 from scanner.model import SEVERITIES, EndpointResult, ScanInfo
 from scanner.output import findings_by_severity, render_table, write_json
 from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
@@ -326,7 +326,7 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
                 everything.append(_kept(result))
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.close(note=resume_hint(settings.output))
-        raise KeyboardInterrupt from None
+        raise InterruptedAndSaid from None
     finally:
         progress.stop()  # the bar leaves the terminal before anything else is printed
         if writer:
