@@ -217,4 +217,13 @@ def _deciding_lines(evidence: tuple[str, ...]) -> list[str]:
 
 
 def _claims_refusal(adv: Advertised) -> bool:
-    return adv.logindisabled or (bool(adv.capabilities) and not adv.plaintext_mechanisms)
+    """Whether what was offered in clear says a password will not be taken there.
+
+    IMAP's LOGIN command needs no advertisement: it is available unless LOGINDISABLED says otherwise (RFC 3501
+    6.2.3), so an IMAP list without AUTH=PLAIN claims nothing. POP3 without USER or a plaintext SASL mechanism, and
+    SMTP without AUTH PLAIN/LOGIN, do say it (Dovecot and Postfix hide them when they refuse)."""
+    if adv.logindisabled:
+        return True
+    if adv.protocol == "imap":
+        return False
+    return bool(adv.capabilities) and not adv.plaintext_mechanisms
