@@ -50,8 +50,11 @@ sys.path.insert(0, str(ROOT))
 RANGE = ipaddress.IPv4Network("127.1.0.0/22")  # mixed
 DARK = ipaddress.IPv4Network("127.3.0.0/22")
 BIG = ipaddress.IPv4Network("127.2.0.0/16")
-LIVE = {256: ipaddress.IPv4Network("127.4.0.0/26"), 1024: ipaddress.IPv4Network("127.5.0.0/24"),
-        4096: ipaddress.IPv4Network("127.6.0.0/22")}
+LIVE = {
+    256: ipaddress.IPv4Network("127.4.0.0/26"),
+    1024: ipaddress.IPv4Network("127.5.0.0/24"),
+    4096: ipaddress.IPv4Network("127.6.0.0/22"),
+}
 PORTS = (110, 143, 993, 995)
 NAME = "mail.bench.test"  # the certificate's name, given to mailprobe as --expect-name
 
@@ -182,8 +185,16 @@ table ip mpbench {{
         run([*self.exec_prefix(), "nft", "-f", str(path)])
         # SYN scanners send raw frames on lo: the kernel must route 127/8 arriving that way (route_localnet) and
         # accept 127.0.0.1 as their source (accept_local). Only inside this namespace.
-        run([*self.exec_prefix(), "sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1",
-             "net.ipv4.conf.lo.route_localnet=1", "net.ipv4.conf.lo.accept_local=1"])
+        run(
+            [
+                *self.exec_prefix(),
+                "sysctl",
+                "-qw",
+                "net.ipv4.conf.all.route_localnet=1",
+                "net.ipv4.conf.lo.route_localnet=1",
+                "net.ipv4.conf.lo.accept_local=1",
+            ]
+        )
 
     def start_dovecot(self) -> None:
         from scanner import certgen
@@ -200,8 +211,12 @@ table ip mpbench {{
         config = self.dir / "dovecot.conf"
         config.write_text(_dovecot_config(version, self.dir, ["*"], Path(cert), Path(key), passwd))
         log = self.dir / "dovecot.log"
-        self.dovecot = subprocess.Popen([*self.exec_prefix(), "dovecot", "-c", str(config), "-F"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.dovecot = subprocess.Popen(
+            [*self.exec_prefix(), "dovecot", "-c", str(config), "-F"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.dovecot.poll() is not None:
@@ -261,8 +276,9 @@ def _dovecot_version() -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _dovecot_config(version: tuple[int, int], root: Path, addresses: list[str], cert: Path, key: Path,
-                    passwd: Path) -> str:
+def _dovecot_config(
+    version: tuple[int, int], root: Path, addresses: list[str], cert: Path, key: Path, passwd: Path
+) -> str:
     login = """
   service_count = 0
   process_min_avail = 2
@@ -335,8 +351,23 @@ userdb {{
 
 
 def mailprobe_cmd(bench: Bench, target: str, out: Path, timeout: float, extra: list[str]) -> list[str]:
-    return [*bench.exec_prefix(), sys.executable, "-m", "scanner", "scan", target, "--no-tui",
-            "-o", str(out), "--timeout", str(timeout), "--no-ptr", "--fail-on", "none", *extra]
+    return [
+        *bench.exec_prefix(),
+        sys.executable,
+        "-m",
+        "scanner",
+        "scan",
+        target,
+        "--no-tui",
+        "-o",
+        str(out),
+        "--timeout",
+        str(timeout),
+        "--no-ptr",
+        "--fail-on",
+        "none",
+        *extra,
+    ]
 
 
 def summarise_mailprobe(path: Path) -> dict[str, int]:
@@ -354,8 +385,13 @@ def summarise_mailprobe(path: Path) -> dict[str, int]:
             complete += verdict not in ("inconclusive", "not_tested")  # implicit TLS ports: not_applicable
             verdicts[f"{row['port']} {verdict}"] = verdicts.get(f"{row['port']} {verdict}", 0) + 1
             with_cert += cert is not None
-    return {"lines": sum(states.values()), **states, "verdict": complete, "certificate": with_cert,
-            "verdicts": verdicts}
+    return {
+        "lines": sum(states.values()),
+        **states,
+        "verdict": complete,
+        "certificate": with_cert,
+        "verdicts": verdicts,
+    }
 
 
 def summarise_nmap(xml_path: Path) -> dict[str, int]:
@@ -377,8 +413,20 @@ def summarise_nmap(xml_path: Path) -> dict[str, int]:
 
 
 def nmap_cmd(bench: Bench, target: str, xml_path: Path) -> list[str]:
-    return [*bench.exec_prefix(), "nmap", "-Pn", "-n", "-sT", "-T4", "-p110,143,993,995",
-            "--script", "imap-capabilities,pop3-capabilities,ssl-cert", "-oX", str(xml_path), target]
+    return [
+        *bench.exec_prefix(),
+        "nmap",
+        "-Pn",
+        "-n",
+        "-sT",
+        "-T4",
+        "-p110,143,993,995",
+        "--script",
+        "imap-capabilities,pop3-capabilities,ssl-cert",
+        "-oX",
+        str(xml_path),
+        target,
+    ]
 
 
 def ensure_sslyze(venv: Path) -> Path:
@@ -400,8 +448,10 @@ def sslyze_cmd(bench: Bench, binary: Path, network: ipaddress.IPv4Network, out: 
         targets.write_text("".join(f"{a}:{p}\n" for a in network for p in ports))
         starttls = f"--starttls {kind} " if kind else ""
         json_out = out.with_suffix(f".{kind or 'tls'}.json")
-        runs.append(f"{binary} --quiet --certinfo --certinfo_ca_file {bench.ca_file} {starttls}"
-                    f"--targets_in {targets} --json_out {json_out}")
+        runs.append(
+            f"{binary} --quiet --certinfo --certinfo_ca_file {bench.ca_file} {starttls}"
+            f"--targets_in {targets} --json_out {json_out}"
+        )
     return [*bench.exec_prefix(), "sh", "-c", " && ".join(runs)]
 
 
@@ -428,19 +478,31 @@ class Turns:
     def report(self, endpoints: int) -> None:
         for tool, runs in self.runs.items():
             walls = [r.wall for r in runs]
-            print(f"  {self.label} {tool:<9} median {statistics.median(walls):6.2f} s (min {min(walls):.2f}, max "
-                  f"{max(walls):.2f}), CPU {statistics.median(r.cpu for r in runs):.2f} s, peak RSS at most "
-                  f"{max(r.peak_rss_mb for r in runs):.0f} MB (PSS {max(r.peak_pss_mb for r in runs):.0f} MB), "
-                  f"{endpoints / statistics.median(walls):,.0f} "
-                  "endpoints/s")
+            print(
+                f"  {self.label} {tool:<9} median {statistics.median(walls):6.2f} s (min {min(walls):.2f}, max "
+                f"{max(walls):.2f}), CPU {statistics.median(r.cpu for r in runs):.2f} s, peak RSS at most "
+                f"{max(r.peak_rss_mb for r in runs):.0f} MB (PSS {max(r.peak_pss_mb for r in runs):.0f} MB), "
+                f"{endpoints / statistics.median(walls):,.0f} "
+                "endpoints/s"
+            )
         for tool in self.runs:
             if tool != "mailprobe":
-                print(f"  {self.label} ratio {tool} / mailprobe median wall time = "
-                      f"{self.median(tool) / self.median('mailprobe'):.1f}x")
+                print(
+                    f"  {self.label} ratio {tool} / mailprobe median wall time = "
+                    f"{self.median(tool) / self.median('mailprobe'):.1f}x"
+                )
 
 
-def compare(bench: Bench, label: str, network: ipaddress.IPv4Network, args: argparse.Namespace, extra: list[str],
-            *, nmap: bool, sslyze: Path | None = None) -> Turns:
+def compare(
+    bench: Bench,
+    label: str,
+    network: ipaddress.IPv4Network,
+    args: argparse.Namespace,
+    extra: list[str],
+    *,
+    nmap: bool,
+    sslyze: Path | None = None,
+) -> Turns:
     turns = Turns(label, {"mailprobe": [], **({"nmap": []} if nmap else {}), **({"sslyze": []} if sslyze else {})})
     for turn in range(1, args.repeat + 1):
         print(f"[{label} {turn}/{args.repeat}] mailprobe scan {network} ...", file=sys.stderr)
@@ -450,20 +512,26 @@ def compare(bench: Bench, label: str, network: ipaddress.IPv4Network, args: argp
         mp = measure(mailprobe_cmd(bench, str(network), out, args.timeout, extra))
         served = bench.dovecot_cpu() - served
         turns.runs["mailprobe"].append(mp)
-        print(f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
-              f"peak RSS {mp.peak_rss_mb:.0f} MB (PSS {mp.peak_pss_mb:.0f} MB), {summarise_mailprobe(out)}")
+        print(
+            f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
+            f"peak RSS {mp.peak_rss_mb:.0f} MB (PSS {mp.peak_pss_mb:.0f} MB), {summarise_mailprobe(out)}"
+        )
         if nmap:
             xml_path = bench.dir / f"{label}-nmap.xml"
             nm = measure(nmap_cmd(bench, str(network), xml_path))
             turns.runs["nmap"].append(nm)
-            print(f"  nmap:      {nm.wall:.2f} s, CPU {nm.cpu:.2f} s, peak RSS {nm.peak_rss_mb:.0f} MB, "
-                  f"{summarise_nmap(xml_path)}")
+            print(
+                f"  nmap:      {nm.wall:.2f} s, CPU {nm.cpu:.2f} s, peak RSS {nm.peak_rss_mb:.0f} MB, "
+                f"{summarise_nmap(xml_path)}"
+            )
         if sslyze:
             json_path = bench.dir / f"{label}-sslyze.json"
             sy = measure(sslyze_cmd(bench, sslyze, network, json_path))
             turns.runs["sslyze"].append(sy)
-            print(f"  sslyze:    {sy.wall:.2f} s, CPU {sy.cpu:.2f} s, peak RSS {sy.peak_rss_mb:.0f} MB, "
-                  f"{summarise_sslyze(json_path)}")
+            print(
+                f"  sslyze:    {sy.wall:.2f} s, CPU {sy.cpu:.2f} s, peak RSS {sy.peak_rss_mb:.0f} MB, "
+                f"{summarise_sslyze(json_path)}"
+            )
     turns.report(network.num_addresses * len(PORTS))
     return turns
 
@@ -483,14 +551,20 @@ def live_floor(bench: Bench, addresses: list[str], args: argparse.Namespace, ext
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="mixed,dark,live,dead",
-                        help="comma-separated parts to run: mixed, dark, live, dead (default: all)")
+    parser.add_argument(
+        "--only",
+        default="mixed,dark,live,dead",
+        help="comma-separated parts to run: mixed, dark, live, dead (default: all)",
+    )
     parser.add_argument("--timeout", type=float, default=1.0, help="mailprobe --timeout (default 1)")
     parser.add_argument("--concurrency", type=int, help="mailprobe --concurrency (default: its own default)")
     parser.add_argument("--repeat", type=int, default=3, help="turns of each tool per range; medians compared")
     parser.add_argument("--live-sizes", default="256,1024,4096", help="live-dense ranges to run (endpoints)")
-    parser.add_argument("--sslyze-venv", default=str(Path.home() / ".cache" / "mailprobe-bench" / "sslyze"),
-                        help="where sslyze is installed (created on first use)")
+    parser.add_argument(
+        "--sslyze-venv",
+        default=str(Path.home() / ".cache" / "mailprobe-bench" / "sslyze"),
+        help="where sslyze is installed (created on first use)",
+    )
     parser.add_argument("--skip-nmap", action="store_true")
     parser.add_argument("--skip-sslyze", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="copy the result files to DIR")
@@ -517,8 +591,10 @@ def main() -> int:
         if "mixed" in parts:
             turns = compare(bench, "mixed", RANGE, args, with_ca, nmap=not args.skip_nmap)
             floor = live_floor(bench, live_addresses(), args, with_ca)
-            print(f"  mixed floor (live hosts alone, or two minimal connect waits): {floor:.2f} s; mailprobe at "
-                  f"{turns.median('mailprobe') / floor:.2f}x of it")
+            print(
+                f"  mixed floor (live hosts alone, or two minimal connect waits): {floor:.2f} s; mailprobe at "
+                f"{turns.median('mailprobe') / floor:.2f}x of it"
+            )
         if "dark" in parts:
             turns = compare(bench, "dark", DARK, args, with_ca, nmap=not args.skip_nmap)
             floor = live_floor(bench, live_addresses(dark_lit()), args, with_ca)
@@ -537,8 +613,9 @@ def main() -> int:
                     print(f"[dead/16 {label} {turn}/{args.repeat}] ...", file=sys.stderr)
                     out16 = bench.dir / f"big-{label}.jsonl"
                     out16.unlink(missing_ok=True)
-                    big = measure(mailprobe_cmd(bench, str(BIG), out16, args.timeout,
-                                                [*with_ca, "--yes", "--discover", how]))
+                    big = measure(
+                        mailprobe_cmd(bench, str(BIG), out16, args.timeout, [*with_ca, "--yes", "--discover", how])
+                    )
                     rows = opened = 0
                     found: set[str] = set()
                     for row in map(json.loads, out16.open()):  # streamed: 262,144 rows held at once are a GB
@@ -546,11 +623,13 @@ def main() -> int:
                         if row.get("state") == "open":
                             opened += 1
                             found.add(row["address"])
-                    print(f"  /16 {label}: {big.wall:.1f} s, CPU {big.cpu:.1f} s, peak RSS "
-                          f"{big.peak_rss_mb:.0f} MB (PSS {big.peak_pss_mb:.0f} MB), {rows:,} rows of "
-                          f"{endpoints:,} endpoints; live hosts "
-                          f"found {len(found & big_live)}/{len(big_live)}, open endpoints "
-                          f"{opened}/{len(big_live) * len(PORTS)}")
+                    print(
+                        f"  /16 {label}: {big.wall:.1f} s, CPU {big.cpu:.1f} s, peak RSS "
+                        f"{big.peak_rss_mb:.0f} MB (PSS {big.peak_pss_mb:.0f} MB), {rows:,} rows of "
+                        f"{endpoints:,} endpoints; live hosts "
+                        f"found {len(found & big_live)}/{len(big_live)}, open endpoints "
+                        f"{opened}/{len(big_live) * len(PORTS)}"
+                    )
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)

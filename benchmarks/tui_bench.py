@@ -39,21 +39,53 @@ COUNT = 65_536
 
 
 def templates() -> list[EndpointResult]:
-    cert = CertificateInfo("CN=mail", "CN=CA", ("mail.example.test",), "2026-01-01", "2027-01-01", 200, "00" * 32,
-                           "RSA 2048", "sha256WithRSAEncryption", 2, True, "system", None, False, False, True,
-                           ("mail.example.test",))
-    base = EndpointResult("h", "127.1.0.0", "mail.example.test", 143, "imap", "starttls", "open",
-                          software="Dovecot", capabilities=Capabilities(("IMAP4rev1", "STARTTLS")),
-                          starttls="ok", plaintext_login=PlaintextLogin("refused", ("clear: NO",)),
-                          tls=TlsInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256", cert))
+    cert = CertificateInfo(
+        "CN=mail",
+        "CN=CA",
+        ("mail.example.test",),
+        "2026-01-01",
+        "2027-01-01",
+        200,
+        "00" * 32,
+        "RSA 2048",
+        "sha256WithRSAEncryption",
+        2,
+        True,
+        "system",
+        None,
+        False,
+        False,
+        True,
+        ("mail.example.test",),
+    )
+    base = EndpointResult(
+        "h",
+        "127.1.0.0",
+        "mail.example.test",
+        143,
+        "imap",
+        "starttls",
+        "open",
+        software="Dovecot",
+        capabilities=Capabilities(("IMAP4rev1", "STARTTLS")),
+        starttls="ok",
+        plaintext_login=PlaintextLogin("refused", ("clear: NO",)),
+        tls=TlsInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256", cert),
+    )
     accepted = Finding("plaintext-login-accepted", "critical", "Plaintext login accepted", "d", "r")
     expired = Finding("certificate-expired", "high", "Certificate expired", "d", "r")
     return [
         base,
         replace(base, plaintext_login=PlaintextLogin("accepted"), findings=(accepted,), software="Microsoft Exchange"),
-        replace(base, port=993, transport="implicit", starttls="not_applicable",
-                plaintext_login=PlaintextLogin("not_applicable"),
-                tls=TlsInfo("TLSv1.2", "ECDHE", replace(cert, days_left=-5)), findings=(expired,)),
+        replace(
+            base,
+            port=993,
+            transport="implicit",
+            starttls="not_applicable",
+            plaintext_login=PlaintextLogin("not_applicable"),
+            tls=TlsInfo("TLSv1.2", "ECDHE", replace(cert, days_left=-5)),
+            findings=(expired,),
+        ),
         replace(base, state="filtered", software=None, tls=None, plaintext_login=PlaintextLogin("not_tested")),
         replace(base, state="closed", software=None, tls=None, plaintext_login=PlaintextLogin("not_tested")),
         replace(base, state="filtered", software=None, tls=None, plaintext_login=PlaintextLogin("not_tested")),
@@ -85,8 +117,12 @@ async def run(mode: str, count: int, flush_interval: float) -> dict[str, object]
         scan = Scan(endpoints, ProbeOptions(), probe=Probe(results), total=count, concurrency=512)
     else:
         scan = Scan([], ProbeOptions(), probe=Probe([]), total=count)  # finishes at once; results fed below
-    app = ScanApp(scan, targets=f"{count:,} synthetic endpoints", options_summary=f"benchmark ({mode})",
-                  flush_interval=flush_interval)
+    app = ScanApp(
+        scan,
+        targets=f"{count:,} synthetic endpoints",
+        options_summary=f"benchmark ({mode})",
+        flush_interval=flush_interval,
+    )
     drawn: dict[int, float] = {}  # cursor row -> when the table first drew it
     original = ResultsTable.render_line
 
@@ -114,7 +150,7 @@ async def run(mode: str, count: int, flush_interval: float) -> dict[str, object]
 
             async def feed() -> None:
                 for i in range(0, count, 512):  # like a fast scan: bursts of results between frames
-                    app._inbox.extend(results[i:i + 512])
+                    app._inbox.extend(results[i : i + 512])
                     await asyncio.sleep(0.001)
 
             feeder = asyncio.create_task(feed()) if mode == "direct" else None
@@ -135,8 +171,11 @@ async def run(mode: str, count: int, flush_interval: float) -> dict[str, object]
             listed = len(app.view)
             # After the drain: how long the user waits for a filter or a sort over every row.
             timings = {}
-            for label, action in (("verdict filter", app.action_cycle_verdict), ("sort by severity", None),
-                                  ("text filter", None)):
+            for label, action in (
+                ("verdict filter", app.action_cycle_verdict),
+                ("sort by severity", None),
+                ("text filter", None),
+            ):
                 began = time.perf_counter()
                 if label == "sort by severity":
                     app.sort_by("severity")
@@ -167,10 +206,14 @@ def main() -> int:
     parser.add_argument("--flush", type=float, default=0.15, help="flush interval in seconds (default 0.15)")
     args = parser.parse_args()
     figures = asyncio.run(run(args.mode, args.count, args.flush))
-    print(f"mode {args.mode}: {figures['results']:,} results ({figures['listed']:,} listed, silent/closed counted) "
-          f"drained in {figures['drain_s']:.2f} s")
-    print(f"key-to-screen latency over {figures['keys']} cursor moves under load: worst {figures['worst_ms']:.0f} ms, "
-          f"median {figures['median_ms']:.0f} ms")
+    print(
+        f"mode {args.mode}: {figures['results']:,} results ({figures['listed']:,} listed, silent/closed counted) "
+        f"drained in {figures['drain_s']:.2f} s"
+    )
+    print(
+        f"key-to-screen latency over {figures['keys']} cursor moves under load: worst {figures['worst_ms']:.0f} ms, "
+        f"median {figures['median_ms']:.0f} ms"
+    )
     print(f"view updates: {figures['flushes']} batches, longest {figures['flush_worst_ms']:.0f} ms")
     print("over all rows afterwards: " + ", ".join(f"{k} {v:.0f} ms" for k, v in figures["after"].items()))
     return 0

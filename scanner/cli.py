@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module_name).register(subparsers)
     for name in PROBING:  # after the command too; SUPPRESS keeps a --debug given before it
         if name in subparsers.choices:
-            subparsers.choices[name].add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                                  help=DEBUG_HELP)
+            subparsers.choices[name].add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+            )
     return parser
 
 

@@ -46,25 +46,70 @@ class DemoServer:
 
 
 DEMO_SERVERS: tuple[DemoServer, ...] = (
-    DemoServer("securelogin", "exchange-imap-securelogin", "127.0.0.2", "ca-signed",
-               "Exchange, LoginType SecureLogin: plaintext refused"),
-    DemoServer("plaintextlogin", "exchange-imap-plaintextlogin", "127.0.0.3", "ca-signed",
-               "Exchange, LoginType PlainTextLogin: plaintext accepted",
-               fixed_profile="exchange-imap-securelogin"),
-    DemoServer("dovecot", "dovecot-imap-plaintext-allowed", "127.0.0.4", "ca-signed",
-               "Dovecot, disable_plaintext_auth = no: plaintext accepted",
-               fixed_profile="dovecot-imap-plaintext-refused"),
-    DemoServer("notls", "imap-no-tls", "127.0.0.5", None, "no TLS at all: passwords only in clear",
-               fixed_profile="dovecot-imap-plaintext-refused", fixed_certificate="ca-signed"),
-    DemoServer("exchange-cert", "exchange-imaps", "127.0.0.6", "exchange-default",
-               "Exchange on 993 with its default self-signed certificate", fixed_certificate="ca-signed"),
-    DemoServer("expired", "dovecot-pop3-plaintext-refused", "127.0.0.7", "expired",
-               "Dovecot POP3 with an expired certificate", fixed_certificate="ca-signed"),
-    DemoServer("wrongname", "dovecot-imap-plaintext-refused", "127.0.0.8", "wrong-name",
-               "Dovecot with a certificate for another name", fixed_certificate="ca-signed"),
-    DemoServer("liar", "imap-logindisabled-liar", "127.0.0.9", "ca-signed",
-               "advertises LOGINDISABLED but accepts LOGIN in clear",
-               fixed_profile="dovecot-imap-plaintext-refused"),
+    DemoServer(
+        "securelogin",
+        "exchange-imap-securelogin",
+        "127.0.0.2",
+        "ca-signed",
+        "Exchange, LoginType SecureLogin: plaintext refused",
+    ),
+    DemoServer(
+        "plaintextlogin",
+        "exchange-imap-plaintextlogin",
+        "127.0.0.3",
+        "ca-signed",
+        "Exchange, LoginType PlainTextLogin: plaintext accepted",
+        fixed_profile="exchange-imap-securelogin",
+    ),
+    DemoServer(
+        "dovecot",
+        "dovecot-imap-plaintext-allowed",
+        "127.0.0.4",
+        "ca-signed",
+        "Dovecot, disable_plaintext_auth = no: plaintext accepted",
+        fixed_profile="dovecot-imap-plaintext-refused",
+    ),
+    DemoServer(
+        "notls",
+        "imap-no-tls",
+        "127.0.0.5",
+        None,
+        "no TLS at all: passwords only in clear",
+        fixed_profile="dovecot-imap-plaintext-refused",
+        fixed_certificate="ca-signed",
+    ),
+    DemoServer(
+        "exchange-cert",
+        "exchange-imaps",
+        "127.0.0.6",
+        "exchange-default",
+        "Exchange on 993 with its default self-signed certificate",
+        fixed_certificate="ca-signed",
+    ),
+    DemoServer(
+        "expired",
+        "dovecot-pop3-plaintext-refused",
+        "127.0.0.7",
+        "expired",
+        "Dovecot POP3 with an expired certificate",
+        fixed_certificate="ca-signed",
+    ),
+    DemoServer(
+        "wrongname",
+        "dovecot-imap-plaintext-refused",
+        "127.0.0.8",
+        "wrong-name",
+        "Dovecot with a certificate for another name",
+        fixed_certificate="ca-signed",
+    ),
+    DemoServer(
+        "liar",
+        "imap-logindisabled-liar",
+        "127.0.0.9",
+        "ca-signed",
+        "advertises LOGINDISABLED but accepts LOGIN in clear",
+        fixed_profile="dovecot-imap-plaintext-refused",
+    ),
 )
 
 
@@ -88,8 +133,14 @@ class Demo:
         self._thread.start()
         for spec in DEMO_SERVERS:
             server = self._call(self._serve(spec, spec.profile, spec.certificate, port=0))
-            endpoint = Endpoint(spec.address, spec.address, server.port, server.profile.protocol,
-                                "implicit" if server.profile.implicit_tls else "starttls", spec.name)
+            endpoint = Endpoint(
+                spec.address,
+                spec.address,
+                server.port,
+                server.profile.protocol,
+                "implicit" if server.profile.implicit_tls else "starttls",
+                spec.name,
+            )
             self.servers[endpoint.key] = (spec, server)
             self.endpoints.append(endpoint)
         return self
@@ -106,9 +157,14 @@ class Demo:
 
     def options(self, **changes: object) -> ProbeOptions:
         """Probe options for the demo: its CA trusted, connections from 127.0.0.1, short timeouts."""
-        values: dict[str, object] = {"ca_file": self.ca_file, "source_address": CLIENT_ADDRESS,
-                                     "connect_timeout": 3.0, "read_timeout": 5.0, "tls_timeout": 5.0,
-                                     "endpoint_timeout": 30.0}
+        values: dict[str, object] = {
+            "ca_file": self.ca_file,
+            "source_address": CLIENT_ADDRESS,
+            "connect_timeout": 3.0,
+            "read_timeout": 5.0,
+            "tls_timeout": 5.0,
+            "endpoint_timeout": 30.0,
+        }
         values.update(changes)
         return ProbeOptions(**values)  # type: ignore[arg-type]
 
@@ -139,8 +195,7 @@ class Demo:
     async def _serve(self, spec: DemoServer, profile_name: str, certificate: str | None, port: int) -> FakeServer:
         profile = bundled_profile(profile_name)
         context = self._context(spec, certificate) if certificate else None
-        server = FakeServer(profile, host=spec.address, port=port, ssl_context=context,
-                            login_delay=self.login_delay)
+        server = FakeServer(profile, host=spec.address, port=port, ssl_context=context, login_delay=self.login_delay)
         server.demo_certificate = certificate  # type: ignore[attr-defined]
         return await server.start()
 

@@ -83,8 +83,18 @@ class ScanSettings:
 
     def recorded(self) -> dict[str, Any]:
         """The options worth recording with the results (what a report states as 'scanned with')."""
-        keep = ("ports", "login_probe", "confirm_over_tls", "timeout", "ca_file", "expect_name", "expiry_warn",
-                "legacy_tls", "fail_on", "shard")
+        keep = (
+            "ports",
+            "login_probe",
+            "confirm_over_tls",
+            "timeout",
+            "ca_file",
+            "expect_name",
+            "expiry_warn",
+            "legacy_tls",
+            "fail_on",
+            "shard",
+        )
         return {name: getattr(self, name) for name in keep}
 
 

@@ -43,8 +43,9 @@ class _Child:
 
     def __init__(self, argv: list[str], log: Path) -> None:
         self._log = log.open("ab")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
 
     def wait_listening(self, address: str, ports: list[int], what: str, log: Path) -> None:
         deadline = time.monotonic() + _START_TIMEOUT
@@ -83,8 +84,10 @@ class MailutilsPair:
         self._cert, self._key = cert, key
 
     def _config(self, port: int) -> Path:
-        tls = "" if self.tls_mode == "false" else (
-            f'  tls {{ ssl-certificate-file "{self._cert}"; ssl-key-file "{self._key}"; }};\n'
+        tls = (
+            ""
+            if self.tls_mode == "false"
+            else (f'  tls {{ ssl-certificate-file "{self._cert}"; ssl-key-file "{self._key}"; }};\n')
         )
         text = (
             "logging { syslog false; };\n"
@@ -181,8 +184,9 @@ class NginxMailProxy:
         self._thread.start()
         log = self.dir / "stderr.log"
         try:
-            self._child = _Child(["nginx", "-p", str(self.dir), "-e", str(self.dir / "error.log"), "-c",
-                                  str(self._config())], log)
+            self._child = _Child(
+                ["nginx", "-p", str(self.dir), "-e", str(self.dir / "error.log"), "-c", str(self._config())], log
+            )
             self._child.wait_listening(self.address, self.ports(), "nginx", self.dir / "error.log")
         except BaseException:
             self.__exit__()
@@ -196,4 +200,3 @@ class NginxMailProxy:
         self._http.server_close()
         _release_address(self.address)
         shutil.rmtree(self.dir, ignore_errors=True)
-

@@ -150,11 +150,7 @@ class PostfixInstance:
     def _main_cf(self) -> str:
         s = self.setup
         nothing = "error:mailprobe test instance: nothing is delivered or relayed"
-        tls = (
-            f"smtpd_tls_chain_files = {self.key_path}, {self.cert_path}\n"
-            if s.tls
-            else ""
-        )
+        tls = f"smtpd_tls_chain_files = {self.key_path}, {self.cert_path}\n" if s.tls else ""
         return f"""\
 # written by tests/postfix.py; private test instance, safe to delete
 compatibility_level = 3.6

@@ -85,8 +85,19 @@ def test_scan_exit_code_follows_fail_on(dovecot_plaintext_refused):
 @pytest.mark.dovecot
 def test_confirm_over_tls_sends_the_login_over_tls_too(dovecot_plaintext_refused):
     address = dovecot_plaintext_refused.address
-    common = ("scan", address, "-p", "143", "--source-address", "127.0.0.1", "--no-legacy-tls", "--format", "json",
-              "--fail-on", "none")
+    common = (
+        "scan",
+        address,
+        "-p",
+        "143",
+        "--source-address",
+        "127.0.0.1",
+        "--no-legacy-tls",
+        "--format",
+        "json",
+        "--fail-on",
+        "none",
+    )
     plain = json.loads(mailprobe(*common).stdout)[0]
     confirmed = json.loads(mailprobe(*common, "--confirm-over-tls").stdout)[0]
     assert plain["plaintext_login"]["verdict"] == confirmed["plaintext_login"]["verdict"] == "refused"
@@ -190,8 +201,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
 @pytest.mark.dovecot
 def test_table_says_what_is_wrong_and_counts_agree_with_stderr(dovecot_plaintext_allowed):
     address = dovecot_plaintext_allowed.address
-    done = mailprobe("scan", address, "--source-address", "127.0.0.1", "--no-legacy-tls", "--no-tui",
-                     "--fail-on", "none")
+    done = mailprobe(
+        "scan", address, "--source-address", "127.0.0.1", "--no-legacy-tls", "--no-tui", "--fail-on", "none"
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "What to fix, worst first:" in out

@@ -49,35 +49,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.error = _unknown  # type: ignore[method-assign]  # a plugin reports bad usage as UNKNOWN (3)
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="host name, address, HOST:PORT (as for scan)")
     parser.add_argument("-p", "--ports", help="ports to check (default 110,143,993,995): list only what you run")
-    parser.add_argument("-w", "--warning", metavar="SEVERITY", default="medium",
-                        help=f"WARNING for a finding at or above this ({', '.join(SEVERITIES)}, none; default medium)")
-    parser.add_argument("-c", "--critical", metavar="SEVERITY", default="high",
-                        help="CRITICAL for a finding at or above this (default high; a plaintext login accepted is "
-                        "critical)")
-    parser.add_argument("--cert-warning", metavar="DAYS", default="30",
-                        help="WARNING when a certificate expires within DAYS (default 30)")
-    parser.add_argument("--cert-critical", metavar="DAYS", default="7",
-                        help="CRITICAL when a certificate expires within DAYS (default 7)")
+    parser.add_argument(
+        "-w",
+        "--warning",
+        metavar="SEVERITY",
+        default="medium",
+        help=f"WARNING for a finding at or above this ({', '.join(SEVERITIES)}, none; default medium)",
+    )
+    parser.add_argument(
+        "-c",
+        "--critical",
+        metavar="SEVERITY",
+        default="high",
+        help="CRITICAL for a finding at or above this (default high; a plaintext login accepted is critical)",
+    )
+    parser.add_argument(
+        "--cert-warning",
+        metavar="DAYS",
+        default="30",
+        help="WARNING when a certificate expires within DAYS (default 30)",
+    )
+    parser.add_argument(
+        "--cert-critical",
+        metavar="DAYS",
+        default="7",
+        help="CRITICAL when a certificate expires within DAYS (default 7)",
+    )
     parser.add_argument("--timeout", metavar="SECONDS", help="connect and reply timeout (default 5)")
     parser.add_argument("--ca-file", metavar="PEM", help="extra trust anchors, e.g. your organisation's CA")
     parser.add_argument("--expect-name", metavar="NAME", help="certificate name to expect for address targets")
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
-    parser.add_argument("--no-login-probe", dest="login_probe", action="store_false",
-                        help="do not try the dummy login")
-    parser.add_argument("--no-legacy-tls", dest="legacy_tls", action="store_false",
-                        help="skip the TLS 1.0/1.1 acceptance checks")
+    parser.add_argument("--no-login-probe", dest="login_probe", action="store_false", help="do not try the dummy login")
+    parser.add_argument(
+        "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
+    )
     parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="DNS server to ask instead of the system's")
-    parser.add_argument("--from-file", metavar="RESULTS",
-                        help="judge the latest results in a results file (mailprobe scan -o) instead of probing")
-    parser.add_argument("--format", choices=("nagios", "prometheus"), default="nagios",
-                        help="stdout: the plugin status (default) or Prometheus text")
-    parser.add_argument("--prometheus-file", metavar="FILE",
-                        help="also write the metrics to FILE, replaced atomically (node_exporter textfile collector)")
-    parser.add_argument("--serve", metavar="[ADDR:]PORT",
-                        help="serve /metrics for Prometheus, checking again every --interval (address default "
-                        "127.0.0.1)")
-    parser.add_argument("--interval", metavar="SECONDS", default="300",
-                        help="with --serve: seconds between checks (default 300)")
+    parser.add_argument(
+        "--from-file",
+        metavar="RESULTS",
+        help="judge the latest results in a results file (mailprobe scan -o) instead of probing",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("nagios", "prometheus"),
+        default="nagios",
+        help="stdout: the plugin status (default) or Prometheus text",
+    )
+    parser.add_argument(
+        "--prometheus-file",
+        metavar="FILE",
+        help="also write the metrics to FILE, replaced atomically (node_exporter textfile collector)",
+    )
+    parser.add_argument(
+        "--serve",
+        metavar="[ADDR:]PORT",
+        help="serve /metrics for Prometheus, checking again every --interval (address default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--interval", metavar="SECONDS", default="300", help="with --serve: seconds between checks (default 300)"
+    )
     parser.set_defaults(func=run, usage_error=_unknown)
 
 
@@ -193,8 +223,11 @@ def serve(where: str, settings: ScanSettings, limits: Thresholds, source: str | 
         start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise UsageError(f"--serve {where}: {exc.strerror or exc}") from None
-    print(f"mailprobe: serving metrics on http://{host}:{port}/metrics, checking every {interval:g}s",
-          file=sys.stderr, flush=True)
+    print(
+        f"mailprobe: serving metrics on http://{host}:{port}/metrics, checking every {interval:g}s",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         while True:
             started = time.time()

@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", help="write results to FILE as JSON Lines")
     parser.add_argument("--append", action="store_true", help="with -o: add to a file that holds earlier scans")
     parser.add_argument("--list", action="store_true", help="list the demo servers and exit")
-    parser.add_argument("--fast", action="store_true",
-                        help="servers answer failed logins at once instead of after Dovecot's 2 s delay")
+    parser.add_argument(
+        "--fast", action="store_true", help="servers answer failed logins at once instead of after Dovecot's 2 s delay"
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,12 +50,18 @@ def run(args: argparse.Namespace) -> int:
         scan = Scan(demo.endpoints, demo.options(), total=len(demo.endpoints))
         # the demo servers' ports are chosen at start: record them, not the scan command's default list
         ports = ",".join(f"{e.protocol}{'s' if e.transport == 'implicit' else ''}:{e.port}" for e in demo.endpoints)
-        info = dataclasses.replace(info, targets=tuple(sorted({e.address for e in demo.endpoints})),
-                                   options={**info.options, "ports": ports})
+        info = dataclasses.replace(
+            info, targets=tuple(sorted({e.address for e in demo.endpoints})), options={**info.options, "ports": ports}
+        )
         if use_tui:
             from scanner.tui import run_scan_tui
 
-            return run_scan_tui(scan, targets=f"demo servers 127.0.0.2-{len(DEMO_SERVERS) + 1} (ports chosen at "
-                                "start)", options_summary=f"login probe, CA {demo.ca_file}",
-                                output_path=args.output, fixer=demo.fix, scan_info=info)
+            return run_scan_tui(
+                scan,
+                targets=f"demo servers 127.0.0.2-{len(DEMO_SERVERS) + 1} (ports chosen at start)",
+                options_summary=f"login probe, CA {demo.ca_file}",
+                output_path=args.output,
+                fixer=demo.fix,
+                scan_info=info,
+            )
         return asyncio.run(plain_scan(scan, settings, prepare_validation(settings), info))

@@ -29,8 +29,11 @@ def register(subparsers: Any) -> None:
         help=f"lowest severity of a new finding that counts as a regression ({', '.join(SEVERITIES)} or none; "
         f"default {DEFAULT_FAIL_ON}); worse verdicts, STARTTLS and TLS versions always count",
     )
-    parser.add_argument("--fail-on-regression", action="store_true",
-                        help="accepted for compatibility: diff always exits 1 on a regression")
+    parser.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="accepted for compatibility: diff always exits 1 on a regression",
+    )
     parser.set_defaults(func=run)
 
 

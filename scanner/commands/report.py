@@ -33,10 +33,14 @@ def register(subparsers: Any) -> None:
         help=f"lowest severity that fails (exit 1, and a failed JUnit test case) ({', '.join(SEVERITIES)} or none; "
         f"default {DEFAULT_FAIL_ON})",
     )
-    parser.add_argument("--policy", metavar="FILE", help="policy of what must hold: exit 1 (and failed JUnit cases) "
-                        "when it fails")
-    parser.add_argument("--baseline", metavar="FILE",
-                        help="earlier results: the HTML report shows what changed, and a regression exits 1")
+    parser.add_argument(
+        "--policy", metavar="FILE", help="policy of what must hold: exit 1 (and failed JUnit cases) when it fails"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="earlier results: the HTML report shows what changed, and a regression exits 1",
+    )
     parser.set_defaults(func=run)
 
 

@@ -40,17 +40,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         argument_default=argparse.SUPPRESS,
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET", help="host name, address, HOST:PORT, CIDR, range")
-    parser.add_argument("-p", "--ports", help="ports to probe: numbers, SCHEME:PORT, or 'client' for "
-                        f"110,143,465,587,993,995 (default {DEFAULT_PORTS_TEXT})")
+    parser.add_argument(
+        "-p",
+        "--ports",
+        help="ports to probe: numbers, SCHEME:PORT, or 'client' for "
+        f"110,143,465,587,993,995 (default {DEFAULT_PORTS_TEXT})",
+    )
     parser.add_argument("--format", metavar="FORMAT", help="stdout format: table, json or jsonl (default: table)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write results to FILE as JSON Lines (refused if FILE holds another scan, unless "
-                        "--append)")
-    parser.add_argument("--append", action="store_true",
-                        help="with -o: add this scan to a file that holds earlier scans (reports use the latest "
-                        "result of each endpoint)")
-    parser.add_argument("--no-login-probe", dest="login_probe", action="store_false",
-                        help="do not try the dummy login")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write results to FILE as JSON Lines (refused if FILE holds another scan, unless --append)",
+    )
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="with -o: add this scan to a file that holds earlier scans (reports use the latest "
+        "result of each endpoint)",
+    )
+    parser.add_argument("--no-login-probe", dest="login_probe", action="store_false", help="do not try the dummy login")
     parser.add_argument(
         "--confirm-over-tls",
         action="store_true",
@@ -68,21 +77,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="wait the whole --timeout on every connect instead of a wait learnt from the scan's answers",
     )
-    parser.add_argument("--fail-on", metavar="SEVERITY",
-                        help=f"exit 1 when a finding is at or above this severity ({', '.join(SEVERITIES)} or "
-                        "none; default high)")
+    parser.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        help=f"exit 1 when a finding is at or above this severity ({', '.join(SEVERITIES)} or none; default high)",
+    )
     parser.add_argument("--ca-file", metavar="PEM", help="extra trust anchors, e.g. your organisation's CA")
     parser.add_argument("--expect-name", metavar="NAME", help="certificate name to expect for address targets")
-    parser.add_argument("--expiry-warn", metavar="DAYS",
-                        help="warn when a certificate expires within DAYS (0-3650, default 30)")
-    parser.add_argument("--no-legacy-tls", dest="legacy_tls", action="store_false",
-                        help="skip the TLS 1.0/1.1 acceptance checks")
+    parser.add_argument(
+        "--expiry-warn", metavar="DAYS", help="warn when a certificate expires within DAYS (0-3650, default 30)"
+    )
+    parser.add_argument(
+        "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
+    )
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="plain output even on a terminal")
     add_target_arguments(parser)
     validation = parser.add_argument_group("validation")
-    validation.add_argument("-c", "--config", metavar="FILE",
-                            help="TOML scan configuration (options given on the command line win)")
+    validation.add_argument(
+        "-c", "--config", metavar="FILE", help="TOML scan configuration (options given on the command line win)"
+    )
     validation.add_argument("--baseline", metavar="FILE", help="earlier results (JSONL): show what changed since")
     validation.add_argument(
         "--fail-on-regression",
@@ -96,34 +110,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """The target, DNS, engine and resume options of `mailprobe scan`."""
     group = parser.add_argument_group("targets")
-    group.add_argument("-iL", "--input-list", dest="input_lists", action="append", metavar="FILE",
-                       help="read targets from FILE, one or more a line, # comments; - is stdin")
-    group.add_argument("--exclude", dest="excludes", action="append", metavar="TARGET",
-                       help="never scan these addresses, networks, ranges or names (repeatable, comma-separated)")
-    group.add_argument("--exclude-file", dest="exclude_files", action="append", metavar="FILE",
-                       help="never scan the targets listed in FILE")
+    group.add_argument(
+        "-iL",
+        "--input-list",
+        dest="input_lists",
+        action="append",
+        metavar="FILE",
+        help="read targets from FILE, one or more a line, # comments; - is stdin",
+    )
+    group.add_argument(
+        "--exclude",
+        dest="excludes",
+        action="append",
+        metavar="TARGET",
+        help="never scan these addresses, networks, ranges or names (repeatable, comma-separated)",
+    )
+    group.add_argument(
+        "--exclude-file",
+        dest="exclude_files",
+        action="append",
+        metavar="FILE",
+        help="never scan the targets listed in FILE",
+    )
     group.add_argument("--yes", action="store_true", help="allow target sets larger than a /16")
     group.add_argument("--shard", metavar="K/N", help="scan only part K of N of the targets (deterministic split)")
-    group.add_argument("--domain", dest="domains", action="append", metavar="DOMAIN",
-                       help="discover a domain's mail servers: SRV (RFC 6186), MX, imap./pop./mail. names")
+    group.add_argument(
+        "--domain",
+        dest="domains",
+        action="append",
+        metavar="DOMAIN",
+        help="discover a domain's mail servers: SRV (RFC 6186), MX, imap./pop./mail. names",
+    )
     dns_group = parser.add_argument_group("DNS")
-    dns_group.add_argument("--nameserver", metavar="HOST[:PORT]",
-                           help="DNS server to ask instead of the system resolver")
-    dns_group.add_argument("--no-ptr", dest="ptr", action="store_false",
-                           help="do not look up reverse DNS names of open endpoints")
+    dns_group.add_argument(
+        "--nameserver", metavar="HOST[:PORT]", help="DNS server to ask instead of the system resolver"
+    )
+    dns_group.add_argument(
+        "--no-ptr", dest="ptr", action="store_false", help="do not look up reverse DNS names of open endpoints"
+    )
     engine = parser.add_argument_group("engine")
-    engine.add_argument("--concurrency", metavar="N",
-                        help="endpoints probed at once (default: sized to this machine's file-descriptor limit)")
+    engine.add_argument(
+        "--concurrency",
+        metavar="N",
+        help="endpoints probed at once (default: sized to this machine's file-descriptor limit)",
+    )
     engine.add_argument("--per-host", metavar="N", help="endpoints of one address probed at once (default 2)")
     engine.add_argument("--rate", metavar="N", help="start at most N endpoints per second")
-    engine.add_argument("--workers", metavar="N",
-                        help="processes sharing the scan (default: one per CPU, at most 8, for address targets of "
-                        "512+ endpoints per process; 1 for names, domains and the TUI)")
-    engine.add_argument("--discover", metavar="TOOL",
-                        help="find open ports with a SYN scanner first: zmap, masscan or off (default: zmap or "
-                        "masscan for 65,536+ IPv4 endpoints when installed and raw sockets are allowed)")
-    engine.add_argument("--resume", metavar="FILE",
-                        help="skip endpoints already in FILE (JSON Lines) and append the rest to it")
+    engine.add_argument(
+        "--workers",
+        metavar="N",
+        help="processes sharing the scan (default: one per CPU, at most 8, for address targets of "
+        "512+ endpoints per process; 1 for names, domains and the TUI)",
+    )
+    engine.add_argument(
+        "--discover",
+        metavar="TOOL",
+        help="find open ports with a SYN scanner first: zmap, masscan or off (default: zmap or "
+        "masscan for 65,536+ IPv4 endpoints when installed and raw sockets are allowed)",
+    )
+    engine.add_argument(
+        "--resume", metavar="FILE", help="skip endpoints already in FILE (JSON Lines) and append the rest to it"
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> ScanSettings:
@@ -209,12 +256,24 @@ def run(args: argparse.Namespace) -> int:
     if tool:
         if note:
             print(note, file=sys.stderr)
-        found = discover.Discovery(tool, plan, wait=settings.timeout, packet_rate=settings.rate or
-                                   discover.DEFAULT_PACKET_RATE, source_address=settings.source_address)
+        found = discover.Discovery(
+            tool,
+            plan,
+            wait=settings.timeout,
+            packet_rate=settings.rate or discover.DEFAULT_PACKET_RATE,
+            source_address=settings.source_address,
+        )
         limits["total_source"] = found.total
         try:
-            return asyncio.run(plain_scan(Scan(found.endpoints(), probe_options(settings), **limits), settings,
-                                          validation, info, discovery=found))
+            return asyncio.run(
+                plain_scan(
+                    Scan(found.endpoints(), probe_options(settings), **limits),
+                    settings,
+                    validation,
+                    info,
+                    discovery=found,
+                )
+            )
         except discover.DiscoveryError as exc:
             print(f"mailprobe: {exc} (--discover off scans without a SYN scanner)", file=sys.stderr)
             return 2
@@ -251,8 +310,11 @@ def scan_info(settings: ScanSettings) -> ScanInfo:
             "scan, or write to a new file"
         )
     resumes = last_scan_id(settings.resume) if settings.resume and holds_results(settings.resume) else None
-    targets = [*settings.targets, *(f"-iL {path}" for path in settings.input_lists),
-               *(f"--domain {domain}" for domain in settings.domains)]
+    targets = [
+        *settings.targets,
+        *(f"-iL {path}" for path in settings.input_lists),
+        *(f"--domain {domain}" for domain in settings.domains),
+    ]
     return new_scan(targets, settings.recorded(), resumes=resumes)
 
 
@@ -283,8 +345,13 @@ async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None
         raise UsageError(f"cannot resolve {', '.join(missing)}: no such name in DNS")
 
 
-async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation: Validation, info: ScanInfo,
-                     discovery: Discovery | None = None) -> int:
+async def plain_scan(
+    scan: Scan | WorkerScan,
+    settings: ScanSettings,
+    validation: Validation,
+    info: ScanInfo,
+    discovery: Discovery | None = None,
+) -> int:
     from scanner.engine.jsonl import JsonlWriter
     from scanner.engine.linesink import LineSink
     from scanner.engine.progress import Progress, resume_hint
@@ -335,8 +402,11 @@ async def plain_scan(scan: Scan | WorkerScan, settings: ScanSettings, validation
             with contextlib.suppress(BrokenPipeError):
                 await stdout_pipe.close()
     if discovery is not None:
-        print(f"mailprobe: {discovery.tool} found {discovery.found:,} open of {discovery.asked:,} endpoints "
-              f"({discovery.asked - discovery.found:,} did not answer its SYNs and have no row)", file=sys.stderr)
+        print(
+            f"mailprobe: {discovery.tool} found {discovery.found:,} open of {discovery.asked:,} endpoints "
+            f"({discovery.asked - discovery.found:,} did not answer its SYNs and have no row)",
+            file=sys.stderr,
+        )
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {settings.output} completes them" if settings.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
@@ -369,8 +439,15 @@ def _compact(result: EndpointResult) -> tuple[int, str, str]:
 
 def _rows_for(addresses: set[str], unanswered: dict[str, list[tuple[int, str, str]]]) -> list[EndpointResult]:
     return [
-        EndpointResult(host=address, address=address, name=None, port=port, protocol=protocol,  # type: ignore[arg-type]
-                       transport="implicit", state=state)  # type: ignore[arg-type]
+        EndpointResult(
+            host=address,
+            address=address,
+            name=None,
+            port=port,
+            protocol=protocol,  # type: ignore[arg-type]
+            transport="implicit",
+            state=state,  # type: ignore[arg-type]
+        )
         for address in addresses & unanswered.keys()
         for port, protocol, state in unanswered[address]
     ]

@@ -134,14 +134,22 @@ class Discovery:
                 await asyncio.wait(runs)
         self.finished = True
 
-    async def _run(self, spec: PortSpec, intervals: IntervalSet, rate: float, target_file: str,
-                   queue: asyncio.Queue[Endpoint | BaseException | None]) -> None:
+    async def _run(
+        self,
+        spec: PortSpec,
+        intervals: IntervalSet,
+        rate: float,
+        target_file: str,
+        queue: asyncio.Queue[Endpoint | BaseException | None],
+    ) -> None:
         try:
             with open(target_file, "w") as out:
                 out.writelines(f"{net}\n" for net in networks(intervals))
             command = self.command(spec.port, target_file, rate, loopback=all_loopback(intervals))
             proc = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
         except (OSError, ValueError) as exc:
@@ -173,18 +181,58 @@ class Discovery:
     def command(self, port: int, target_file: str, rate: float, *, loopback: bool) -> list[str]:
         cooldown = max(1, math.ceil(self.wait))
         if self.tool == "zmap":
-            command = ["zmap", "-p", str(port), "-P", str(PROBES), "-r", str(int(rate)), "-c", str(cooldown),
-                       "-b", os.devnull, "-w", target_file, "-q", "-O", "csv", "-f", "saddr",
-                       "--output-filter", "success = 1 && repeat = 0", "-o", "-"]
+            command = [
+                "zmap",
+                "-p",
+                str(port),
+                "-P",
+                str(PROBES),
+                "-r",
+                str(int(rate)),
+                "-c",
+                str(cooldown),
+                "-b",
+                os.devnull,
+                "-w",
+                target_file,
+                "-q",
+                "-O",
+                "csv",
+                "-f",
+                "saddr",
+                "--output-filter",
+                "success = 1 && repeat = 0",
+                "-o",
+                "-",
+            ]
             if loopback:
                 command += ["-i", "lo", "--gateway-mac", "00:00:00:00:00:00", "--source-mac", _LOOP_SOURCE_MAC]
             source = self.source_address or ("127.0.0.1" if loopback else None)
             return command + (["--source-ip", source] if source else [])
-        command = ["masscan", "-p", str(port), "--retries", str(PROBES - 1), "--rate", str(int(rate)),
-                   "--wait", str(cooldown), "-iL", target_file, "-oL", "-"]
+        command = [
+            "masscan",
+            "-p",
+            str(port),
+            "--retries",
+            str(PROBES - 1),
+            "--rate",
+            str(int(rate)),
+            "--wait",
+            str(cooldown),
+            "-iL",
+            target_file,
+            "-oL",
+            "-",
+        ]
         if loopback:
-            command += ["-e", "lo", "--router-mac", "00-00-00-00-00-00",
-                        "--adapter-mac", _LOOP_SOURCE_MAC.replace(":", "-")]
+            command += [
+                "-e",
+                "lo",
+                "--router-mac",
+                "00-00-00-00-00-00",
+                "--adapter-mac",
+                _LOOP_SOURCE_MAC.replace(":", "-"),
+            ]
         source = self.source_address or ("127.0.0.1" if loopback else None)
         return command + (["--adapter-ip", source] if source else [])
 
@@ -231,6 +279,8 @@ def choose(requested: str | None, plan: TargetPlan) -> tuple[str | None, str | N
         return None, None
     for tool in TOOLS:
         if unusable(tool) is None:
-            return tool, (f"mailprobe: {plan.literal_total:,} endpoints: {tool} finds the open ports first (two SYNs "
-                          "each); only those are probed and get a row (--discover off connects to every endpoint)")
+            return tool, (
+                f"mailprobe: {plan.literal_total:,} endpoints: {tool} finds the open ports first (two SYNs "
+                "each); only those are probed and get a row (--discover off connects to every endpoint)"
+            )
     return None, None

@@ -217,8 +217,16 @@ async def discover_domain(resolver: Resolver, domain: str, default_ports: tuple)
 
 def _error_rows(host: str, specs: Iterable, reason: str) -> Iterable[EndpointResult]:
     for spec in specs:
-        yield EndpointResult(host=host, address=host, name=host, port=spec.port, protocol=spec.protocol,
-                             transport=spec.transport, state="error", error=f"DNS: {reason}")
+        yield EndpointResult(
+            host=host,
+            address=host,
+            name=host,
+            port=spec.port,
+            protocol=spec.protocol,
+            transport=spec.transport,
+            state="error",
+            error=f"DNS: {reason}",
+        )
 
 
 async def _resolve_all(resolver: Resolver, hosts: list[str]) -> dict[str, list[str] | DnsError]:
@@ -261,9 +269,16 @@ async def expand_names(
     for domain, (found_hosts, errors) in domain_hosts.items():
         if not any(isinstance(resolved.get(h), list) or h in advertised for h in found_hosts):
             detail = "; ".join(errors) if errors else "no SRV or MX record, no imap./pop./mail. name"
-            yield EndpointResult(host=domain, address=domain, name=domain, port=0, protocol="imap",
-                                 transport="starttls", state="error",
-                                 error=f"DNS: no mail service found for {domain}: {detail}")
+            yield EndpointResult(
+                host=domain,
+                address=domain,
+                name=domain,
+                port=0,
+                protocol="imap",
+                transport="starttls",
+                state="error",
+                error=f"DNS: no mail service found for {domain}: {detail}",
+            )
     for host in hosts:
         result = resolved[host]
         specs = wanted[host]
@@ -274,5 +289,12 @@ async def expand_names(
             continue
         for spec in specs:
             for address in result:
-                yield Endpoint(host=host, address=address, port=spec.port, protocol=spec.protocol,
-                               transport=spec.transport, name=host, srv_domain=srv_domains.get(host))
+                yield Endpoint(
+                    host=host,
+                    address=address,
+                    port=spec.port,
+                    protocol=spec.protocol,
+                    transport=spec.transport,
+                    name=host,
+                    srv_domain=srv_domains.get(host),
+                )

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 
 _V6_BASE = 1 << 32  # IPv6 integers are shifted above the IPv4 space so one sorted list holds both families
 
+
 def to_int(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int:
     return int(address) if address.version == 4 else _V6_BASE + int(address)
 
@@ -85,4 +86,3 @@ class IntervalSet:
         """Every value whose rank is congruent to start_rank modulo step, in order, lazily."""
         for first_rank, start, end in zip(self._before, self.starts, self.ends, strict=True):
             yield from range(start + (start_rank - first_rank) % step, end + 1, step)
-

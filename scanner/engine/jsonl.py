@@ -161,11 +161,15 @@ class ResultFile:
         """One line for stderr when the file is more than one plain scan, else None."""
         if len(self.scans) > 1:
             first, last = self.scans[0].started, self.scans[-1].started
-            return (f"{self.path} holds {len(self.scans)} scans ({first} to {last}); using the latest result of each "
-                    f"of its {len(self.results):,} endpoints ({self.superseded:,} older lines set aside)")
+            return (
+                f"{self.path} holds {len(self.scans)} scans ({first} to {last}); using the latest result of each "
+                f"of its {len(self.results):,} endpoints ({self.superseded:,} older lines set aside)"
+            )
         if self.superseded:
-            return (f"{self.path}: {self.superseded:,} endpoint results were superseded by later lines (re-probes or "
-                    "a resumed scan); using the latest result of each endpoint")
+            return (
+                f"{self.path}: {self.superseded:,} endpoint results were superseded by later lines (re-probes or "
+                "a resumed scan); using the latest result of each endpoint"
+            )
         return None
 
 

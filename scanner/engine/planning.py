@@ -35,6 +35,7 @@ class Shard:
 
     def count_of(self, size: int, offset: int = 0) -> int:
         """How many of the global ranks offset .. offset+size-1 fall to this shard."""
+
         def upto(n: int) -> int:  # ranks 0 .. n-1
             return (n - self.index + self.count - 1) // self.count if n > self.index else 0
 
@@ -139,9 +140,7 @@ class TargetPlan:
                 yield item
             self.names_finished = True
             # a literal endpoint already produced from a name is not scanned twice
-            self.literal_total -= sum(
-                1 for packed in named if self._literal_contains(packed >> 16, packed & 0xFFFF)
-            )
+            self.literal_total -= sum(1 for packed in named if self._literal_contains(packed >> 16, packed & 0xFFFF))
         for endpoint in self.literal_endpoints(skip=(lambda v, p: (v << 16 | p) in named) if named else None):
             yield endpoint
 
@@ -149,8 +148,10 @@ class TargetPlan:
         for spec, intervals in self.literals.items():
             if spec.port == port:
                 rank = intervals.rank(value)
-                if rank is not None and self.shard.takes_rank(rank + self.offsets[spec]) and not self._is_done(
-                    value, port
+                if (
+                    rank is not None
+                    and self.shard.takes_rank(rank + self.offsets[spec])
+                    and not self._is_done(value, port)
                 ):
                     return True
         return False
@@ -265,4 +266,3 @@ def _pack_done(keys: Iterable[tuple[str, int]]) -> set[int]:
         value = address_int(address)
         packed.add(value << 16 | port if value is not None else name_key(address, port))
     return packed
-

@@ -122,8 +122,9 @@ async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointR
     return _finish(endpoint, options, seen, transcript, started)
 
 
-def _finish(endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, started: float
-            ) -> EndpointResult:
+def _finish(
+    endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, started: float
+) -> EndpointResult:
     duration_ms = _ms(started)
     try:
         return _result(endpoint, options, seen, transcript, duration_ms)
@@ -152,8 +153,9 @@ def _session(
     transcript: Transcript,
 ) -> Session:
     transcript.note(f"connected to {endpoint.address}:{endpoint.port}")
-    return Session(dialect_for(endpoint.protocol).new_machine(), reader, writer, transcript,
-                   read_timeout=options.read_timeout)
+    return Session(
+        dialect_for(endpoint.protocol).new_machine(), reader, writer, transcript, read_timeout=options.read_timeout
+    )
 
 
 def _where(prober: _Prober) -> str:

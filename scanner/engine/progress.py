@@ -146,5 +146,6 @@ def resume_hint(output: str | None) -> str:
     """What to tell a user whose scan was interrupted."""
     if not output:
         return "mailprobe: interrupted; results were not saved (use -o FILE to keep them and --resume FILE to go on)"
-    return (f"mailprobe: interrupted; finished results are in {output}; "
-            f"add --resume {output} to the same command to go on")
+    return (
+        f"mailprobe: interrupted; finished results are in {output}; add --resume {output} to the same command to go on"
+    )

@@ -203,8 +203,16 @@ class Scan:
     @property
     def stats(self) -> ScanStats:
         elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
-        return ScanStats(self.started, self.done, self.active, self._parked_count + len(self._ready), self.total,
-                         elapsed, dict(self.states), dict(self.findings))
+        return ScanStats(
+            self.started,
+            self.done,
+            self.active,
+            self._parked_count + len(self._ready),
+            self.total,
+            elapsed,
+            dict(self.states),
+            dict(self.findings),
+        )
 
     async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
         hostslots.install(self._host_slots)
@@ -377,5 +385,13 @@ class Scan:
 
 
 def _error_result(endpoint: Endpoint, error: str) -> EndpointResult:
-    return EndpointResult(host=endpoint.host, address=endpoint.address, name=endpoint.name, port=endpoint.port,
-                          protocol=endpoint.protocol, transport=endpoint.transport, state="error", error=error)
+    return EndpointResult(
+        host=endpoint.host,
+        address=endpoint.address,
+        name=endpoint.name,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state="error",
+        error=error,
+    )

@@ -121,8 +121,9 @@ async def _connected_socket(
         if error == errno.EINPROGRESS:
             fd = sock.fileno()
             loop.add_writer(fd, _settle, answered, True)
-            deadline = ConnectDeadline(loop, timer, started, ceiling, 2 ** (attempt - 1),
-                                       lambda: _settle(answered, False))
+            deadline = ConnectDeadline(
+                loop, timer, started, ceiling, 2 ** (attempt - 1), lambda: _settle(answered, False)
+            )
             await answered
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             # at the deadline the kernel may have finished a handshake the event loop has not reported yet

@@ -241,5 +241,3 @@ def parse_located(token: str, where: str | None) -> Parsed:
         if where is None:
             raise
         raise UsageError(f"{where}: {exc}") from None
-
-

@@ -98,12 +98,20 @@ def _sev(severity: str | None) -> str:
 
 
 # Words for people instead of the JSON enum values.
-STATE_WORDS = {"open": "answering", "closed": "closed (connection refused)", "filtered": "no answer",
-               "error": "error"}
-VERDICT_WORDS = {"refused": "refused", "accepted": "ACCEPTED in clear", "inconclusive": "inconclusive",
-                 "not_tested": "not tested", "not_applicable": "not applicable (TLS from the start)"}
-STARTTLS_WORDS = {"ok": "works", "failed": "failed", "not_offered": "not offered",
-                  "not_applicable": "TLS from the start"}
+STATE_WORDS = {"open": "answering", "closed": "closed (connection refused)", "filtered": "no answer", "error": "error"}
+VERDICT_WORDS = {
+    "refused": "refused",
+    "accepted": "ACCEPTED in clear",
+    "inconclusive": "inconclusive",
+    "not_tested": "not tested",
+    "not_applicable": "not applicable (TLS from the start)",
+}
+STARTTLS_WORDS = {
+    "ok": "works",
+    "failed": "failed",
+    "not_offered": "not offered",
+    "not_applicable": "TLS from the start",
+}
 
 
 def _host_order(host: str, endpoints: list[EndpointResult]) -> tuple[int, str]:
@@ -117,22 +125,28 @@ def _verdict(rows: list[EndpointResult], s: Summary) -> str:
     unclear = [r for r in rows if r.plaintext_login.verdict == "inconclusive"]
     if accepted:
         where = ", ".join(f"{r.address}:{r.port}" for r in accepted[:6]) + (" ..." if len(accepted) > 6 else "")
-        lead = (f"<b>Passwords are accepted in clear on {plural(len(accepted), 'endpoint')}</b> ({_e(where)}): "
-                "anyone on the network path can read them. Fix these first.")
+        lead = (
+            f"<b>Passwords are accepted in clear on {plural(len(accepted), 'endpoint')}</b> ({_e(where)}): "
+            "anyone on the network path can read them. Fix these first."
+        )
         css = "bad"
     elif s.severities["critical"] or s.severities["high"]:
         lead = "No endpoint accepts a password in clear, but there are serious findings below."
         css = "warn"
     elif unclear:
-        lead = (f"No endpoint was seen accepting a password in clear; {plural(len(unclear), 'endpoint')} gave "
-                "no clear answer (see the evidence below).")
+        lead = (
+            f"No endpoint was seen accepting a password in clear; {plural(len(unclear), 'endpoint')} gave "
+            "no clear answer (see the evidence below)."
+        )
         css = "warn"
     else:
         lead = "No endpoint accepts a password in clear and there is no serious finding."
         css = "good"
     serious = s.severities["critical"] + s.severities["high"]
-    counts = (f"{plural(s.endpoints, 'endpoint')} on {plural(s.hosts, 'host')}; "
-              f"{plural(serious, 'serious finding')} (critical or high), {plural(s.findings, 'finding')} in all.")
+    counts = (
+        f"{plural(s.endpoints, 'endpoint')} on {plural(s.hosts, 'host')}; "
+        f"{plural(serious, 'serious finding')} (critical or high), {plural(s.findings, 'finding')} in all."
+    )
     return f'<section id="verdict" class="verdict {css}"><p>{lead}</p><p>{counts}</p></section>'
 
 
@@ -155,13 +169,16 @@ def _worst(rows: list[EndpointResult]) -> str:
 
 def _changes(diff: ScanDiff) -> str:
     fixed, new = diff.improvements(), diff.regressions("info")
-    lines = [f"<p>Against the baseline: {plural(len(fixed), 'improvement')}, {plural(len(new), 'regression')}; "
-             f"{plural(diff.count('appeared'), 'endpoint')} appeared, {diff.count('vanished')} vanished.</p>"]
+    lines = [
+        f"<p>Against the baseline: {plural(len(fixed), 'improvement')}, {plural(len(new), 'regression')}; "
+        f"{plural(diff.count('appeared'), 'endpoint')} appeared, {diff.count('vanished')} vanished.</p>"
+    ]
     if new:
         lines.append("<p><b>Worse than before:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in new[:20]) + "</ul>")
     if fixed:
-        lines.append("<p><b>Better than before:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in fixed[:20])
-                     + "</ul>")
+        lines.append(
+            "<p><b>Better than before:</b></p><ul>" + "".join(f"<li>{_e(x)}</li>" for x in fixed[:20]) + "</ul>"
+        )
     return '<section id="changes"><h2>Changes since the baseline</h2>' + "".join(lines) + "</section>"
 
 
@@ -191,8 +208,9 @@ def _summary(s: Summary) -> str:
 
 def _host(host: str, endpoints: list[EndpointResult]) -> str:
     rows = []
-    endpoints = sorted(endpoints, key=lambda r: (-(SEVERITY_RANK[r.worst_severity] if r.worst_severity else -1),
-                                                 r.address, r.port))
+    endpoints = sorted(
+        endpoints, key=lambda r: (-(SEVERITY_RANK[r.worst_severity] if r.worst_severity else -1), r.address, r.port)
+    )
     for r in endpoints:
         tls = r.tls
         cert = tls.certificate if tls else None
@@ -220,8 +238,12 @@ def _endpoint(r: EndpointResult) -> str:
         f'<div class="endpoint" data-endpoint="{_a(r.address)}:{r.port}">',
         f"<h3>{_e(r.address)}:{r.port} {_e(r.protocol.upper())} {_e(r.transport)}{name}</h3>",
     ]
-    facts = [("State", STATE_WORDS.get(r.state, r.state)), ("Software", r.software), ("Greeting", r.greeting),
-             ("Error", r.error)]
+    facts = [
+        ("State", STATE_WORDS.get(r.state, r.state)),
+        ("Software", r.software),
+        ("Greeting", r.greeting),
+        ("Error", r.error),
+    ]
     if r.ptr:
         facts.append(("Reverse DNS", r.ptr))
     parts.append("<p>" + " &middot; ".join(f"<b>{k}:</b> {_e(v)}" for k, v in facts if v) + "</p>")

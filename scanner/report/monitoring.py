@@ -111,8 +111,11 @@ def render_plugin(outcome: CheckOutcome) -> str:
     elif problems:
         shown = [f"{_where(c.result)} {c.reasons[0]}" for c in problems[:3]]
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        counts = [f"{sum(c.state == s for c in checks)} {s.lower()}" for s in ("CRITICAL", "WARNING") if
-                  any(c.state == s for c in checks)]
+        counts = [
+            f"{sum(c.state == s for c in checks)} {s.lower()}"
+            for s in ("CRITICAL", "WARNING")
+            if any(c.state == s for c in checks)
+        ]
         text = "; ".join(shown) + more + f" ({', '.join(counts)} of {plural(len(checks), 'endpoint')})"
     else:
         verdicts = {c.result.plaintext_login.verdict for c in checks} - {"not_applicable"}
@@ -169,26 +172,37 @@ _STATE_VALUES: dict[PluginState, int] = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "
 
 
 def _labels(result: EndpointResult) -> list[str]:
-    return [for_prometheus_label(v) for v in (result.host, result.address, result.port, result.protocol,
-                                               result.transport)]
+    return [
+        for_prometheus_label(v) for v in (result.host, result.address, result.port, result.protocol, result.transport)
+    ]
 
 
 def metric_families(outcome: CheckOutcome, checked_at: float, took: float) -> Iterator[Metric]:
     """prometheus_client metric families for one check (a Collector yields these)."""
     from prometheus_client.core import GaugeMetricFamily
 
-    status = GaugeMetricFamily("mailprobe_endpoint_status", "Plugin state of the endpoint: 0 OK, 1 WARNING, "
-                               "2 CRITICAL", labels=_LABELS)
-    up = GaugeMetricFamily("mailprobe_endpoint_up", "1 when the endpoint answered as POP3, IMAP or SMTP "
-                           "submission", labels=_LABELS)
-    verdict = GaugeMetricFamily("mailprobe_plaintext_login", "Plaintext-login verdict of the endpoint (value 1; the "
-                                "verdict is the label)", labels=(*_LABELS, "verdict"))
-    findings = GaugeMetricFamily("mailprobe_findings", "Findings of the endpoint by severity",
-                                 labels=(*_LABELS, "severity"))
-    expiry = GaugeMetricFamily("mailprobe_certificate_expiry_timestamp_seconds", "When the endpoint's certificate "
-                               "expires (Unix time)", labels=_LABELS)
-    duration = GaugeMetricFamily("mailprobe_probe_duration_seconds", "Time the probe of the endpoint took",
-                                 labels=_LABELS)
+    status = GaugeMetricFamily(
+        "mailprobe_endpoint_status", "Plugin state of the endpoint: 0 OK, 1 WARNING, 2 CRITICAL", labels=_LABELS
+    )
+    up = GaugeMetricFamily(
+        "mailprobe_endpoint_up", "1 when the endpoint answered as POP3, IMAP or SMTP submission", labels=_LABELS
+    )
+    verdict = GaugeMetricFamily(
+        "mailprobe_plaintext_login",
+        "Plaintext-login verdict of the endpoint (value 1; the verdict is the label)",
+        labels=(*_LABELS, "verdict"),
+    )
+    findings = GaugeMetricFamily(
+        "mailprobe_findings", "Findings of the endpoint by severity", labels=(*_LABELS, "severity")
+    )
+    expiry = GaugeMetricFamily(
+        "mailprobe_certificate_expiry_timestamp_seconds",
+        "When the endpoint's certificate expires (Unix time)",
+        labels=_LABELS,
+    )
+    duration = GaugeMetricFamily(
+        "mailprobe_probe_duration_seconds", "Time the probe of the endpoint took", labels=_LABELS
+    )
     for c in outcome.endpoints:
         r, labels = c.result, _labels(c.result)
         status.add_metric(labels, _STATE_VALUES[c.state])
@@ -200,10 +214,14 @@ def metric_families(outcome: CheckOutcome, checked_at: float, took: float) -> It
         if cert is not None and (when := _unix_time(cert.not_after)) is not None:
             expiry.add_metric(labels, when)
         duration.add_metric(labels, r.duration_ms / 1000)
-    overall = GaugeMetricFamily("mailprobe_check_status", "Worst plugin state of the last check: 0 OK, 1 WARNING, "
-                                "2 CRITICAL, 3 UNKNOWN", value=_STATE_VALUES[outcome.state])
-    last = GaugeMetricFamily("mailprobe_check_timestamp_seconds", "When the last check finished (Unix time)",
-                             value=checked_at)
+    overall = GaugeMetricFamily(
+        "mailprobe_check_status",
+        "Worst plugin state of the last check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+        value=_STATE_VALUES[outcome.state],
+    )
+    last = GaugeMetricFamily(
+        "mailprobe_check_timestamp_seconds", "When the last check finished (Unix time)", value=checked_at
+    )
     took_family = GaugeMetricFamily("mailprobe_check_duration_seconds", "How long the last check took", value=took)
     yield from (status, up, verdict, findings, expiry, duration, overall, last, took_family)
 

@@ -47,10 +47,27 @@ from scanner.tls.verify import (
 )
 
 __all__ = [
-    "TRUST_CHAIN_DATES", "TRUST_EXPIRED", "TRUST_INCOMPLETE", "TRUST_NOT_YET_VALID", "TRUST_NO_SAN",
-    "TRUST_REJECTED", "TRUST_SELF_SIGNED", "TRUST_UNKNOWN_ISSUER", "TRUST_UNKNOWN_ROOT", "TRUST_UNREADABLE",
-    "TRUST_WEAK_SIGNATURE", "NameCandidate", "analyse_chain", "describe_key", "is_exchange_self_signed",
-    "is_self_signed", "is_weak_signature", "load_leniently", "matches_name", "signature_name", "signed_by",
+    "TRUST_CHAIN_DATES",
+    "TRUST_EXPIRED",
+    "TRUST_INCOMPLETE",
+    "TRUST_NOT_YET_VALID",
+    "TRUST_NO_SAN",
+    "TRUST_REJECTED",
+    "TRUST_SELF_SIGNED",
+    "TRUST_UNKNOWN_ISSUER",
+    "TRUST_UNKNOWN_ROOT",
+    "TRUST_UNREADABLE",
+    "TRUST_WEAK_SIGNATURE",
+    "NameCandidate",
+    "analyse_chain",
+    "describe_key",
+    "is_exchange_self_signed",
+    "is_self_signed",
+    "is_weak_signature",
+    "load_leniently",
+    "matches_name",
+    "signature_name",
+    "signed_by",
 ]
 
 # Subjects of the self-signed certificates Exchange makes for itself (besides CN=<server short name>).

@@ -219,9 +219,7 @@ def profile_deviations(
 
 def plain_words(message: str) -> str:
     """A verifier message with extension OIDs replaced by their names."""
-    return _OID.sub(lambda m: _EXTENSION_WORDS.get(m.group(), "an extension"), message).replace(
-        "an extension: ", ""
-    )
+    return _OID.sub(lambda m: _EXTENSION_WORDS.get(m.group(), "an extension"), message).replace("an extension: ", "")
 
 
 # --- explaining a refusal ------------------------------------------------------------------------------------

@@ -33,8 +33,14 @@ def run_scan_tui(
     from scanner.tui.app import ScanApp  # Textual is imported only when the TUI is used
 
     # The scan command passes its targets as ``title``; the header shows them after "targets:".
-    app = ScanApp(scan, targets=targets or title, options_summary=options_summary, output_path=output_path,
-                  fixer=fixer, scan_info=scan_info)
+    app = ScanApp(
+        scan,
+        targets=targets or title,
+        options_summary=options_summary,
+        output_path=output_path,
+        fixer=fixer,
+        scan_info=scan_info,
+    )
     code = app.run()
     code = int(code) if code is not None else 0
     if exit_code is not None and code == 0:

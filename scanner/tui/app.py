@@ -119,8 +119,20 @@ class ScanApp(App[int]):
         if self._frozen_at:
             gc.unfreeze()
 
-    MAIN_SCREEN_ONLY = frozenset({"filter_text", "cycle_verdict", "cycle_severity", "cycle_sort", "reverse_sort",
-                                  "toggle_silent", "reprobe_selected", "reprobe_host", "export", "fix"})
+    MAIN_SCREEN_ONLY = frozenset(
+        {
+            "filter_text",
+            "cycle_verdict",
+            "cycle_severity",
+            "cycle_sort",
+            "reverse_sort",
+            "toggle_silent",
+            "reprobe_selected",
+            "reprobe_host",
+            "export",
+            "fix",
+        }
+    )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "fix" and self.fixer is None:
@@ -236,8 +248,11 @@ class ScanApp(App[int]):
 
     def _apply_text(self, value: str) -> None:
         if value.strip() != self.view.filter.text:
-            self._set_filter(ViewFilter(value.strip(), self.view.filter.verdict, self.view.filter.min_severity,
-                                        self.view.filter.show_silent))
+            self._set_filter(
+                ViewFilter(
+                    value.strip(), self.view.filter.verdict, self.view.filter.min_severity, self.view.filter.show_silent
+                )
+            )
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:

@@ -300,9 +300,7 @@ def mask_line(line: TranscriptLine) -> str:
     return text
 
 
-def format_transcript(
-    lines: Iterable[TranscriptLine], server_words: Callable[[str], str] = for_terminal
-) -> list[str]:
+def format_transcript(lines: Iterable[TranscriptLine], server_words: Callable[[str], str] = for_terminal) -> list[str]:
     """One line per transcript line; what the server said goes through ``server_words`` (escaped, or quoted)."""
     out = []
     for line in lines:

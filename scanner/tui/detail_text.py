@@ -56,8 +56,10 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
     for f in sorted(r.findings, key=lambda f: -SEVERITY_RANK[f.severity]):  # worst first, as the table lists them
         findings.append(f"  {SEVERITY_CELLS[f.severity].text}  [{f.id}] {for_terminal(f.title)}")
         findings.append(f"      {for_terminal(f.detail)}")  # one line: a server's line break stays visible
-        findings.extend(f"      Fix: {for_terminal(line)}" if i == 0 else f"           {for_terminal(line)}"
-                        for i, line in enumerate(f.remediation.splitlines()))
+        findings.extend(
+            f"      Fix: {for_terminal(line)}" if i == 0 else f"           {for_terminal(line)}"
+            for i, line in enumerate(f.remediation.splitlines())
+        )
         findings.append("")
     sections.append((f"Findings ({len(r.findings)})", findings or ["  none"]))
 
@@ -66,17 +68,20 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
     sections.append(("Plaintext login: evidence", evidence))
 
     caps = r.capabilities
-    sections.append((
-        "Capabilities",
-        [
-            "  before TLS: " + (_q(" ".join(caps.before_tls)) if caps.before_tls else "-"),
-            "  after TLS:  " + (_q(" ".join(caps.after_tls)) if caps.after_tls else "-"),
-        ],
-    ))
+    sections.append(
+        (
+            "Capabilities",
+            [
+                "  before TLS: " + (_q(" ".join(caps.before_tls)) if caps.before_tls else "-"),
+                "  after TLS:  " + (_q(" ".join(caps.after_tls)) if caps.after_tls else "-"),
+            ],
+        )
+    )
 
     sections.append(("TLS and certificate", _tls_lines(r)))
-    sections.append(("Transcript (password masked)", [f"  {line}" for line in format_transcript(r.transcript, _q)]
-                     or ["  -"]))
+    sections.append(
+        ("Transcript (password masked)", [f"  {line}" for line in format_transcript(r.transcript, _q)] or ["  -"])
+    )
     return sections
 
 

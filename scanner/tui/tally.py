@@ -40,8 +40,13 @@ class Tally:
 
     def verdict_line(self) -> str:
         order = ("accepted", "inconclusive", "refused", "not_tested", "not_applicable")
-        words = {"accepted": "✗ accepted", "inconclusive": "? inconclusive", "refused": "✓ refused",
-                 "not_tested": "- not tested", "not_applicable": "- n/a"}
+        words = {
+            "accepted": "✗ accepted",
+            "inconclusive": "? inconclusive",
+            "refused": "✓ refused",
+            "not_tested": "- not tested",
+            "not_applicable": "- n/a",
+        }
         # The three verdicts that matter always show; the others only when some endpoint has them.
         shown = [v for v in order if v in ("accepted", "inconclusive", "refused") or self.by_verdict[v]]
         return "  ".join(f"{words[v]} {self.by_verdict[v]}" for v in shown)

@@ -369,7 +369,7 @@ def unreadable_certificate_finding(reason: str, software: str | None) -> Finding
 
 
 def _name_list(cert: CertificateInfo) -> str:
-    """"mail.example.com (scanned name): mismatch; 127.0.0.5 (address): not checked, ..." or the plain list."""
+    """ "mail.example.com (scanned name): mismatch; 127.0.0.5 (address): not checked, ..." or the plain list."""
     if not cert.name_checks:
         return ", ".join(cert.names_checked)
     parts = []
@@ -404,12 +404,15 @@ def differing_certificates(rows: Sequence[EndpointResult]) -> Iterator[tuple[End
         for r in sorted(with_cert, key=lambda r: r.port)
     )
     for r in with_cert:
-        yield r, Finding(
-            "cert-differs-across-ports",
-            "info",
-            "Different certificates on the same host",
-            f"{len(fingerprints)} different certificates on {r.address}: {listing}.",
-            _SAME_CERT.for_software(r.software),
+        yield (
+            r,
+            Finding(
+                "cert-differs-across-ports",
+                "info",
+                "Different certificates on the same host",
+                f"{len(fingerprints)} different certificates on {r.address}: {listing}.",
+                _SAME_CERT.for_software(r.software),
+            ),
         )
 
 
@@ -424,11 +427,14 @@ def implicit_tls_missing(rows: Sequence[EndpointResult]) -> Iterator[tuple[Endpo
         states = ", ".join(f"{r.port} {r.state}" for r in implicit)
         for r in rows:
             if r.protocol == protocol and r.transport == "starttls" and r.state == "open":
-                yield r, Finding(
-                    "implicit-tls-missing",
-                    "low",
-                    "No implicit TLS port",
-                    f"{protocol.upper()} answers on {r.port} (STARTTLS) but not with implicit TLS ({states}). "
-                    f"RFC 8314 prefers implicit TLS (port {port}): no cleartext phase to strip or inject into.",
-                    _IMPLICIT.for_software(r.software),
+                yield (
+                    r,
+                    Finding(
+                        "implicit-tls-missing",
+                        "low",
+                        "No implicit TLS port",
+                        f"{protocol.upper()} answers on {r.port} (STARTTLS) but not with implicit TLS ({states}). "
+                        f"RFC 8314 prefers implicit TLS (port {port}): no cleartext phase to strip or inject into.",
+                        _IMPLICIT.for_software(r.software),
+                    ),
                 )

@@ -39,14 +39,26 @@ WORDINGS: tuple[Wording, ...] = (
     _w("policy", "Exchange", r"command is not valid in this state"),
     _w("policy", "Courier", r"(starttls|stls|tls|ssl|encryption) (is )?required"),
     _w("policy", "hMailServer", r"ssl/tls[- ]connection is required"),
-    _w("policy", "UW imapd", r"(plaintext|cleartext|clear text) (login|authentication|password)s? (is |are )?"
-       r"(disallowed|not allowed|disabled|refused|forbidden)"),
+    _w(
+        "policy",
+        "UW imapd",
+        r"(plaintext|cleartext|clear text) (login|authentication|password)s? (is |are )?"
+        r"(disallowed|not allowed|disabled|refused|forbidden)",
+    ),
     _w("policy", "common", r"use (starttls|stls) (first|before)"),
     _w("policy", "common", r"(must|need to|please) (issue a )?(starttls|stls|use tls|use ssl|encrypt)"),
-    _w("policy", "common", r"(requires?|only (allowed|permitted|available) (over|with|under)) "
-       r"(a )?(tls|ssl|secure|encrypt)"),
-    _w("policy", "common", r"(not allowed|not permitted|disabled|disallowed|refused) (over|on|with|for) "
-       r"(an? )?(un|in|non[- ]?)(secure|encrypted)"),
+    _w(
+        "policy",
+        "common",
+        r"(requires?|only (allowed|permitted|available) (over|with|under)) "
+        r"(a )?(tls|ssl|secure|encrypt)",
+    ),
+    _w(
+        "policy",
+        "common",
+        r"(not allowed|not permitted|disabled|disallowed|refused) (over|on|with|for) "
+        r"(an? )?(un|in|non[- ]?)(secure|encrypted)",
+    ),
     _w("policy", "common", r"privacy required"),
     # --- a password was checked and failed --------------------------------------------------------------------
     _w("credentials", "Dovecot / Courier / Zimbra / Cyrus", r"authentication failed"),

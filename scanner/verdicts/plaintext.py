@@ -103,9 +103,8 @@ _CREDENTIAL_CODES = {"AUTHENTICATIONFAILED"}
 # Codes that say the server could not or would not check anything now: never proof of a password check.
 _UNRELATED_CODES = {"UNAVAILABLE", "SYS/TEMP", "SYS/PERM", "IN-USE", "LIMIT", "SERVERBUG", "LOGIN-DELAY"}
 
-Signal = Literal[
-    "accepted", "policy", "credentials", "mailbox", "user-refused", "unrelated", "unsupported", "unknown"
-]
+Signal = Literal["accepted", "policy", "credentials", "mailbox", "user-refused", "unrelated", "unsupported", "unknown"]
+
 
 def _smtp_signal(attempt: LoginAttempt) -> str:
     """SMTP's verdict table (RFC 4954, RFC 3463/5248): the reply code with its enhanced code, never the text."""
@@ -121,7 +120,6 @@ def _smtp_signal(attempt: LoginAttempt) -> str:
     if reply in ("502", "503", "504"):
         return "unsupported"  # AUTH not enabled in this state, or the mechanism not offered here
     return "unknown"
-
 
 
 @dataclass(frozen=True)

@@ -75,13 +75,16 @@ def submission_certificate_mismatch(rows: Sequence[EndpointResult]) -> Iterator[
             checked = ", ".join(cert.names_checked) or "the name scanned"
             reasons.append(f"a certificate that does not match {checked}, while port {well_named[0]}'s does")
         if reasons:
-            yield row, Finding(
-                "submission-cert-mismatch",
-                "medium",
-                "Submission port presents another certificate than IMAP/POP3",
-                f"Port {row.port} presents " + " and ".join(reasons) + ". Mail clients configured for the mailbox "
-                "name warn or refuse when they send.",
-                SAME_CERTIFICATE.for_software(row.software),
+            yield (
+                row,
+                Finding(
+                    "submission-cert-mismatch",
+                    "medium",
+                    "Submission port presents another certificate than IMAP/POP3",
+                    f"Port {row.port} presents " + " and ".join(reasons) + ". Mail clients configured for the mailbox "
+                    "name warn or refuse when they send.",
+                    SAME_CERTIFICATE.for_software(row.software),
+                ),
             )
 
 
@@ -94,11 +97,14 @@ def submission_465_missing(rows: Sequence[EndpointResult]) -> Iterator[tuple[End
     states = ", ".join(f"{r.port} {r.state}" for r in implicit)
     for row in rows:
         if row.protocol == "smtp" and row.transport == "starttls" and row.state == "open":
-            yield row, Finding(
-                "submission-465-missing",
-                "low",
-                "No submission over implicit TLS",
-                f"Submission answers on {row.port} (STARTTLS) but not with implicit TLS ({states}). RFC 8314 prefers "
-                "465: no cleartext phase where AUTH could be offered, stripped or injected.",
-                OFFER_465.for_software(row.software),
+            yield (
+                row,
+                Finding(
+                    "submission-465-missing",
+                    "low",
+                    "No submission over implicit TLS",
+                    f"Submission answers on {row.port} (STARTTLS) but not with implicit TLS ({states}). "
+                    "RFC 8314 prefers 465: no cleartext phase where AUTH could be offered, stripped or injected.",
+                    OFFER_465.for_software(row.software),
+                ),
             )

@@ -55,13 +55,16 @@ asyncio.run(main())
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[list[Endpoint]]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVERS, HOST], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVERS, HOST], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         ports = json.loads(proc.stdout.readline())
-        yield [Endpoint(HOST, HOST, port, protocol, "implicit" if implicit else "starttls")
-               for port, protocol, implicit in ports]
+        yield [
+            Endpoint(HOST, HOST, port, protocol, "implicit" if implicit else "starttls")
+            for port, protocol, implicit in ports
+        ]
     finally:
         if proc.stdin:
             proc.stdin.close()
@@ -116,8 +119,10 @@ async def settled(baseline: set[str], deadline: float) -> set[str]:
 
 
 def endpoints(live: list[Endpoint], silent: int, closed: int) -> list[Endpoint]:
-    extra = [Endpoint("127.0.0.1", "127.0.0.1", silent, "imap", "starttls"),
-             Endpoint("127.0.0.1", "127.0.0.1", closed, "pop3", "implicit")]
+    extra = [
+        Endpoint("127.0.0.1", "127.0.0.1", silent, "imap", "starttls"),
+        Endpoint("127.0.0.1", "127.0.0.1", closed, "pop3", "implicit"),
+    ]
     return [*live, *live, *extra]  # each live server twice: the second waits for its host's slot
 
 
@@ -125,8 +130,14 @@ def endpoints(live: list[Endpoint], silent: int, closed: int) -> list[Endpoint]:
 def test_scans_cancelled_at_random_points_leave_no_descriptor_open(servers, silent_port):
     seed = int(os.environ.get("MAILPROBE_TEST_SEED") or random.randrange(1 << 30))  # a failure names its seed
     rng = random.Random(seed)
-    options = ProbeOptions(connect_timeout=1.0, read_timeout=2.0, login_timeout=2.0, tls_timeout=2.0,
-                           endpoint_timeout=10.0, source_address="127.0.0.1")
+    options = ProbeOptions(
+        connect_timeout=1.0,
+        read_timeout=2.0,
+        login_timeout=2.0,
+        tls_timeout=2.0,
+        endpoint_timeout=10.0,
+        source_address="127.0.0.1",
+    )
     targets = endpoints(servers, silent_port, closed_port())
 
     async def consume(scan: Scan, stop_after: int | None) -> int:
@@ -169,8 +180,14 @@ def test_scans_cancelled_at_random_points_leave_no_descriptor_open(servers, sile
 
 
 def test_a_finished_scan_leaves_no_descriptor_open(servers, silent_port):
-    options = ProbeOptions(connect_timeout=0.5, read_timeout=2.0, login_timeout=2.0, tls_timeout=2.0,
-                           endpoint_timeout=10.0, source_address="127.0.0.1")
+    options = ProbeOptions(
+        connect_timeout=0.5,
+        read_timeout=2.0,
+        login_timeout=2.0,
+        tls_timeout=2.0,
+        endpoint_timeout=10.0,
+        source_address="127.0.0.1",
+    )
 
     async def main() -> tuple[dict[str, int], set[str]]:
         baseline = open_descriptors()

@@ -140,12 +140,31 @@ async def test_without_a_scan_the_users_timeout_applies(silent_port):
 def test_scan_learns_the_wait_unless_told_not_to(silent_port):
     """End to end: 30 closed ports teach the timer, so the silent one is given up after two short tries; with
     --fixed-timeout it waits the whole --timeout."""
-    common = ["scan", "127.0.0.1", "127.0.7.1-30", "-p", f"imap:{silent_port}", "--timeout", "2", "--no-tui",
-              "--no-ptr", "--format", "jsonl", "--workers", "1"]
+    common = [
+        "scan",
+        "127.0.0.1",
+        "127.0.7.1-30",
+        "-p",
+        f"imap:{silent_port}",
+        "--timeout",
+        "2",
+        "--no-tui",
+        "--no-ptr",
+        "--format",
+        "jsonl",
+        "--workers",
+        "1",
+    ]
 
     def silent_row(*extra: str) -> dict:
-        done = subprocess.run([sys.executable, "-m", "scanner", *common, *extra], cwd=ROOT, capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, "-m", "scanner", *common, *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         rows = [json.loads(line) for line in done.stdout.splitlines()]
         assert len(rows) == 31
         return next(r for r in rows if r["address"] == "127.0.0.1")
@@ -168,8 +187,9 @@ async def test_a_busy_event_loop_does_not_stretch_the_learnt_wait():
             server.listen(16)
             loop = asyncio.get_running_loop()
             for _ in range(WARMUP):
-                attempt = asyncio.create_task(open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0,
-                                                       source_address=None))
+                attempt = asyncio.create_task(
+                    open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0, source_address=None)
+                )
                 await asyncio.sleep(0)  # the connect is under way
                 loop.call_soon(time.sleep, 0.3)  # the loop is busy when the answer comes in
                 _, writer = await attempt

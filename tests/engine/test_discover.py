@@ -92,8 +92,17 @@ def namespace() -> Iterator[str]:
     try:
         inside = ["ip", "netns", "exec", name]
         subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
-        subprocess.run([*inside, "sysctl", "-qw", "net.ipv4.conf.lo.route_localnet=1",
-                        "net.ipv4.conf.all.route_localnet=1", "net.ipv4.conf.lo.accept_local=1"], check=True)
+        subprocess.run(
+            [
+                *inside,
+                "sysctl",
+                "-qw",
+                "net.ipv4.conf.lo.route_localnet=1",
+                "net.ipv4.conf.all.route_localnet=1",
+                "net.ipv4.conf.lo.accept_local=1",
+            ],
+            check=True,
+        )
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
@@ -101,14 +110,41 @@ def namespace() -> Iterator[str]:
 
 def test_zmap_feeds_the_open_ports_to_the_probe(namespace):
     inside = ["ip", "netns", "exec", namespace]
-    servers = subprocess.Popen([*inside, sys.executable, "-c", SERVERS, *LIVE], cwd=ROOT, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    servers = subprocess.Popen(
+        [*inside, sys.executable, "-c", SERVERS, *LIVE],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert servers.stdout is not None and servers.stdout.readline().strip() == "ready"
-        done = subprocess.run([*inside, sys.executable, "-m", "scanner", "scan", "127.9.0.0/23", "-p", "143",
-                               "--discover", "zmap", "--timeout", "1", "--no-ptr", "--format", "jsonl",
-                               "--fail-on", "none"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [
+                *inside,
+                sys.executable,
+                "-m",
+                "scanner",
+                "scan",
+                "127.9.0.0/23",
+                "-p",
+                "143",
+                "--discover",
+                "zmap",
+                "--timeout",
+                "1",
+                "--no-ptr",
+                "--format",
+                "jsonl",
+                "--fail-on",
+                "none",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         assert servers.stdin is not None
         servers.stdin.close()

@@ -62,8 +62,19 @@ async def test_domain_discovery_finds_srv_mx_and_usual_names():
 
 async def test_name_targets_resolve_lazily_and_failures_become_rows():
     async with LocalDns(ZONE, fail=frozenset({"broken.test."})) as server:
-        plan = plan_targets(plan_args("solo.example.test", "nowhere.test", "ghost.test", "broken.test",
-                                        "127.0.0.30", "-p", "143", "--nameserver", server.nameserver))
+        plan = plan_targets(
+            plan_args(
+                "solo.example.test",
+                "nowhere.test",
+                "ghost.test",
+                "broken.test",
+                "127.0.0.30",
+                "-p",
+                "143",
+                "--nameserver",
+                server.nameserver,
+            )
+        )
         assert server.queries == []  # planning sends nothing
         items = await collect(plan)
     rows = {item.host: item for item in items if isinstance(item, EndpointResult)}
@@ -77,18 +88,32 @@ async def test_name_targets_resolve_lazily_and_failures_become_rows():
 
 async def test_a_name_inside_a_scanned_range_is_scanned_once_with_its_name():
     async with LocalDns(ZONE) as server:
-        plan = plan_targets(plan_args("solo.example.test", "127.0.0.24-26", "-p", "143",
-                                        "--nameserver", server.nameserver))
+        plan = plan_targets(
+            plan_args("solo.example.test", "127.0.0.24-26", "-p", "143", "--nameserver", server.nameserver)
+        )
         items = await collect(plan)
-    assert [(e.address, e.name) for e in items] == [("127.0.0.25", "solo.example.test"), ("127.0.0.24", None),
-                                                     ("127.0.0.26", None)]
+    assert [(e.address, e.name) for e in items] == [
+        ("127.0.0.25", "solo.example.test"),
+        ("127.0.0.24", None),
+        ("127.0.0.26", None),
+    ]
     assert plan.total == 3
 
 
 async def test_excluded_addresses_are_not_scanned_even_when_a_name_points_there():
     async with LocalDns(ZONE) as server:
-        plan = plan_targets(plan_args("solo.example.test", "mx.example.test", "--exclude", "127.0.0.25",
-                                        "-p", "143", "--nameserver", server.nameserver))
+        plan = plan_targets(
+            plan_args(
+                "solo.example.test",
+                "mx.example.test",
+                "--exclude",
+                "127.0.0.25",
+                "-p",
+                "143",
+                "--nameserver",
+                server.nameserver,
+            )
+        )
         items = await collect(plan)
     assert [e.address for e in items] == ["127.0.0.23"]
 
@@ -120,8 +145,17 @@ async def test_silent_nameserver_times_out_into_a_row():
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
     sink.bind(("127.0.0.54", 0))
     try:
-        plan = plan_targets(plan_args("solo.example.test", "-p", "143", "--timeout", "0.5",
-                                        "--nameserver", f"127.0.0.54:{sink.getsockname()[1]}"))
+        plan = plan_targets(
+            plan_args(
+                "solo.example.test",
+                "-p",
+                "143",
+                "--timeout",
+                "0.5",
+                "--nameserver",
+                f"127.0.0.54:{sink.getsockname()[1]}",
+            )
+        )
         plan.resolver.timeout = 0.5
         items = await collect(plan)
     finally:

@@ -86,8 +86,12 @@ def test_sigkill_of_a_writing_process_loses_no_finished_line(tmp_path):
     line being written torn (20 kB lines here make that likely); every line before it is whole, readers skip the
     torn tail, and the next writer cuts it off before appending."""
     path = tmp_path / "killed.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     # kill while it is writing: some lines past the 51 announced (so the kill lands in the middle of the stream)
     wait_until(lambda: path.stat().st_size > 60 * 20000, "the writer to get past 60 lines")
@@ -115,8 +119,11 @@ def test_merge_joins_shards_and_keeps_the_last_line_of_an_endpoint(tmp_path, cap
         w.write(result("192.0.2.2", state="open"))  # re-probed later
     assert main(["merge", str(a), str(b), "-o", str(out)]) == 0
     merged = list(iter_results(out))
-    assert [(r.address, r.state) for r in merged] == [("192.0.2.1", "closed"), ("192.0.2.2", "open"),
-                                                      ("192.0.2.3", "closed")]
+    assert [(r.address, r.state) for r in merged] == [
+        ("192.0.2.1", "closed"),
+        ("192.0.2.2", "open"),
+        ("192.0.2.3", "closed"),
+    ]
     assert "merged 3 endpoints from 2 files" in capsys.readouterr().err
     assert main(["merge", str(a), str(out), "-o", str(a)]) == 0  # an input may be the output
     assert len(read_keys(a)) == 3

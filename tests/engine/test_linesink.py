@@ -64,9 +64,24 @@ def test_scan_jsonl_through_a_pipe_keeps_every_line_and_the_summary():
     # Closed loopback ports: every endpoint gets a row; stdout is a pipe read only after the scan has ended
     ports = ",".join(f"imap:{port}" for port in range(1, 10))
     done = subprocess.run(
-        [sys.executable, "-m", "scanner", "scan", "127.0.0.1", "-p", ports, "--no-tui", "--format", "jsonl",
-         "--timeout", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            "127.0.0.1",
+            "-p",
+            ports,
+            "--no-tui",
+            "--format",
+            "jsonl",
+            "--timeout",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     rows = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(rows) == 9, done.stderr

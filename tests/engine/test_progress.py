@@ -34,8 +34,9 @@ def test_status_counts_rate_and_eta():
     assert line.startswith("4/10")
     assert "open 2" in line and "1 high, 1 medium" in line and "2/s" in line and "ETA 3s" in line
     progress.close()
-    assert stream.getvalue().endswith("4 endpoints in 2.0s (2/s): 2 open, 1 closed, 1 filtered; "
-                                      "findings: 1 high, 1 medium\n")
+    assert stream.getvalue().endswith(
+        "4 endpoints in 2.0s (2/s): 2 open, 1 closed, 1 filtered; findings: 1 high, 1 medium\n"
+    )
 
 
 def test_summary_takes_the_tables_final_counts():

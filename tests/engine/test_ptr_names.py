@@ -45,7 +45,8 @@ def test_matching_ptr_settles_the_name_check():
     assert after.tls.certificate.name_match is True
     assert after.tls.certificate.names_checked == ("mail.example.test",)
     assert [(c.source, c.result) for c in after.tls.certificate.name_checks] == [
-        ("address", "not checked"), ("ptr", "match")
+        ("address", "not checked"),
+        ("ptr", "match"),
     ]
     assert ids(after) == ["plaintext-login-accepted"]  # only the name finding changed
 
@@ -61,8 +62,14 @@ def test_other_ptr_is_a_guess_and_never_a_mismatch():
 
 
 def test_ptr_does_not_overrule_a_scanned_name_mismatch():
-    cert = CertificateInfo(**{**CERT.__dict__, "name_match": False, "names_checked": ("imap.example.test",),
-                              "name_checks": (NameCheck("imap.example.test", "target", "mismatch"),)})
+    cert = CertificateInfo(
+        **{
+            **CERT.__dict__,
+            "name_match": False,
+            "names_checked": ("imap.example.test",),
+            "name_checks": (NameCheck("imap.example.test", "target", "mismatch"),),
+        }
+    )
     after = with_ptr_name(result_with(cert), "other.example.net", ProbeOptions())
     assert after.tls.certificate.name_match is False
     assert [f.id for f in after.findings].count("cert-name-mismatch") == 1
@@ -81,11 +88,21 @@ def test_names_to_check_say_where_each_name_came_from():
     from scanner.engine.tls_inspect import names_to_check
     from scanner.model import Endpoint
 
-    by_srv = Endpoint("imap.example.net", "127.0.0.5", 993, "imap", "implicit", name="imap.example.net",
-                      ptr="host-5.example.net", srv_domain="example.org")
+    by_srv = Endpoint(
+        "imap.example.net",
+        "127.0.0.5",
+        993,
+        "imap",
+        "implicit",
+        name="imap.example.net",
+        ptr="host-5.example.net",
+        srv_domain="example.org",
+    )
     options = ProbeOptions(expect_name="mail.example.org")
     assert [(c.source, c.name) for c in names_to_check(by_srv, options)] == [
-        ("srv", "imap.example.net"), ("srv", "example.org"), ("expect-name", "mail.example.org"),
+        ("srv", "imap.example.net"),
+        ("srv", "example.org"),
+        ("expect-name", "mail.example.org"),
         ("ptr", "host-5.example.net"),
     ]
     typed = Endpoint("mail.example.org", "127.0.0.5", 143, "imap", "starttls", name="mail.example.org")

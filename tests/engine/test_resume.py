@@ -28,10 +28,28 @@ def closed_ports(count: int) -> list[int]:
 
 
 def scan_cmd(out: Path, ports: list[int], *extra: str) -> list[str]:
-    port_list = ",".join(f"{scheme}:{port}" for scheme, port in zip(("imap", "imaps", "pop3", "pop3s"), ports,
-                                                                      strict=True))
-    return [sys.executable, "-m", "scanner", "scan", "127.0.0.100-149", "-p", port_list, "--no-tui", "--format",
-            "jsonl", "--timeout", "1", "--no-ptr", "--no-legacy-tls", "--source-address", "127.0.0.1", *extra]
+    port_list = ",".join(
+        f"{scheme}:{port}" for scheme, port in zip(("imap", "imaps", "pop3", "pop3s"), ports, strict=True)
+    )
+    return [
+        sys.executable,
+        "-m",
+        "scanner",
+        "scan",
+        "127.0.0.100-149",
+        "-p",
+        port_list,
+        "--no-tui",
+        "--format",
+        "jsonl",
+        "--timeout",
+        "1",
+        "--no-ptr",
+        "--no-legacy-tls",
+        "--source-address",
+        "127.0.0.1",
+        *extra,
+    ]
 
 
 def lines_of(path: Path) -> list[dict]:
@@ -46,9 +64,13 @@ def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path, workers)
     out = tmp_path / "scan.jsonl"
     ports = closed_ports(4)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(scan_cmd(out, ports, "-o", str(out), "--rate", "40", "--workers", workers), cwd=ROOT,
-                            env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        scan_cmd(out, ports, "-o", str(out), "--rate", "40", "--workers", workers),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 31):  # scan line + 30
         time.sleep(0.02)
@@ -60,8 +82,14 @@ def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path, workers)
     first = [row for row in map(json.loads, whole) if row.get("record") != "scan"]
     assert 30 <= len(first) < 200
 
-    done = subprocess.run(scan_cmd(out, ports, "--resume", str(out), "--workers", workers), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        scan_cmd(out, ports, "--resume", str(out), "--workers", workers),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 3, done.stderr  # 3: the scan ran, but every endpoint was closed
     after = lines_of(out)
     keys = [(row["address"], row["port"]) for row in after]

@@ -24,8 +24,14 @@ def ep(address: str, port: int = 143) -> Endpoint:
 
 
 def row(endpoint: Endpoint, state: str = "closed") -> EndpointResult:
-    return shared_result(endpoint.port, address=endpoint.address, host=endpoint.host, protocol=endpoint.protocol,
-                         transport=endpoint.transport, state=state)
+    return shared_result(
+        endpoint.port,
+        address=endpoint.address,
+        host=endpoint.host,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state=state,
+    )
 
 
 class FakeProbe:
@@ -51,8 +57,9 @@ class FakeProbe:
         try:
             if not self.answers(endpoint):
                 self.waiting_on_connect[endpoint.address] += 1
-                self.peak_connecting_per_host = max(self.peak_connecting_per_host,
-                                                    self.waiting_on_connect[endpoint.address])
+                self.peak_connecting_per_host = max(
+                    self.peak_connecting_per_host, self.waiting_on_connect[endpoint.address]
+                )
                 await asyncio.sleep(self.delay(endpoint))
                 self.waiting_on_connect[endpoint.address] -= 1
                 return row(endpoint, "filtered")
@@ -114,8 +121,13 @@ async def test_rate_limit_spaces_the_starts():
 
 async def test_cancelling_the_consumer_cancels_probes_and_frees_every_slot():
     probe = FakeProbe(lambda e: 0.01 if e.address.endswith(".2") else 30)
-    scan = Scan([ep(f"127.0.0.{h}", p) for h in range(2, 60) for p in (110, 143)], OPTIONS, concurrency=20,
-                per_host=2, probe=probe)
+    scan = Scan(
+        [ep(f"127.0.0.{h}", p) for h in range(2, 60) for p in (110, 143)],
+        OPTIONS,
+        concurrency=20,
+        per_host=2,
+        probe=probe,
+    )
 
     async def consume() -> None:
         async for _ in scan.results():
@@ -197,8 +209,7 @@ async def test_ptr_names_are_added_to_open_rows_only():
         asked.append(address)
         return "mail.example.test"
 
-    got = await _collect(Scan([ep("127.0.0.2"), ep("127.0.0.3")], OPTIONS, concurrency=2, probe=probe,
-                              reverse=reverse))
+    got = await _collect(Scan([ep("127.0.0.2"), ep("127.0.0.3")], OPTIONS, concurrency=2, probe=probe, reverse=reverse))
     assert {r.address: r.ptr for r in got} == {"127.0.0.2": "mail.example.test", "127.0.0.3": None}
     assert asked == ["127.0.0.2"]
 

@@ -15,8 +15,15 @@ from scanner.tls.channel import HandshakeInfo
 
 
 def row(endpoint: Endpoint) -> EndpointResult:
-    return EndpointResult(host=endpoint.host, address=endpoint.address, name=None, port=endpoint.port,
-                          protocol=endpoint.protocol, transport=endpoint.transport, state="open")
+    return EndpointResult(
+        host=endpoint.host,
+        address=endpoint.address,
+        name=None,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state="open",
+    )
 
 
 async def test_conversations_are_capped_while_connects_are_not(monkeypatch):
@@ -38,8 +45,10 @@ async def test_conversations_are_capped_while_connects_are_not(monkeypatch):
             talking -= 1
         return row(endpoint)
 
-    endpoints = [Endpoint(f"127.0.{i // 200}.{i % 200 + 2}", f"127.0.{i // 200}.{i % 200 + 2}", 143, "imap",
-                          "starttls") for i in range(64)]
+    endpoints = [
+        Endpoint(f"127.0.{i // 200}.{i % 200 + 2}", f"127.0.{i // 200}.{i % 200 + 2}", 143, "imap", "starttls")
+        for i in range(64)
+    ]
     got = [r async for r in Scan(endpoints, ProbeOptions(), concurrency=64, probe=probe).results()]
     assert len(got) == 64
     assert connecting == 64 and peak == 8

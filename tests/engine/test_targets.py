@@ -29,8 +29,12 @@ def test_cidr_expands_to_every_address_on_every_default_port():
 def test_protocol_and_tls_mode_follow_the_port():
     plan = build_plan(["192.0.2.7"])
     modes = {(e.port, e.protocol, e.transport) for e in plan.literal_endpoints()}
-    assert modes == {(110, "pop3", "starttls"), (143, "imap", "starttls"), (993, "imap", "implicit"),
-                     (995, "pop3", "implicit")}
+    assert modes == {
+        (110, "pop3", "starttls"),
+        (143, "imap", "starttls"),
+        (993, "imap", "implicit"),
+        (995, "pop3", "implicit"),
+    }
 
 
 def test_both_range_forms_and_overlaps_are_scanned_once():
@@ -43,15 +47,25 @@ def test_both_range_forms_and_overlaps_are_scanned_once():
 def test_ipv6_cidr_bracketed_port_and_bare_address():
     plan = build_plan(["2001:db8::/126", "[2001:db8::10]:993", "2001:db8::20"], ports="143")
     got = set(keys(plan))
-    assert got == {("2001:db8::", 143), ("2001:db8::1", 143), ("2001:db8::2", 143), ("2001:db8::3", 143),
-                   ("2001:db8::10", 993), ("2001:db8::20", 143)}
+    assert got == {
+        ("2001:db8::", 143),
+        ("2001:db8::1", 143),
+        ("2001:db8::2", 143),
+        ("2001:db8::3", 143),
+        ("2001:db8::10", 993),
+        ("2001:db8::20", 143),
+    }
 
 
 def test_host_port_with_standard_port_and_schemes_for_others():
     plan = build_plan(["192.0.2.1:995", "imaps://192.0.2.2:10993", "pop3://[2001:db8::1]:1110", "imap://192.0.2.3"])
     got = {(e.address, e.port, e.protocol, e.transport) for e in plan.literal_endpoints()}
-    assert got == {("192.0.2.1", 995, "pop3", "implicit"), ("192.0.2.2", 10993, "imap", "implicit"),
-                   ("2001:db8::1", 1110, "pop3", "starttls"), ("192.0.2.3", 143, "imap", "starttls")}
+    assert got == {
+        ("192.0.2.1", 995, "pop3", "implicit"),
+        ("192.0.2.2", 10993, "imap", "implicit"),
+        ("2001:db8::1", 1110, "pop3", "starttls"),
+        ("192.0.2.3", 143, "imap", "starttls"),
+    }
 
 
 def test_non_standard_port_without_scheme_is_refused_with_advice():
@@ -61,15 +75,30 @@ def test_non_standard_port_without_scheme_is_refused_with_advice():
 
 def test_port_list_accepts_scheme_entries():
     specs = parse_ports("143,imaps:10993")
-    assert [(s.port, s.protocol, s.transport) for s in specs] == [(143, "imap", "starttls"),
-                                                                  (10993, "imap", "implicit")]
+    assert [(s.port, s.protocol, s.transport) for s in specs] == [
+        (143, "imap", "starttls"),
+        (10993, "imap", "implicit"),
+    ]
     with pytest.raises(UsageError, match="8080"):
         parse_ports("8080")
 
 
-@pytest.mark.parametrize("token", ["10.0.0.300", "10.0.0.0/33", "10.0.0.1-300", "10.0.0.1-2001:db8::1",
-                                   "ftp://192.0.2.1", "bad_host!", "192.0.2.1:0", "[2001:db8::1", "1.2.3",
-                                   "2001:db8::zz", "-leading.example"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "10.0.0.300",
+        "10.0.0.0/33",
+        "10.0.0.1-300",
+        "10.0.0.1-2001:db8::1",
+        "ftp://192.0.2.1",
+        "bad_host!",
+        "192.0.2.1:0",
+        "[2001:db8::1",
+        "1.2.3",
+        "2001:db8::zz",
+        "-leading.example",
+    ],
+)
 def test_malformed_tokens_are_named(token):
     with pytest.raises(UsageError) as info:
         build_plan(["192.0.2.1", token])
@@ -98,8 +127,9 @@ def test_exclusions_cut_holes(tmp_path):
 
 def test_target_files_with_comments_and_masscan_lines(tmp_path):
     listing = tmp_path / "targets.txt"
-    listing.write_text("# from a sweep\n192.0.2.1\n192.0.2.2 192.0.2.3  # two on one line\n"
-                       "open tcp 993 192.0.2.9 1700000000\n\n")
+    listing.write_text(
+        "# from a sweep\n192.0.2.1\n192.0.2.2 192.0.2.3  # two on one line\nopen tcp 993 192.0.2.9 1700000000\n\n"
+    )
     plan = build_plan([f"@{listing}"], ports="143", lists=[str(listing)])
     assert set(keys(plan)) == {("192.0.2.1", 143), ("192.0.2.2", 143), ("192.0.2.3", 143), ("192.0.2.9", 993)}
 
@@ -163,8 +193,9 @@ def test_bad_shard(text):
 
 
 def test_resume_keys_are_skipped_and_counted():
-    plan = build_plan(["192.0.2.0/30"], ports="143,993", done=[("192.0.2.1", 143), ("192.0.2.3", 993),
-                                                                ("203.0.113.1", 143)])
+    plan = build_plan(
+        ["192.0.2.0/30"], ports="143,993", done=[("192.0.2.1", 143), ("192.0.2.3", 993), ("203.0.113.1", 143)]
+    )
     got = keys(plan)
     assert ("192.0.2.1", 143) not in got and ("192.0.2.3", 993) not in got
     assert plan.total == 8 - 2 == len(got)
@@ -186,8 +217,13 @@ def test_interval_set_minus_and_rank():
 def test_client_preset_adds_the_submission_ports():
     specs = parse_ports("client")
     assert [(s.port, s.protocol, s.transport) for s in specs] == [
-        (110, "pop3", "starttls"), (143, "imap", "starttls"), (465, "smtp", "implicit"),
-        (587, "smtp", "starttls"), (993, "imap", "implicit"), (995, "pop3", "implicit")]
+        (110, "pop3", "starttls"),
+        (143, "imap", "starttls"),
+        (465, "smtp", "implicit"),
+        (587, "smtp", "starttls"),
+        (993, "imap", "implicit"),
+        (995, "pop3", "implicit"),
+    ]
     assert [s.port for s in parse_ports("CLIENT,587,submission:2587")] == [110, 143, 465, 587, 993, 995, 2587]
     assert {s.port for s in build_plan(["192.0.2.7"]).default_ports} == {110, 143, 993, 995}  # default unchanged
 
@@ -195,7 +231,11 @@ def test_client_preset_adds_the_submission_ports():
 def test_submission_ports_by_number_and_scheme():
     plan = build_plan(["192.0.2.1:587", "192.0.2.2:465", "submissions://192.0.2.3:10465", "submission://192.0.2.4"])
     got = {(e.address, e.port, e.protocol, e.transport) for e in plan.literal_endpoints()}
-    assert got == {("192.0.2.1", 587, "smtp", "starttls"), ("192.0.2.2", 465, "smtp", "implicit"),
-                   ("192.0.2.3", 10465, "smtp", "implicit"), ("192.0.2.4", 587, "smtp", "starttls")}
+    assert got == {
+        ("192.0.2.1", 587, "smtp", "starttls"),
+        ("192.0.2.2", 465, "smtp", "implicit"),
+        ("192.0.2.3", 10465, "smtp", "implicit"),
+        ("192.0.2.4", 587, "smtp", "starttls"),
+    }
     with pytest.raises(UsageError, match="port 25 is not a standard"):
         build_plan(["192.0.2.1:25"])  # relay, not a client port: never probed by number

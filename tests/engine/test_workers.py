@@ -27,17 +27,44 @@ def test_worker_count_rules(monkeypatch):
 
 
 def scan_rows(*args: str) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "scanner", "scan", *args, "--no-tui", "--format", "jsonl",
-                           "--no-ptr", "--no-legacy-tls", "--source-address", "127.0.0.1", "--timeout", "2",
-                           "--fail-on", "none"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            *args,
+            "--no-tui",
+            "--format",
+            "jsonl",
+            "--no-ptr",
+            "--no-legacy-tls",
+            "--source-address",
+            "127.0.0.1",
+            "--timeout",
+            "2",
+            "--fail-on",
+            "none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def summary(row: dict) -> tuple:
-    return (row["address"], row["port"], row["state"], row["plaintext_login"]["verdict"], row["starttls"],
-            tuple(sorted(f["id"] for f in row["findings"])))
+    return (
+        row["address"],
+        row["port"],
+        row["state"],
+        row["plaintext_login"]["verdict"],
+        row["starttls"],
+        tuple(sorted(f["id"] for f in row["findings"])),
+    )
 
 
 @pytest.mark.dovecot

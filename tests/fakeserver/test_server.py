@@ -27,8 +27,9 @@ async def test_dovecot_allowed_checks_dummy_credentials_in_clear_and_over_tls_af
     server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> None:
     user, password = dummy()
-    async with FakeServer(bundled_profile("dovecot-imap-plaintext-allowed"), ssl_context=server_ctx,
-                          login_delay=0.2) as srv:
+    async with FakeServer(
+        bundled_profile("dovecot-imap-plaintext-allowed"), ssl_context=server_ctx, login_delay=0.2
+    ) as srv:
         reader, writer = await asyncio.open_connection(HOST, srv.port)
         greeting = await read_line(reader)
         assert b"AUTH=PLAIN" in greeting and b"LOGINDISABLED" not in greeting
@@ -46,13 +47,16 @@ async def test_dovecot_allowed_checks_dummy_credentials_in_clear_and_over_tls_af
     session = srv.sessions[0]
     assert session.tls_started
     assert [(c.phase, c.user, c.password) for c in session.credentials] == [
-        ("clear", user, password), ("tls", user, password)]
+        ("clear", user, password),
+        ("tls", user, password),
+    ]
     assert session.verbs("clear") == ["LOGIN", "STARTTLS"] and session.verbs("tls") == ["LOGIN"]
 
 
 async def test_dovecot_refused_answers_policy_at_once(server_ctx: ssl.SSLContext) -> None:
-    async with FakeServer(bundled_profile("dovecot-imap-plaintext-refused"), ssl_context=server_ctx,
-                          login_delay=1.0) as srv:
+    async with FakeServer(
+        bundled_profile("dovecot-imap-plaintext-refused"), ssl_context=server_ctx, login_delay=1.0
+    ) as srv:
         reader, writer = await asyncio.open_connection(HOST, srv.port)
         await read_line(reader)
         started = time.monotonic()
@@ -143,7 +147,8 @@ async def test_starttls_over_tls_is_refused(server_ctx: ssl.SSLContext, client_c
         await read_line(reader)
         await send(writer, "USER mailprobe-1")
         assert await read_line(reader) == (
-            b"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n")
+            b"-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"
+        )
         await send(writer, "STLS")
         assert await read_line(reader) == b"+OK Begin TLS negotiation now.\r\n"
         await writer.start_tls(client_ctx)

@@ -63,7 +63,6 @@ def assert_terminal_clean(text: str) -> None:
         assert "plaintext login: refused" not in line or "\\x1b" in line  # the forged verdict stays in its cell
 
 
-
 def assert_every_channel_clean(results: Sequence[EndpointResult]) -> None:
     """Table, TUI cells and detail, CSV, JUnit, Markdown and HTML of these results carry nothing raw."""
     rows = list(results)

@@ -91,7 +91,7 @@ LWL_HEADER = (
 )
 # A client on the cleartext port logs in with a name holding a quote, commas and a line break, followed by what
 # looks like a whole row of another session: a STARTTLS OK and a secure login for "victim".
-FORGED_ROW = '2025-06-10T09:00:01.000Z,0000000000000009,1,192.0.2.20:143,203.0.113.66:1,,1,1,1,starttls,,R=OK,'
+FORGED_ROW = "2025-06-10T09:00:01.000Z,0000000000000009,1,192.0.2.20:143,203.0.113.66:1,,1,1,1,starttls,,R=OK,"
 EVIL_NAME = f'eve "x", y\n{FORGED_ROW}\n'
 LWL_ROWS = (
     "2025-06-10T09:00:00.000Z,0000000000000009,0,192.0.2.20:143,203.0.113.66:1,,1,0,53,OpenSession,,,\n"

@@ -450,7 +450,7 @@ async def test_hostile_text_from_a_real_conversation_reaches_no_channel_raw() ->
     server = imap(
         greeting=b"* OK [CAPABILITY IMAP4rev1 STARTTLS " + evil + b"] " + evil,
         caps=b"IMAP4rev1 STARTTLS X-" + evil,
-        login=b"OK [" + evil + b"] =HYPERLINK(\"http://evil.example/\") welcome",
+        login=b"OK [" + evil + b'] =HYPERLINK("http://evil.example/") welcome',
     )
     async with serve(server) as srv:
         result, _ = await run_probe(srv.port)

@@ -42,9 +42,30 @@ def leaf(pki: tuple[CA, Path], stem: str) -> tuple[Path, Path]:
 
 def scan(address: str, ca_file: Path) -> dict[int, dict]:
     done = subprocess.run(
-        [sys.executable, "-m", "scanner", "scan", address, "-p", "110,143", "--format", "json", "--no-ptr",
-         "--source-address", "127.0.0.1", "--no-legacy-tls", "--ca-file", str(ca_file), "--timeout", "5"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            address,
+            "-p",
+            "110,143",
+            "--format",
+            "json",
+            "--no-ptr",
+            "--source-address",
+            "127.0.0.1",
+            "--no-legacy-tls",
+            "--ca-file",
+            str(ca_file),
+            "--timeout",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
     )
     assert done.stdout.strip(), done.stderr
     return {row["port"]: row for row in json.loads(done.stdout)}

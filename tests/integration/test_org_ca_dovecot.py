@@ -64,10 +64,33 @@ def site() -> Iterator[Site]:
 
 def scan(address: str, ca_file: Path, *extra: str) -> tuple[int, dict[int, dict], str]:
     done = subprocess.run(
-        [sys.executable, "-m", "scanner", "scan", address, "-p", ",".join(map(str, PORTS)), "--format", "json",
-         "--source-address", "127.0.0.1", "--no-ptr", "--no-legacy-tls", "--timeout", "5", "--fail-on", "high",
-         "--ca-file", str(ca_file), *extra],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            address,
+            "-p",
+            ",".join(map(str, PORTS)),
+            "--format",
+            "json",
+            "--source-address",
+            "127.0.0.1",
+            "--no-ptr",
+            "--no-legacy-tls",
+            "--timeout",
+            "5",
+            "--fail-on",
+            "high",
+            "--ca-file",
+            str(ca_file),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
     )
     rows = {row["port"]: row for row in json.loads(done.stdout)} if done.stdout.strip() else {}
     return done.returncode, rows, done.stderr
@@ -81,8 +104,18 @@ def test_openssl_itself_accepts_the_chain(site: Site) -> None:
     (site.files / "leaf.pem").write_text(leaf)
     (site.files / "intermediate.pem").write_text(intermediate)
     done = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(site.ca_file), "-untrusted", str(site.files / "intermediate.pem"),
-         str(site.files / "leaf.pem")], capture_output=True, text=True, timeout=30,
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(site.ca_file),
+            "-untrusted",
+            str(site.files / "intermediate.pem"),
+            str(site.files / "leaf.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 0 and "OK" in done.stdout, done.stdout + done.stderr
 
@@ -95,9 +128,7 @@ def test_bare_address_scan_with_ip_san_passes_fail_on_high(site: Site) -> None:
         assert cert["trusted"] is True, cert["trust_error"]
         assert cert["trust_store"].startswith("ca-file "), cert["trust_store"]
         assert cert["name_match"] is True
-        assert {"name": site.with_ip.address, "source": "address", "result": "match", "note": ""} in cert[
-            "name_checks"
-        ]
+        assert {"name": site.with_ip.address, "source": "address", "result": "match", "note": ""} in cert["name_checks"]
         findings = {f["id"]: f for f in row["findings"]}
         assert "cert-untrusted" not in findings and "cert-name-mismatch" not in findings
         deviation = findings["cert-profile-deviation"]
@@ -114,8 +145,14 @@ def test_bare_address_scan_without_ip_san_is_not_checked_and_passes(site: Site) 
     for row in rows.values():
         cert = row["tls"]["certificate"]
         assert cert["trusted"] is True and cert["name_match"] is None
-        assert cert["name_checks"] == [{"name": site.without_ip.address, "source": "address",
-                                        "result": "not checked", "note": "the certificate names no IP address"}]
+        assert cert["name_checks"] == [
+            {
+                "name": site.without_ip.address,
+                "source": "address",
+                "result": "not checked",
+                "note": "the certificate names no IP address",
+            }
+        ]
         ids = {f["id"]: f["severity"] for f in row["findings"]}
         assert ids.get("cert-name-not-checked") == "info" and "cert-name-mismatch" not in ids
     assert code == 0, stderr

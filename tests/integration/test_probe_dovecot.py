@@ -67,8 +67,11 @@ def test_refused_setup_is_refused_with_the_servers_words(refused, port):
 
 def login_commands_over_tls(result: EndpointResult) -> list[str]:
     words = ("LOGIN", "AUTHENTICATE", "USER", "PASS", "AUTH ")
-    return [line.text for line in result.transcript if line.direction == "C" and line.tls and
-            any(w in line.text.upper() for w in words)]
+    return [
+        line.text
+        for line in result.transcript
+        if line.direction == "C" and line.tls and any(w in line.text.upper() for w in words)
+    ]
 
 
 @pytest.mark.parametrize("port", [110, 143])

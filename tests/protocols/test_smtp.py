@@ -63,19 +63,37 @@ def test_postfix_tls_auth_only_hides_auth_and_answers_503(mode: str) -> None:
     assert sent == [b"EHLO mailprobe.invalid\r\n", b"AUTH PLAIN " + plain + b"\r\n", b"QUIT\r\n"]
     (greeting,) = events[0]
     assert greeting == Greeting(
-        "ok", "mail.example.org ESMTP Postfix (Debian/GNU)", None, None,
-        "220 mail.example.org ESMTP Postfix (Debian/GNU)", 220,
+        "ok",
+        "mail.example.org ESMTP Postfix (Debian/GNU)",
+        None,
+        None,
+        "220 mail.example.org ESMTP Postfix (Debian/GNU)",
+        220,
     )
     (ehlo,) = events[1]
     assert ehlo.status == "ok" and ehlo.reply_code == 250 and ehlo.text == "mail.example.org"
     assert ehlo.capabilities == (
-        "PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
-        "SMTPUTF8", "CHUNKING",
+        "PIPELINING",
+        "SIZE 10240000",
+        "VRFY",
+        "ETRN",
+        "STARTTLS",
+        "ENHANCEDSTATUSCODES",
+        "8BITMIME",
+        "DSN",
+        "SMTPUTF8",
+        "CHUNKING",
     )
     assert len(ehlo.lines) == 11
     assert events[2] == [
-        Response("AUTH", "err", "5.5.1", "Error: authentication not enabled",
-                 lines=("503 5.5.1 Error: authentication not enabled",), reply_code=503)
+        Response(
+            "AUTH",
+            "err",
+            "5.5.1",
+            "Error: authentication not enabled",
+            lines=("503 5.5.1 Error: authentication not enabled",),
+            reply_code=503,
+        )
     ]
     assert events[3][0] == Response("QUIT", "ok", "2.0.0", "Bye", lines=("221 2.0.0 Bye",), reply_code=221)
     assert isinstance(events[3][-1], ConnectionClosed)
@@ -110,7 +128,10 @@ def test_auth_plain_without_initial_response_is_cancelled_with_a_star() -> None:
     assert machine.continuation_cancel() == b"*\r\n"
     (refused,) = answer(machine, b"501 5.7.0 Authentication aborted\r\n")
     assert (refused.status, refused.reply_code, refused.code, refused.text) == (
-        "err", 501, "5.7.0", "Authentication aborted",
+        "err",
+        501,
+        "5.7.0",
+        "Authentication aborted",
     )
 
 
@@ -224,7 +245,9 @@ def test_whole_conversation_split_at_every_position() -> None:
         refused = [e for e in events if isinstance(e, Response) and e.command == "AUTH"]
         assert len(refused) == 1, cut
         assert (refused[0].reply_code, refused[0].code, refused[0].text) == (
-            530, "5.7.0", "Must issue a STARTTLS command first",
+            530,
+            "5.7.0",
+            "Must issue a STARTTLS command first",
         )
         assert [type(e).__name__ for e in events] == ["Greeting", "Response", "Response", "Response"]
 
@@ -312,8 +335,14 @@ SMTP_ENDINGS = ["250-x\r\n" * 40, "250 " + "A" * 600 + "\r\n", "bogus\r\n", "250
 
 
 def smtp_commands(m: SmtpClient) -> list:  # type: ignore[type-arg]
-    return [lambda: m.ehlo("mailprobe.invalid"), lambda: m.auth_plain("u", "p", initial_response=False),
-            m.auth_login, m.starttls, lambda: m.helo("mailprobe.invalid"), m.quit]
+    return [
+        lambda: m.ehlo("mailprobe.invalid"),
+        lambda: m.auth_plain("u", "p", initial_response=False),
+        m.auth_login,
+        m.starttls,
+        lambda: m.helo("mailprobe.invalid"),
+        m.quit,
+    ]
 
 
 @FUZZ

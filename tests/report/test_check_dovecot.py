@@ -22,14 +22,27 @@ NAME = "mail.mailprobe.test"
 
 def check(*argv: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "scanner", "check", *argv]
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT, stdin=subprocess.DEVNULL,
-                          check=False)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=180, cwd=ROOT, stdin=subprocess.DEVNULL, check=False
+    )
 
 
 def common(dv, ca_file: Path) -> list[str]:  # type: ignore[no-untyped-def]
     ports = f"pop3:{dv.ports.pop3},imap:{dv.ports.imap},imaps:{dv.ports.imaps},pop3s:{dv.ports.pop3s}"
-    return [dv.address, "-p", ports, "--source-address", "127.0.0.1", "--ca-file", str(ca_file), "--expect-name",
-            NAME, "--timeout", "3", "--no-legacy-tls"]
+    return [
+        dv.address,
+        "-p",
+        ports,
+        "--source-address",
+        "127.0.0.1",
+        "--ca-file",
+        str(ca_file),
+        "--expect-name",
+        NAME,
+        "--timeout",
+        "3",
+        "--no-legacy-tls",
+    ]
 
 
 def samples(text: str) -> dict[str, list]:  # type: ignore[type-arg]
@@ -65,8 +78,12 @@ def test_check_is_critical_on_plaintext_then_ok_after_the_fix(dovecot_factory, c
 
     metrics = samples(check(*common(dv, ca_file), "--format", "prometheus").stdout)
     verdicts = {s.labels["port"]: s.labels["verdict"] for s in metrics["mailprobe_plaintext_login"]}
-    assert verdicts == {str(dv.ports.pop3): "refused", str(dv.ports.imap): "refused",
-                        str(dv.ports.imaps): "not_applicable", str(dv.ports.pop3s): "not_applicable"}
+    assert verdicts == {
+        str(dv.ports.pop3): "refused",
+        str(dv.ports.imap): "refused",
+        str(dv.ports.imaps): "not_applicable",
+        str(dv.ports.pop3s): "not_applicable",
+    }
     assert {s.value for s in metrics["mailprobe_endpoint_status"]} == {0}
     assert len(metrics["mailprobe_findings"]) == 4 * 5  # every endpoint, every severity
     expiry = metrics["mailprobe_certificate_expiry_timestamp_seconds"]
@@ -94,9 +111,23 @@ def test_serve_answers_scrapes_on_loopback(dovecot_factory, ca, tmp_path: Path) 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     textfile = tmp_path / "mailprobe.prom"
-    proc = subprocess.Popen([sys.executable, "-m", "scanner", "check", *common(dv, ca_file), "--serve", str(port),
-                             "--prometheus-file", str(textfile)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scanner",
+            "check",
+            *common(dv, ca_file),
+            "--serve",
+            str(port),
+            "--prometheus-file",
+            str(textfile),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         body = ""
         deadline = time.monotonic() + 120
@@ -119,8 +150,14 @@ def test_serve_answers_scrapes_on_loopback(dovecot_factory, ca, tmp_path: Path) 
 
 
 def test_bad_usage_is_unknown_with_exit_3(tmp_path: Path) -> None:
-    for argv in (["--bogus", "127.0.0.1"], ["127.0.0.1", "--warning", "urgent"], [], ["not a host!"],
-                 ["--from-file", str(tmp_path / "missing.jsonl")], ["127.0.0.1", "--cert-warning", "5"]):
+    for argv in (
+        ["--bogus", "127.0.0.1"],
+        ["127.0.0.1", "--warning", "urgent"],
+        [],
+        ["not a host!"],
+        ["--from-file", str(tmp_path / "missing.jsonl")],
+        ["127.0.0.1", "--cert-warning", "5"],
+    ):
         done = check(*argv)
         assert done.returncode == 3, (argv, done.stdout, done.stderr)
         assert done.stdout.startswith("MAILPROBE UNKNOWN - ") and done.stdout.count("\n") == 1, done.stdout
@@ -135,8 +172,20 @@ def test_from_file_judges_the_latest_results(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout.startswith("MAILPROBE CRITICAL - ")
     prom = tmp_path / "textfile" / "mailprobe.prom"
     prom.parent.mkdir()
-    done = check("--from-file", path, "--prometheus-file", str(prom), "--critical", "none", "--warning", "none",
-                 "--cert-warning", "0", "--cert-critical", "0")
+    done = check(
+        "--from-file",
+        path,
+        "--prometheus-file",
+        str(prom),
+        "--critical",
+        "none",
+        "--warning",
+        "none",
+        "--cert-warning",
+        "0",
+        "--cert-critical",
+        "0",
+    )
     assert done.returncode == 0, done.stdout
     metrics = samples(prom.read_text())
     assert {s.labels["verdict"] for s in metrics["mailprobe_plaintext_login"]} == {"accepted", "not_applicable"}

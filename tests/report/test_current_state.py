@@ -31,8 +31,15 @@ def write_scan(path: Path, results: list[model.EndpointResult], targets: tuple[s
 
 
 def mailprobe(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scanner", *argv], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "scanner", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def test_two_scans_in_one_file_report_like_the_second_alone(tmp_path: Path) -> None:
@@ -86,8 +93,20 @@ def test_output_file_of_another_scan_is_refused_without_append(tmp_path: Path) -
 def test_append_adds_a_second_scan_block(tmp_path: Path) -> None:
     earlier = write_scan(tmp_path / "earlier.jsonl", site())
     # 127.0.0.1 port 1: nothing listens, so the scan is quick and writes one closed row under a new scan line
-    done = mailprobe("scan", "127.0.0.1", "-p", "imap:1", "--no-tui", "--no-ptr", "--no-legacy-tls", "--timeout", "2",
-                     "-o", earlier, "--append")
+    done = mailprobe(
+        "scan",
+        "127.0.0.1",
+        "-p",
+        "imap:1",
+        "--no-tui",
+        "--no-ptr",
+        "--no-legacy-tls",
+        "--timeout",
+        "2",
+        "-o",
+        earlier,
+        "--append",
+    )
     assert done.returncode == 3, done.stderr  # nothing reachable
     file = read_result_file(earlier)
     assert len(file.scans) == 2 and file.scans[1].targets == ("127.0.0.1",) and file.scans[1].options["ports"]
@@ -114,15 +133,27 @@ def _objects(schema: Any) -> list[set[str]]:
 def test_result_schema_names_every_field_of_the_result_model() -> None:
     schema = json.loads((DOCS / "result.schema.json").read_text(encoding="utf-8"))
     described = _objects(schema)
-    for kind in (model.EndpointResult, model.Capabilities, model.PlaintextLogin, model.TlsInfo,
-                 model.CertificateInfo, model.NameCheck, model.TranscriptLine, model.Finding):
+    for kind in (
+        model.EndpointResult,
+        model.Capabilities,
+        model.PlaintextLogin,
+        model.TlsInfo,
+        model.CertificateInfo,
+        model.NameCheck,
+        model.TranscriptLine,
+        model.Finding,
+    ):
         fields = {f.name for f in dataclasses.fields(kind)}
         assert fields in described, f"docs/result.schema.json is out of step with {kind.__name__}: {sorted(fields)}"
     for result in site("accepted", OPEN):
         jsonschema.validate(result.to_dict(), schema)
     enums = {name: schema["properties"][name]["enum"] for name in ("protocol", "transport", "state", "starttls")}
-    assert enums == {"protocol": list(get_args(model.Protocol)), "transport": list(get_args(model.Transport)),
-                     "state": list(get_args(model.State)), "starttls": list(get_args(model.StartTls))}
+    assert enums == {
+        "protocol": list(get_args(model.Protocol)),
+        "transport": list(get_args(model.Transport)),
+        "state": list(get_args(model.State)),
+        "starttls": list(get_args(model.StartTls)),
+    }
     verdicts = schema["properties"]["plaintext_login"]["properties"]["verdict"]["enum"]
     assert verdicts == list(get_args(model.Verdict))
 

@@ -152,8 +152,13 @@ def test_two_scans_in_one_file_report_as_the_second_alone(dovecot_factory, site,
     assert scan(dv.address, ca_file, alone).returncode == 0
 
     def report(path: Path, fmt: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "scanner", "report", str(path), "--format", fmt],
-                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "scanner", "report", str(path), "--format", fmt],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
 
     for fmt in ("junit", "json", "csv"):
         from_both, from_alone = report(both, fmt), report(alone, fmt)

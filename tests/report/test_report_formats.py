@@ -26,7 +26,7 @@ HOSTILE = Finding(
     "advertised-vs-actual",
     "low",
     "Greeting says <script>alert(1)</script>",
-    "server text: =HYPERLINK(\"x\") | `tick`",
+    'server text: =HYPERLINK("x") | `tick`',
     "Fix <b>this</b> & that",
 )
 
@@ -111,9 +111,7 @@ def _add(texts: list[str], data: str, glue: bool) -> None:
 def test_html_report_renders_in_chromium_with_every_finding(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_report(results(), "html", generated="2025-06-01T10:00:00Z"), encoding="utf-8")
-    run = subprocess.run(
-        [*browser(tmp_path), "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60
-    )
+    run = subprocess.run([*browser(tmp_path), "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
     dom = Dom()
     dom.feed(run.stdout)
@@ -220,7 +218,7 @@ def test_markdown_has_summary_host_tables_findings_and_remediation() -> None:
     for _, _, f in ALL_FINDINGS:
         assert f"`{f.id}`" in md
     assert "  - Remediation: Set disable\\_plaintext\\_auth = yes and reload." in md  # _ is emphasis markup
-    assert "server text: =HYPERLINK(\"x\") \\| \\`tick\\`" in md  # pipes and backticks escaped
+    assert 'server text: =HYPERLINK("x") \\| \\`tick\\`' in md  # pipes and backticks escaped
     assert "Greeting says &lt;script&gt;alert(1)&lt;/script&gt;" in md and "<script" not in md
     assert "Fix &lt;b&gt;this&lt;/b&gt; &amp; that" in md
     assert "Certificate: CN=self, issued by CN=self" in md
@@ -258,8 +256,12 @@ def test_html_report_screenshot_in_chromium(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_report(results(), "html", generated="2025-06-01T10:00:00Z"), encoding="utf-8")
     shot = tmp_path / "report.png"
-    run = subprocess.run([*browser(tmp_path), "--hide-scrollbars", "--window-size=1200,1600",
-                          f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [*browser(tmp_path), "--hide-scrollbars", "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -275,7 +277,7 @@ def test_html_report_with_a_baseline_says_what_changed(tmp_path: Path, capsys) -
     out = tmp_path / "after.html"
     assert cli.main(["report", after, "--format", "html", "-o", str(out), "--baseline", before]) == 0
     page = out.read_text(encoding="utf-8")
-    changes = page[page.index('<section id="changes">'):]
+    changes = page[page.index('<section id="changes">') :]
     assert "Changes since the baseline" in changes and "0 regressions" in changes
     assert "mail.example.com:143 imap/starttls: plaintext_login accepted -&gt; refused" in changes
     assert "fixed [critical] plaintext-login-accepted: Plaintext login accepted" in changes

@@ -87,8 +87,12 @@ def test_command_line_wins_over_the_file(tmp_path) -> None:  # type: ignore[no-u
 def test_flags_beat_the_file_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The whole command: a file that would fail the scan before any packet, a command line that fixes it."""
     path = write(tmp_path, 'targets = ["127.0.0.1"]\nports = "143"\nfail_on = "nonsense"\n')
-    done = subprocess.run([sys.executable, "-m", "scanner", "scan", "-c", path, "--fail-on", "high", "--timeout",
-                           "-1"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", "-c", path, "--fail-on", "high", "--timeout", "-1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr == "mailprobe: error: --timeout: must be above 0, got '-1'\n"  # the file's value is not used
 
@@ -139,7 +143,11 @@ def test_the_same_rules_on_the_command_line(argv: list[str], message: str) -> No
 
 
 def test_argparse_errors_are_one_line_with_a_hint() -> None:
-    done = subprocess.run([sys.executable, "-m", "scanner", "scan", "--no-such-flag", "127.0.0.1"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", "--no-such-flag", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--no-such-flag" in done.stderr and "'mailprobe scan --help'" in done.stderr

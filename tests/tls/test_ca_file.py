@@ -71,9 +71,25 @@ def test_bad_ca_file_exits_2_before_any_packet(bad_files: dict[str, tuple[Path, 
         listener.setblocking(False)
         port = listener.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "scanner", "scan", "127.0.0.2", "-p", f"imap:{port}", "--no-tui",
-             "--source-address", "127.0.0.1", "--ca-file", str(path)],
-            capture_output=True, text=True, timeout=120, cwd=ROOT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "scanner",
+                "scan",
+                "127.0.0.2",
+                "-p",
+                f"imap:{port}",
+                "--no-tui",
+                "--source-address",
+                "127.0.0.1",
+                "--ca-file",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
         )
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected: the file was judged before the scan began

@@ -18,8 +18,16 @@ def _row(
     address: str = "127.0.0.2",
 ) -> EndpointResult:
     """A row of one host, server software unknown; ``sha`` tells its certificates apart (None: no TLS on it)."""
-    return result(port, address=address, protocol=protocol, transport=transport, state=state, software=None,
-                  tls_version="TLSv1.3" if sha else None, cert=_cert(sha or "a"))
+    return result(
+        port,
+        address=address,
+        protocol=protocol,
+        transport=transport,
+        state=state,
+        software=None,
+        tls_version="TLSv1.3" if sha else None,
+        cert=_cert(sha or "a"),
+    )
 
 
 def _cert(sha: str, subject: str = "CN=imap.example.test") -> CertificateInfo:
@@ -97,8 +105,12 @@ def _named(row: EndpointResult, sha: str, subject: str, name_match: bool) -> End
 
 
 def test_submission_certificate_is_compared_with_the_mailbox_ports() -> None:
-    rows = [_row(993, "imap", "implicit", sha="a"), _row(995, "pop3", "implicit", sha="a"),
-            _row(587, "smtp", "starttls", sha="b"), _row(465, "smtp", "implicit", sha="a")]
+    rows = [
+        _row(993, "imap", "implicit", sha="a"),
+        _row(995, "pop3", "implicit", sha="a"),
+        _row(587, "smtp", "starttls", sha="b"),
+        _row(465, "smtp", "implicit", sha="a"),
+    ]
     found = host_findings(rows)
     assert set(found) == {("127.0.0.2", 587)}  # 465 serves the mailbox certificate; no generic rule fires
     (finding,) = found[("127.0.0.2", 587)]
@@ -109,8 +121,11 @@ def test_submission_certificate_is_compared_with_the_mailbox_ports() -> None:
 
 
 def test_a_wrongly_named_submission_certificate_is_reported_even_when_shared() -> None:
-    rows = [_row(993, "imap", "implicit", sha="a"), _named(_row(587, "smtp", "starttls"), "c", "CN=EX01", False),
-            _named(_row(143, "imap", "starttls"), "c", "CN=EX01", False)]
+    rows = [
+        _row(993, "imap", "implicit", sha="a"),
+        _named(_row(587, "smtp", "starttls"), "c", "CN=EX01", False),
+        _named(_row(143, "imap", "starttls"), "c", "CN=EX01", False),
+    ]
     (finding,) = host_findings(rows)[("127.0.0.2", 587)]
     assert "does not match imap.example.test, while port 993's does" in finding.detail
     # no mailbox port with a certificate: nothing to compare with

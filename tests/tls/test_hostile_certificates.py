@@ -142,10 +142,10 @@ def test_name_attribute_longer_than_its_bound_is_read_quietly(pki: tuple[CA, CA,
 
 async def test_unparsable_leaf_keeps_the_row_and_says_so() -> None:
     endpoint = Endpoint("127.0.0.9", "127.0.0.9", 993, "imap", "implicit")
-    handshake = HandshakeInfo(version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", chain_der=(b"not a certificate",),
-                              server_name=None)
-    info, findings = await inspect_tls(endpoint, ProbeOptions(legacy_tls=False), handshake, software=None,
-                                       opener=None)
+    handshake = HandshakeInfo(
+        version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", chain_der=(b"not a certificate",), server_name=None
+    )
+    info, findings = await inspect_tls(endpoint, ProbeOptions(legacy_tls=False), handshake, software=None, opener=None)
     assert info.version == "TLSv1.3" and info.certificate is None
     assert [(f.id, f.severity) for f in findings] == [("cert-unreadable", "high")]
 

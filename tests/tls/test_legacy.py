@@ -41,8 +41,7 @@ async def test_legacy_server_accepts_tls10_and_11(leaf: Issued, tmp_path: Path) 
         pytest.skip("the local OpenSSL will not serve TLS 1.0")
     connections: list[int] = []
     async with serve(echo, ctx=ctx) as server:
-        result = await probe_legacy_versions(_opener(server, connections), server_name="imap.example.test",
-                                             timeout=2.0)
+        result = await probe_legacy_versions(_opener(server, connections), server_name="imap.example.test", timeout=2.0)
     assert result.accepted == ("TLSv1", "TLSv1.1")
     assert result.refused == ()
     assert len(connections) == 2  # TLS 1.1 picked from the range, then TLS 1.0 alone

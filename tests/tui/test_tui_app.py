@@ -42,8 +42,9 @@ def summary(app: ScanApp) -> str:
 
 def make_app(results: list[EndpointResult] | None = None, **kwargs: object) -> tuple[ScanApp, object]:
     scan, probe = fake_scan(results or demo_like(), delay=0.005)
-    return ScanApp(scan, targets="127.0.0.2-11", options_summary="login probe", clock=fixed_clock(),
-                   flush_interval=0.05, **kwargs), probe  # type: ignore[arg-type]
+    return ScanApp(
+        scan, targets="127.0.0.2-11", options_summary="login probe", clock=fixed_clock(), flush_interval=0.05, **kwargs
+    ), probe  # type: ignore[arg-type]
 
 
 async def test_rows_appear_as_endpoints_answer_and_silent_ones_are_counted() -> None:
@@ -250,8 +251,7 @@ async def test_help_key_is_shown_and_opens_the_key_list() -> None:
 
 async def test_worst_column_stays_in_view_at_160_columns() -> None:
     long_name = "a-very-long-host-name-that-fills-its-column.mail.example.com"
-    rows = [result(i, 143, name=long_name, software="Microsoft Exchange Server 2019 CU14 build")
-            for i in range(2, 6)]
+    rows = [result(i, 143, name=long_name, software="Microsoft Exchange Server 2019 CU14 build") for i in range(2, 6)]
     app, _ = make_app(rows)
     async with app.run_test(size=(160, 40)) as pilot:
         await until(pilot, lambda: app.state == "finished")

@@ -107,8 +107,11 @@ def test_detail_text_has_findings_remediation_evidence_chain_and_masked_transcri
 def test_detail_lists_findings_worst_first() -> None:
     r = result(4, verdict="accepted", findings=(WRONG_NAME, EXPIRED, ACCEPTED))  # as a probe may add them
     findings = dict(detail_sections(r))["Findings (3)"]
-    ids = [line.split("[", 1)[1].split("]", 1)[0] for line in findings if line.startswith("  ") and "[" in line
-           and not line.startswith("      ")]
+    ids = [
+        line.split("[", 1)[1].split("]", 1)[0]
+        for line in findings
+        if line.startswith("  ") and "[" in line and not line.startswith("      ")
+    ]
     assert ids == ["plaintext-login-accepted", "certificate-expired", "certificate-name-mismatch"]
 
 
@@ -119,8 +122,9 @@ def test_tally_and_progress_line() -> None:
         tally.add(r)
     assert tally.done == 10 and tally.silent == 2
     assert tally.by_verdict["accepted"] == 3
-    tally.replace(rows[1], replace(rows[1], plaintext_login=replace(rows[1].plaintext_login, verdict="refused"),
-                                   findings=()))
+    tally.replace(
+        rows[1], replace(rows[1], plaintext_login=replace(rows[1].plaintext_login, verdict="refused"), findings=())
+    )
     assert tally.done == 10 and tally.by_verdict["accepted"] == 2 and tally.by_verdict["refused"] == 5
     assert progress_line(500, 1000, 10.0, "running") == "RUNNING  500/1,000 (50%)  50/s  ETA 00:10"
     assert progress_line(3, None, 0.0, "paused") == "PAUSED  3/?  0/s  ETA --:--"

@@ -15,8 +15,13 @@ SIZE = (170, 30)
 
 def app() -> ScanApp:
     scan, _ = fake_scan(demo_like())
-    return ScanApp(scan, targets="127.0.0.2-11", options_summary="login probe, legacy TLS", clock=fixed_clock(),
-                   flush_interval=0.05)
+    return ScanApp(
+        scan,
+        targets="127.0.0.2-11",
+        options_summary="login probe, legacy TLS",
+        clock=fixed_clock(),
+        flush_interval=0.05,
+    )
 
 
 async def finished(pilot: Pilot) -> None:

@@ -13,9 +13,14 @@ ACCEPTED = PlaintextLogin("accepted", ('LOGIN in clear: NO "[AUTHENTICATIONFAILE
 
 def ids(protocol: str, caps: tuple[str, ...]) -> set[str]:
     facts = LoginFacts(
-        protocol=protocol, transport="starttls", software=None,  # type: ignore[arg-type]
+        protocol=protocol,
+        transport="starttls",
+        software=None,  # type: ignore[arg-type]
         advertised=Advertised(protocol, caps),  # type: ignore[arg-type]
-        starttls="ok", starttls_advertised=True, starttls_error=None, preauth=False,
+        starttls="ok",
+        starttls_advertised=True,
+        starttls_error=None,
+        preauth=False,
         plaintext_login=ACCEPTED,
     )
     return {finding.id for finding in login_findings(facts)}

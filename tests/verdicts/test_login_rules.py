@@ -63,8 +63,9 @@ def test_family_wording(text: str, meaning: str, family: str) -> None:
     assert family.lower() in found[1].lower()
 
 
-@pytest.mark.parametrize("text", ["Nope.", "Error", "[ALERT] Try again", "Authentication failed: plaintext "
-                                  "authentication disallowed"])
+@pytest.mark.parametrize(
+    "text", ["Nope.", "Error", "[ALERT] Try again", "Authentication failed: plaintext authentication disallowed"]
+)
 def test_no_or_contradictory_words_mean_nothing(text: str) -> None:
     assert words_meaning(text) is None
 
@@ -76,82 +77,261 @@ RULES: dict[str, tuple] = {
     # 1. OK
     "OK in clear": ("imap", IMAP_PLAIN, [a("LOGIN", False, "ok", None, "Logged in")], [], True, False, "accepted"),
     # 2. unrelated codes say nothing, even on a port without TLS
-    "UNAVAILABLE without TLS": ("imap", IMAP_NO_TLS, [a("LOGIN", False, "no", "UNAVAILABLE", "Try later")], [],
-                                False, True, "inconclusive"),
+    "UNAVAILABLE without TLS": (
+        "imap",
+        IMAP_NO_TLS,
+        [a("LOGIN", False, "no", "UNAVAILABLE", "Try later")],
+        [],
+        False,
+        True,
+        "inconclusive",
+    ),
     # 3. PRIVACYREQUIRED, and the liar who sends it over TLS too
-    "PRIVACYREQUIRED": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", "PRIVACYREQUIRED", "x")], [], True, False,
-                        "refused"),
-    "PRIVACYREQUIRED over TLS too": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", "PRIVACYREQUIRED", "x")],
-                                     [a("LOGIN", True, "no", "PRIVACYREQUIRED", "x")], True, False, "refused"),
+    "PRIVACYREQUIRED": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", "PRIVACYREQUIRED", "x")],
+        [],
+        True,
+        False,
+        "refused",
+    ),
+    "PRIVACYREQUIRED over TLS too": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", "PRIVACYREQUIRED", "x")],
+        [a("LOGIN", True, "no", "PRIVACYREQUIRED", "x")],
+        True,
+        False,
+        "refused",
+    ),
     # 4. AUTHENTICATIONFAILED, and a code contradicted by its own words
-    "AUTHENTICATIONFAILED": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", "AUTHENTICATIONFAILED", "Authentication "
-                             "failed.", 2000)], [], True, False, "accepted"),
+    "AUTHENTICATIONFAILED": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", "AUTHENTICATIONFAILED", "Authentication failed.", 2000)],
+        [],
+        True,
+        False,
+        "accepted",
+    ),
     "AUTHENTICATIONFAILED saying TLS is required": (
-        "imap", IMAP_PLAIN, [a("LOGIN", False, "no", "AUTHENTICATIONFAILED", "Use STARTTLS first")],
-        [a("LOGIN", True, "no", "AUTHENTICATIONFAILED", "Authentication failed.", 2000)], True, False, "refused"),
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", "AUTHENTICATIONFAILED", "Use STARTTLS first")],
+        [a("LOGIN", True, "no", "AUTHENTICATIONFAILED", "Authentication failed.", 2000)],
+        True,
+        False,
+        "refused",
+    ),
     # 5. family words
-    "Cyrus refusal, no TLS answer": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "Login only available "
-                                     "under a layer")], [], True, False, "refused"),
-    "Zimbra refusal": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "cleartext logins disabled")],
-                       [a("LOGIN", True, "no", None, "LOGIN failed")], True, False, "refused"),
-    "Mailutils refusal": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "Command disabled: Use STARTTLS "
-                          "first")], [], True, False, "refused"),
+    "Cyrus refusal, no TLS answer": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Login only available under a layer")],
+        [],
+        True,
+        False,
+        "refused",
+    ),
+    "Zimbra refusal": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "cleartext logins disabled")],
+        [a("LOGIN", True, "no", None, "LOGIN failed")],
+        True,
+        False,
+        "refused",
+    ),
+    "Mailutils refusal": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Command disabled: Use STARTTLS first")],
+        [],
+        True,
+        False,
+        "refused",
+    ),
     "Exchange PlainTextLogin: same words both sides": (
-        "imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "LOGIN failed.", 40)],
-        [a("LOGIN", True, "no", None, "LOGIN failed.", 38)], True, False, "accepted"),
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "LOGIN failed.", 40)],
+        [a("LOGIN", True, "no", None, "LOGIN failed.", 38)],
+        True,
+        False,
+        "accepted",
+    ),
     "credential words alone, TLS offered but not compared": (
-        "imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "LOGIN failed.", 40)], [], True, False, "inconclusive"),
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "LOGIN failed.", 40)],
+        [],
+        True,
+        False,
+        "inconclusive",
+    ),
     "credentials both sides in different words": (
-        "imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "Invalid login or password", 40)],
-        [a("LOGIN", True, "no", None, "Authentication failed.", 40)], True, False, "accepted"),
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Invalid login or password", 40)],
+        [a("LOGIN", True, "no", None, "Authentication failed.", 40)],
+        True,
+        False,
+        "accepted",
+    ),
     # 6. BAD
-    "BAD in clear, NO over TLS": ("imap", IMAP_LOGINDISABLED, [a("LOGIN", False, "bad", None, "invalid command")],
-                                  [a("LOGIN", True, "no", None, "Invalid login or password")], True, False,
-                                  "refused"),
+    "BAD in clear, NO over TLS": (
+        "imap",
+        IMAP_LOGINDISABLED,
+        [a("LOGIN", False, "bad", None, "invalid command")],
+        [a("LOGIN", True, "no", None, "Invalid login or password")],
+        True,
+        False,
+        "refused",
+    ),
     # 7. POP3 USER refused
-    "USER refused in policy words": ("pop3", POP3_PLAIN, [a("USER/PASS", False, "err", "AUTH", "Plaintext "
-                                     "authentication disallowed on non-secure (SSL/TLS) connections.", stage="USER")],
-                                     [], True, False, "refused"),
+    "USER refused in policy words": (
+        "pop3",
+        POP3_PLAIN,
+        [
+            a(
+                "USER/PASS",
+                False,
+                "err",
+                "AUTH",
+                "Plaintext authentication disallowed on non-secure (SSL/TLS) connections.",
+                stage="USER",
+            )
+        ],
+        [],
+        True,
+        False,
+        "refused",
+    ),
     "USER refused as unknown mailbox, TLS not compared": (
-        "pop3", POP3_PLAIN, [a("USER/PASS", False, "err", None, "no such user", stage="USER")], [], True, False,
-        "inconclusive"),
+        "pop3",
+        POP3_PLAIN,
+        [a("USER/PASS", False, "err", None, "no such user", stage="USER")],
+        [],
+        True,
+        False,
+        "inconclusive",
+    ),
     "USER refused as unknown mailbox in clear and over TLS": (
-        "pop3", POP3_PLAIN, [a("USER/PASS", False, "err", None, "no such user", stage="USER")],
-        [a("USER/PASS", True, "err", None, "no such user", stage="USER")], True, False, "inconclusive"),
+        "pop3",
+        POP3_PLAIN,
+        [a("USER/PASS", False, "err", None, "no such user", stage="USER")],
+        [a("USER/PASS", True, "err", None, "no such user", stage="USER")],
+        True,
+        False,
+        "inconclusive",
+    ),
     "USER refused without words, passes over TLS": (
-        "pop3", POP3_PLAIN, [a("USER/PASS", False, "err", None, "", stage="USER")],
-        [a("USER/PASS", True, "err", None, "Authentication failed.", 2000, stage="PASS")], True, False, "refused"),
+        "pop3",
+        POP3_PLAIN,
+        [a("USER/PASS", False, "err", None, "", stage="USER")],
+        [a("USER/PASS", True, "err", None, "Authentication failed.", 2000, stage="PASS")],
+        True,
+        False,
+        "refused",
+    ),
     "USER refused as unknown mailbox on a port without TLS": (
-        "pop3", POP3_NO_TLS, [a("USER/PASS", False, "err", None, "unknown user", stage="USER")], [], False, True,
-        "inconclusive"),
+        "pop3",
+        POP3_NO_TLS,
+        [a("USER/PASS", False, "err", None, "unknown user", stage="USER")],
+        [],
+        False,
+        True,
+        "inconclusive",
+    ),
     # 8. LOGINDISABLED
-    "LOGINDISABLED and NO": ("imap", IMAP_LOGINDISABLED, [a("LOGIN", False, "no", None, "Nope")], [], True, False,
-                             "refused"),
+    "LOGINDISABLED and NO": (
+        "imap",
+        IMAP_LOGINDISABLED,
+        [a("LOGIN", False, "no", None, "Nope")],
+        [],
+        True,
+        False,
+        "refused",
+    ),
     # no TLS at all: the login command taken and answered as a failure
     "no TLS, immediate failure without policy words": (
-        "imap", IMAP_NO_TLS, [a("LOGIN", False, "no", None, "Nope.", 3)], [], False, True, "accepted"),
+        "imap",
+        IMAP_NO_TLS,
+        [a("LOGIN", False, "no", None, "Nope.", 3)],
+        [],
+        False,
+        True,
+        "accepted",
+    ),
     "no TLS, POP3 PASS refused quickly": (
-        "pop3", POP3_NO_TLS, [a("USER/PASS", False, "err", None, "-ERR", 3, stage="PASS")], [], False, True,
-        "accepted"),
-    "no TLS, but LOGINDISABLED": ("imap", ("IMAP4rev1", "LOGINDISABLED"), [a("LOGIN", False, "no", None, "Nope.")],
-                                  [], False, True, "refused"),
-    "no TLS, policy words": ("imap", IMAP_NO_TLS, [a("LOGIN", False, "no", None, "cleartext logins disabled")], [],
-                             False, True, "refused"),
+        "pop3",
+        POP3_NO_TLS,
+        [a("USER/PASS", False, "err", None, "-ERR", 3, stage="PASS")],
+        [],
+        False,
+        True,
+        "accepted",
+    ),
+    "no TLS, but LOGINDISABLED": (
+        "imap",
+        ("IMAP4rev1", "LOGINDISABLED"),
+        [a("LOGIN", False, "no", None, "Nope.")],
+        [],
+        False,
+        True,
+        "refused",
+    ),
+    "no TLS, policy words": (
+        "imap",
+        IMAP_NO_TLS,
+        [a("LOGIN", False, "no", None, "cleartext logins disabled")],
+        [],
+        False,
+        True,
+        "refused",
+    ),
     "STARTTLS broken (offered, failed): unknown stays inconclusive": (
-        "imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "Nope.", 3)], [], False, False, "inconclusive"),
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Nope.", 3)],
+        [],
+        False,
+        False,
+        "inconclusive",
+    ),
     # answers that vary only in ids
-    "hex references differ": ("imap", IMAP_PLAIN, [a("LOGIN", False, "no", None, "Login failed (ref 7f3a9c)")],
-                              [a("LOGIN", True, "no", None, "Login failed (ref b2c01e)")], True, False, "accepted"),
+    "hex references differ": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Login failed (ref 7f3a9c)")],
+        [a("LOGIN", True, "no", None, "Login failed (ref b2c01e)")],
+        True,
+        False,
+        "accepted",
+    ),
     # cut-off answers
-    "connection closed after LOGIN": ("imap", IMAP_PLAIN, [a("LOGIN", False, "closed", None, "")], [], True, False,
-                                      "inconclusive"),
+    "connection closed after LOGIN": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "closed", None, "")],
+        [],
+        True,
+        False,
+        "inconclusive",
+    ),
 }
 
 
 def judge(case: tuple, tls: list[LoginAttempt] | None = None):
     protocol, caps, clear, tls_answers, available, no_tls, _ = case
-    evidence = LoginEvidence(Advertised(protocol, caps), tuple(clear), tuple(tls if tls is not None else tls_answers),
-                             available, no_tls=no_tls)
+    evidence = LoginEvidence(
+        Advertised(protocol, caps),
+        tuple(clear),
+        tuple(tls if tls is not None else tls_answers),
+        available,
+        no_tls=no_tls,
+    )
     return judge_plaintext_login(evidence)
 
 
@@ -165,8 +345,7 @@ def test_rule(name: str) -> None:
 
 def test_no_tls_acceptance_says_why() -> None:
     result = judge(RULES["no TLS, immediate failure without policy words"])
-    assert any("no TLS" in line and "LOGINDISABLED" in line and "crosses in clear" in line
-               for line in result.evidence)
+    assert any("no TLS" in line and "LOGINDISABLED" in line and "crosses in clear" in line for line in result.evidence)
 
 
 @pytest.mark.parametrize("name", list(RULES))

@@ -23,34 +23,58 @@ def judge(caps, clear, tls, tls_available=True):
 
 CASES = {
     "postfix tls required": (
-        POSTFIX_AUTH_ONLY, auth(False, "err", "530 5.7.0", "Must issue a STARTTLS command first"), [], "refused",
+        POSTFIX_AUTH_ONLY,
+        auth(False, "err", "530 5.7.0", "Must issue a STARTTLS command first"),
+        [],
+        "refused",
     ),
     "encryption required": (
-        POSTFIX_AUTH_CLEAR, auth(False, "err", "538 5.7.11", "Encryption required for requested authentication "
-                                 "mechanism"), [], "refused",
+        POSTFIX_AUTH_CLEAR,
+        auth(False, "err", "538 5.7.11", "Encryption required for requested authentication mechanism"),
+        [],
+        "refused",
     ),
     "dovecot submission": (
-        POSTFIX_AUTH_ONLY, auth(False, "err", "523 5.7.10", "Plaintext authentication disabled."), [], "refused",
+        POSTFIX_AUTH_ONLY,
+        auth(False, "err", "523 5.7.10", "Plaintext authentication disabled."),
+        [],
+        "refused",
     ),
     "postfix auth in clear": (
-        POSTFIX_AUTH_CLEAR, auth(False, "err", "535 5.7.8", "Error: authentication failed: authentication failure",
-                                 2100), [], "accepted",
+        POSTFIX_AUTH_CLEAR,
+        auth(False, "err", "535 5.7.8", "Error: authentication failed: authentication failure", 2100),
+        [],
+        "accepted",
     ),
-    "dummy credentials accepted": (POSTFIX_AUTH_CLEAR, auth(False, "ok", "235 2.7.0", "Authentication successful"),
-                                   [], "accepted"),
+    "dummy credentials accepted": (
+        POSTFIX_AUTH_CLEAR,
+        auth(False, "ok", "235 2.7.0", "Authentication successful"),
+        [],
+        "accepted",
+    ),
     "postfix tls auth only": (
-        POSTFIX_AUTH_ONLY, auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
-        [auth(True, "err", "535 5.7.8", "Error: authentication failed: authentication failure", 2100)], "refused",
+        POSTFIX_AUTH_ONLY,
+        auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
+        [auth(True, "err", "535 5.7.8", "Error: authentication failed: authentication failure", 2100)],
+        "refused",
     ),
     "no auth anywhere": (
-        POSTFIX_AUTH_ONLY, auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
-        [auth(True, "err", "503 5.5.1", "Error: authentication not enabled")], "inconclusive",
+        POSTFIX_AUTH_ONLY,
+        auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
+        [auth(True, "err", "503 5.5.1", "Error: authentication not enabled")],
+        "inconclusive",
     ),
     "503 and no tls": (
-        POSTFIX_AUTH_ONLY, auth(False, "err", "503 5.5.1", "Error: authentication not enabled"), [], "inconclusive",
+        POSTFIX_AUTH_ONLY,
+        auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
+        [],
+        "inconclusive",
     ),
     "temporary failure": (
-        POSTFIX_AUTH_CLEAR, auth(False, "err", "454 4.7.0", "Temporary authentication failure"), [], "inconclusive",
+        POSTFIX_AUTH_CLEAR,
+        auth(False, "err", "454 4.7.0", "Temporary authentication failure"),
+        [],
+        "inconclusive",
     ),
 }
 
@@ -64,16 +88,27 @@ def test_verdict_table(name):
 
 
 def test_the_same_503_on_both_sides_is_never_taken_for_a_password_check():
-    result = judge(POSTFIX_AUTH_ONLY, auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
-                   [auth(True, "err", "503 5.5.1", "Error: authentication not enabled")])
+    result = judge(
+        POSTFIX_AUTH_ONLY,
+        auth(False, "err", "503 5.5.1", "Error: authentication not enabled"),
+        [auth(True, "err", "503 5.5.1", "Error: authentication not enabled")],
+    )
     assert result.verdict == "inconclusive"
     assert "offers no password login at all" in result.evidence[-1]
 
 
 @pytest.mark.parametrize(
     ("code", "decides"),
-    [("535 5.7.8", True), ("530 5.7.0", True), ("538 5.7.11", True), ("523 5.7.10", True), ("235 2.7.0", True),
-     ("503 5.5.1", False), ("504 5.7.4", False), ("454 4.7.0", False)],
+    [
+        ("535 5.7.8", True),
+        ("530 5.7.0", True),
+        ("538 5.7.11", True),
+        ("523 5.7.10", True),
+        ("235 2.7.0", True),
+        ("503 5.5.1", False),
+        ("504 5.7.4", False),
+        ("454 4.7.0", False),
+    ],
 )
 def test_repeat_over_tls_only_when_the_differential_is_needed(code, decides):
     outcome = "ok" if code.startswith("2") else "err"
@@ -89,9 +124,15 @@ def test_advertised_auth_mechanisms_in_ehlo():
 
 def facts(verdict: str, starttls: str = "ok", caps=POSTFIX_AUTH_ONLY, software=None, transport="starttls"):
     return LoginFacts(
-        protocol="smtp", transport=transport, software=software, advertised=Advertised("smtp", caps),  # type: ignore[arg-type]
-        starttls=starttls, starttls_advertised=starttls == "ok", starttls_error=None, preauth=False,  # type: ignore[arg-type]
-        plaintext_login=PlaintextLogin(verdict, ("AUTH PLAIN in clear: ERR \"[535 5.7.8] failed\" after 2100 ms",)),  # type: ignore[arg-type]
+        protocol="smtp",
+        transport=transport,
+        software=software,
+        advertised=Advertised("smtp", caps),  # type: ignore[arg-type]
+        starttls=starttls,
+        starttls_advertised=starttls == "ok",
+        starttls_error=None,
+        preauth=False,  # type: ignore[arg-type]
+        plaintext_login=PlaintextLogin(verdict, ('AUTH PLAIN in clear: ERR "[535 5.7.8] failed" after 2100 ms',)),  # type: ignore[arg-type]
     )
 
 

@@ -7,8 +7,18 @@ from textual.widgets import Static
 
 
 class ScanSummary(Static):
-    def show(self, *, title: str, targets: str, options: str, progress: str, verdicts: str, severities: str,
-             hidden: str, view: str) -> None:
+    def show(
+        self,
+        *,
+        title: str,
+        targets: str,
+        options: str,
+        progress: str,
+        verdicts: str,
+        severities: str,
+        hidden: str,
+        view: str,
+    ) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{title}  ", style="bold")
         text.append(f"targets: {targets}  options: {options}\n")
