@@ -50,7 +50,8 @@ def test_every_channel_at_once() -> None:
     assert_every_channel_clean([hostile_result()])
 
 
-def test_table_keeps_one_line_per_endpoint() -> None:
+def test_table_keeps_one_line_per_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # the table is cut to the terminal's width; test runners differ in theirs
     lines = render_table([hostile_result()]).splitlines()
     assert lines[0].startswith("host")
     assert lines[1].startswith("mail\\x1b[2J")  # the row, escaped, on one line
