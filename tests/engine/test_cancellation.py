@@ -171,6 +171,7 @@ def test_scans_cancelled_at_random_points_leave_no_descriptor_open(servers, sile
                 leaks.append((how, round(delay, 3), stop_after, describe(extra)))
         return leaks
 
+    gc.collect()  # garbage of earlier tests in this worker (their event loops, say) is theirs, not this scan's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)  # an unclosed socket found by the collector is a leak
         leaks = asyncio.run(main())
