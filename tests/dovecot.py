@@ -91,16 +91,21 @@ def dovecot_version() -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
-def require_dovecot() -> None:
-    """In a test: skip without Dovecot, except in CI, where a missing Dovecot is a broken set-up and must fail."""
+def require_installed(installed: bool, reason: str) -> None:
+    """In a test: skip when a real server is missing, except in CI, where that is a broken set-up and must fail."""
     import pytest
 
-    if dovecot_binary() is not None:
+    if installed:
         return
-    reason = "dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)"
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require_dovecot() -> None:
+    require_installed(
+        dovecot_binary() is not None, "dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d)"
+    )
 
 
 def _dh_file() -> Path | None:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.dovecot import DovecotInstance, _listening
+from tests.dovecot import DovecotInstance, _listening, require_installed
 
 SUBMISSION, SUBMISSIONS = 587, 465
 
@@ -100,15 +100,10 @@ def postfix_binary() -> str | None:
 
 
 def require_postfix() -> None:
-    """In a test: skip without Postfix, except in CI, where a missing Postfix is a broken set-up and must fail."""
-    import pytest
-
-    if postfix_binary() is not None:
-        return
-    reason = "postfix is not installed (apt-get install postfix, with a policy-rc.d that stops it starting)"
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}", pytrace=False)
-    pytest.skip(reason)
+    require_installed(
+        postfix_binary() is not None,
+        "postfix is not installed (apt-get install postfix, with a policy-rc.d that stops it starting)",
+    )
 
 
 class PostfixInstance:
