@@ -13,7 +13,7 @@ from typing import NoReturn
 from scanner import __version__
 from scanner.errors import InterruptedAndSaid, MailprobeError
 
-# Modules that add a subcommand. Append one line per new command.
+# Modules that add a subcommand, each named after its command. Append one line per new command.
 COMMANDS: tuple[str, ...] = (
     "scanner.commands.scan",
     "scanner.commands.merge",
@@ -32,7 +32,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command`` alone when it names one: a run imports only the module of the
+    command it runs (start-up before a scan's first connect does not pay for the reports and the others)."""
     parser = Parser(
         prog="mailprobe",
         description="Check from the client side whether POP3/IMAP really refuse plaintext logins.",
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mailprobe {__version__}")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMANDS:
+    chosen = [name for name in COMMANDS if name.rpartition(".")[2] == command]
+    for module_name in chosen or COMMANDS:  # an unknown word: all of them, for the error that lists them
         importlib.import_module(module_name).register(subparsers)
     for name in PROBING:  # after the command too; SUPPRESS keeps a --debug given before it
         if name in subparsers.choices:
@@ -68,8 +71,13 @@ def debug_to_stderr() -> logging.Handler:
     return handler
 
 
+def command_word(argv: Sequence[str]) -> str | None:
+    """The first word that is not an option: the command (mailprobe's own options before it take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(command_word(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     if extra:
         message = f"unrecognized arguments: {' '.join(extra)}"

@@ -11,13 +11,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.engine.planning import Shard
 from scanner.engine.target_parsing import parse_ports, valid_name
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES
-from scanner.report.policy import Policy, policy_from_dict
+
+if TYPE_CHECKING:
+    from scanner.report.policy import Policy  # imported by a [policy] table only: a scan without one never loads it
 
 DEFAULT_PORTS_TEXT = "110,143,993,995"
 FORMATS = ("table", "json", "jsonl")
@@ -221,6 +223,8 @@ def shard(value: object) -> str:
 
 def policy(value: object) -> str | Policy:
     if isinstance(value, dict):
+        from scanner.report.policy import policy_from_dict
+
         try:
             return policy_from_dict(value, source="[policy]")
         except UsageError as exc:

@@ -21,8 +21,10 @@ See docs/untrusted-text.md.
 
 from __future__ import annotations
 
-import html
 import re
+
+# The html module is imported by the three functions that escape for HTML or Markdown: its table of named
+# character references costs every start-up otherwise, and a scan needs it only for reports.
 
 # Invisible letters (category Lo, so str.isprintable() passes them) that are used to fake blank or spoofed text.
 _INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
@@ -98,6 +100,8 @@ def for_markdown(value: object) -> str:
     ``1.``) is escaped too, since renderers put the text after a ``- `` bullet. ``.`` ``-`` ``:`` elsewhere stay
     as they are, so names and sentences read normally in the Markdown source.
     """
+    import html
+
     out = []
     for ch in for_terminal(value):
         if ch in "&<>":
@@ -125,11 +129,15 @@ def for_csv(value: object) -> str:
 
 def for_html(value: object, multiline: bool = False) -> str:
     """An HTML fragment: escaped, visibly escaped controls, isolated in ``<bdi>`` (line feeds kept if ``multiline``)."""
+    import html
+
     return "<bdi>" + html.escape(_escape(_text(value), keep="\n" if multiline else ""), quote=True) + "</bdi>"
 
 
 def for_html_attribute(value: object) -> str:
     """An HTML attribute value (quoted by the caller): escaped, one line, controls visibly escaped."""
+    import html
+
     return html.escape(for_terminal(value), quote=True)
 
 

@@ -10,22 +10,23 @@ import logging
 import os
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from scanner.config import load_scan_config
 from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan, build_plan
 from scanner.engine.runner import Scan
 from scanner.errors import InterruptedAndSaid, UsageError
 from scanner.model import SEVERITIES, EndpointResult, ScanInfo
-from scanner.output import findings_by_severity, render_table, write_json
-from scanner.report.validate import Validation, evaluate_after_scan, prepare_validation
 from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
 from scanner.untrusted import for_json
 
+# What the first connect does not need is imported where it is used: the config file reader, the output formats,
+# the validation (baseline, policy) and the reports (tests/test_startup.py holds a plain scan to it).
 if TYPE_CHECKING:
     from scanner.engine.discover import Discovery
     from scanner.engine.workers import WorkerScan
+    from scanner.report.validate import Validation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -177,7 +178,11 @@ def settings_from_args(args: argparse.Namespace) -> ScanSettings:
     """The typed settings of a parsed `scan` command line, merged with its -c config file."""
     given = {name: value for name, value in vars(args).items() if name in RULES}
     config = getattr(args, "config", None)
-    file_values = load_scan_config(config) if config else None
+    file_values = None
+    if config:
+        from scanner.config import load_scan_config
+
+        file_values = load_scan_config(config)
     return build_settings(given, file_values, config)
 
 
@@ -238,7 +243,7 @@ def runner_limits(settings: ScanSettings, plan: TargetPlan) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    validation = prepare_validation(settings)  # a bad baseline or policy file fails now, before any packet
+    validation = prepared_validation(settings)  # a bad baseline or policy file fails now, before any packet
     if settings.ca_file:
         require_ca_file(settings.ca_file)
     info = scan_info(settings)  # refuses -o FILE of another scan before any packet
@@ -293,9 +298,28 @@ def run(args: argparse.Namespace) -> int:
             options_summary=settings.summary(),
             output_path=settings.output,
             scan_info=info,
-            exit_code=lambda results: evaluate_after_scan(results, validation, stream=sys.stderr),
+            exit_code=lambda results: judged(results, validation, settings, stream=sys.stderr),
         )
     return asyncio.run(plain_scan(scan, settings, validation, info))
+
+
+def prepared_validation(settings: ScanSettings) -> Validation | None:
+    """The baseline and the policy, read and checked; None when the scan has neither (--fail-on alone judges it)."""
+    if settings.baseline is None and settings.policy is None:
+        return None
+    from scanner.report.validate import prepare_validation
+
+    return prepare_validation(settings)
+
+
+def judged(
+    results: Sequence[EndpointResult], validation: Validation | None, settings: ScanSettings, stream: TextIO
+) -> int:
+    """The verdict lines and the exit code of a finished scan."""
+    from scanner.report.validate import evaluate_after_scan, prepare_validation
+
+    # without a baseline or a policy, preparing reads no file: only --fail-on and --fail-on-regression count
+    return evaluate_after_scan(results, validation or prepare_validation(settings), stream=stream)
 
 
 def scan_info(settings: ScanSettings) -> ScanInfo:
@@ -348,7 +372,7 @@ async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None
 async def plain_scan(
     scan: Scan | WorkerScan,
     settings: ScanSettings,
-    validation: Validation,
+    validation: Validation | None,
     info: ScanInfo,
     discovery: Discovery | None = None,
 ) -> int:
@@ -366,7 +390,7 @@ async def plain_scan(
     unanswered_implicit: dict[str, list[tuple[int, str, str]]] = {}
     # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
     # matter are enough, which keeps memory flat on large ranges.
-    everything: list[EndpointResult] | None = [] if validation.judges_every_endpoint else None
+    everything: list[EndpointResult] | None = [] if validation and validation.judges_every_endpoint else None
     # A slow reader of stdout slows the scan down instead of blocking the event loop
     stdout_pipe = await LineSink.for_stream(sys.stdout) if settings.format == "jsonl" else None
     try:
@@ -410,6 +434,7 @@ async def plain_scan(
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {settings.output} completes them" if settings.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
+    from scanner.output import findings_by_severity, render_table, write_json
     from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
 
     shown = [
@@ -422,9 +447,7 @@ async def plain_scan(
         write_json(shown, sys.stdout)
     elif settings.format != "jsonl":
         print(render_table(shown, hidden=hidden))
-    return evaluate_after_scan(
-        everything if everything is not None else shown, validation, stream=_verdict_stream(settings)
-    )
+    return judged(everything if everything is not None else shown, validation, settings, _verdict_stream(settings))
 
 
 def _kept(result: EndpointResult) -> EndpointResult:

@@ -7,7 +7,6 @@ process (a 4,096-endpoint scan held three times what it used). ``trim()`` asks g
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import gc
 from collections.abc import Callable
@@ -15,6 +14,8 @@ from collections.abc import Callable
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
+    import ctypes  # on the first trim, not at start-up
+
     try:
         libc = ctypes.CDLL("libc.so.6")  # not ctypes.util.find_library: it forks ldconfig
         function = libc.malloc_trim

@@ -11,6 +11,7 @@ trusted either way. Server text is data: it is matched, never interpreted furthe
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -22,11 +23,10 @@ Meaning = Literal["policy", "credentials", "mailbox"]
 class Wording:
     meaning: Meaning
     family: str  # who says it ("Dovecot", "Cyrus", ...; "common" when many do)
-    pattern: re.Pattern[str]
+    pattern: str  # a regular expression, matched without regard to case
 
 
-def _w(meaning: Meaning, family: str, pattern: str) -> Wording:
-    return Wording(meaning, family, re.compile(pattern, re.IGNORECASE))
+_w = Wording  # short, for the table below
 
 
 WORDINGS: tuple[Wording, ...] = (
@@ -79,10 +79,16 @@ WORDINGS: tuple[Wording, ...] = (
 def words_meaning(text: str) -> tuple[Meaning, str] | None:
     """The meaning of a server's refusal text and who says it so, or None when it says nothing clear (or says
     contradictory things: a policy word and a credential word in one answer)."""
-    found = [w for w in WORDINGS if w.pattern.search(text)]
+    found = [w for w, pattern in _compiled() if pattern.search(text)]
     meanings = {w.meaning for w in found}
     if not found or {"policy", "credentials"} <= meanings:
         return None
     # "unknown user" next to a TLS demand: the TLS demand is what stops the login.
     first = next(w for w in found if w.meaning == "policy") if "policy" in meanings else found[0]
     return first.meaning, first.family
+
+
+@functools.cache
+def _compiled() -> tuple[tuple[Wording, re.Pattern[str]], ...]:
+    """The table's patterns, compiled on the first answer they read rather than at every start-up."""
+    return tuple((w, re.compile(w.pattern, re.IGNORECASE)) for w in WORDINGS)

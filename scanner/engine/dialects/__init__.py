@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from scanner.engine.dialects.base import Ask, Dialect, DummyCredentials, LoginAnswer
-from scanner.engine.dialects.imap import ImapDialect
-from scanner.engine.dialects.pop3 import Pop3Dialect
-from scanner.engine.dialects.smtp import SmtpDialect
 from scanner.model import Protocol
 
-_DIALECTS: dict[str, Dialect[Any]] = {d.protocol: d for d in (ImapDialect(), Pop3Dialect(), SmtpDialect())}
 
-
+@functools.cache
 def dialect_for(protocol: Protocol) -> Dialect[Any]:
-    return _DIALECTS[protocol]
+    """The one dialect of ``protocol``. Its module and protocol machine are imported with the first endpoint that
+    speaks it, so a scan of IMAP alone never loads the SMTP ones (nor start-up the three)."""
+    if protocol == "imap":
+        from scanner.engine.dialects.imap import ImapDialect
+
+        return ImapDialect()
+    if protocol == "pop3":
+        from scanner.engine.dialects.pop3 import Pop3Dialect
+
+        return Pop3Dialect()
+    if protocol == "smtp":
+        from scanner.engine.dialects.smtp import SmtpDialect
+
+        return SmtpDialect()
+    raise KeyError(protocol)
 
 
 __all__ = ["Ask", "Dialect", "DummyCredentials", "LoginAnswer", "dialect_for"]
