@@ -229,16 +229,30 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
 
 
 def runner_limits(settings: ScanSettings, plan: TargetPlan) -> dict[str, Any]:
-    """Keyword arguments of scanner.engine.runner.Scan (and of every worker's Scan)."""
-    from scanner.engine.runner import default_concurrency
-
+    """Keyword arguments of scanner.engine.runner.Scan (and of every worker's Scan: --concurrency is shared
+    between them; without it each process takes its own default)."""
     return {
-        "concurrency": settings.concurrency or default_concurrency(),
+        "concurrency": settings.concurrency,
         "per_host": settings.per_host,
         "rate": settings.rate,
         "total_source": plan.current_total,
         "reverse": plan.resolver.reverse_for_scan if settings.ptr else None,
     }
+
+
+def _say_concurrency_cap(requested: int | None, processes: int) -> None:
+    """One line when --concurrency asks for more sockets than the file-descriptor limit gives a process."""
+    if requested is None:
+        return
+    from scanner.engine.runner import concurrency_cap
+
+    cap = concurrency_cap()
+    if requested // processes > cap:
+        print(
+            f"mailprobe: --concurrency {requested:,} lowered to {cap * processes:,} "
+            f"({cap:,} per process): the file-descriptor limit (ulimit -n) allows no more",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -283,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"mailprobe: {exc} (--discover off scans without a SYN scanner)", file=sys.stderr)
             return 2
     workers = worker_count(settings.workers, plan, tui=use_tui)
+    _say_concurrency_cap(settings.concurrency, workers)
     if workers > 1:
         parallel = WorkerScan(plan, probe_options(settings), workers, limits)
         parallel.spawn()  # before any event loop runs here

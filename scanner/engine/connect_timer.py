@@ -22,10 +22,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Protocol
 
 FLOOR = 0.1  # seconds: nmap's own minimum RTT timeout (-T3 and -T4)
 WARMUP = 8
 HEARTBEAT = 0.05  # seconds between two measurements of the event loop's lag
+
+
+class Waiter(Protocol):
+    """What waits on the timer's offer: a connect's deadline, or a sweep of many connects."""
+
+    def reschedule(self) -> None: ...
 
 
 class ConnectTimer:
@@ -38,7 +45,7 @@ class ConnectTimer:
         self.rttvar = 0.0
         self._offer = ceiling
         self._announced = ceiling
-        self._waiting: set[ConnectDeadline] = set()
+        self._waiting: set[Waiter] = set()
         self.lag = 0.0  # how late the event loop runs a callback that is due, as last measured
         self._heartbeat: asyncio.TimerHandle | None = None
 
@@ -77,14 +84,15 @@ class ConnectTimer:
 
     # -- pending connects ------------------------------------------------------------------------------------
 
-    def _track(self, deadline: ConnectDeadline, loop: asyncio.AbstractEventLoop) -> None:
-        self._waiting.add(deadline)
+    def track(self, waiter: Waiter, loop: asyncio.AbstractEventLoop) -> None:
+        """``waiter.reschedule()`` is called whenever the offer falls by a quarter, until ``forget(waiter)``."""
+        self._waiting.add(waiter)
         if self._heartbeat is None:
             due = loop.time() + HEARTBEAT
             self._heartbeat = loop.call_at(due, self._beat, loop, due)
 
-    def _forget(self, deadline: ConnectDeadline) -> None:
-        self._waiting.discard(deadline)
+    def forget(self, waiter: Waiter) -> None:
+        self._waiting.discard(waiter)
         if not self._waiting and self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
@@ -118,7 +126,7 @@ class ConnectDeadline:
         self._on_expiry = on_expiry
         self._handle: asyncio.TimerHandle | None = loop.call_at(self.when(), self._fire)
         if timer is not None:
-            timer._track(self, loop)
+            timer.track(self, loop)
 
     def when(self) -> float:
         if self._timer is None:
@@ -136,7 +144,7 @@ class ConnectDeadline:
             self._handle.cancel()
             self._handle = None
         if self._timer is not None:
-            self._timer._forget(self)
+            self._timer.forget(self)
 
     def _fire(self) -> None:
         when = self.when()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from scanner.engine.dialects import Ask, Dialect, DummyCredentials, dialect_for
 from scanner.engine.hostslots import conversation_slot
 from scanner.engine.options import ProbeOptions
-from scanner.engine.session import ConnectError, Session, SessionError, open_tcp
+from scanner.engine.session import ConnectError, Session, SessionError, failed_connect, open_tcp
 from scanner.engine.steplog import (
     capability_words,
     connected,
@@ -90,15 +91,43 @@ def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
 
 async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
     started = time.monotonic()
-    transcript = Transcript(started=started)
-    seen = _Seen()
     try:
         # Closed and dropped ports, most of any range, end here: nothing else is set up for them.
         reader, writer = await _open(endpoint, options)
     except ConnectError as exc:
-        seen.state, seen.error = exc.state, exc.reason
-        transcript.note(exc.reason)
-        return _finish(endpoint, options, seen, transcript, started)
+        return unanswered(endpoint, options, exc, started)
+    return await _converse(endpoint, options, reader, writer, started)
+
+
+async def probe_connected(
+    endpoint: Endpoint, options: ProbeOptions, sock: socket.socket, started: float
+) -> EndpointResult:
+    """The probe of an endpoint whose first connect someone else made (the scan's connect sweep): ``sock`` is
+    connected, ``started`` (time.monotonic) is when its connect began."""
+    try:
+        reader, writer = await asyncio.open_connection(sock=sock)
+    except OSError as exc:
+        sock.close()
+        return unanswered(endpoint, options, failed_connect(exc), started)
+    return await _converse(endpoint, options, reader, writer, started)
+
+
+def unanswered(endpoint: Endpoint, options: ProbeOptions, failure: ConnectError, started: float) -> EndpointResult:
+    """The row of an endpoint whose connect was refused, dropped or failed."""
+    transcript = Transcript(started=started)
+    transcript.note(failure.reason)
+    return _finish(endpoint, options, _Seen(state=failure.state, error=failure.reason), transcript, started)
+
+
+async def _converse(
+    endpoint: Endpoint,
+    options: ProbeOptions,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    started: float,
+) -> EndpointResult:
+    transcript = Transcript(started=started)
+    seen = _Seen()
     first = _session(endpoint, options, reader, writer, transcript)
     try:
         credentials = DummyCredentials.random()
@@ -132,13 +161,13 @@ def _finish(
         return _bare_result(endpoint, seen, transcript, duration_ms, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _label(endpoint: Endpoint) -> str:
+def endpoint_label(endpoint: Endpoint) -> str:
     """How the debug log names an endpoint: "imap 192.0.2.10:143", "imap [2001:db8::1]:993"."""
     where = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
     return f"{endpoint.protocol} {where}:{endpoint.port}"
 
 
-@logged_step("connect", _label, connected)
+@logged_step("connect", endpoint_label, connected)
 async def _open(endpoint: Endpoint, options: ProbeOptions) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await open_tcp(
         endpoint.address, endpoint.port, timeout=options.connect_timeout, source_address=options.source_address
@@ -159,7 +188,7 @@ def _session(
 
 
 def _where(prober: _Prober) -> str:
-    return _label(prober.endpoint)
+    return endpoint_label(prober.endpoint)
 
 
 class _Prober:
@@ -544,20 +573,21 @@ def _result(
         starttls = seen.starttls
         if seen.state == "open" and starttls == "not_applicable":
             starttls = "not_tested"  # the probe stopped before STARTTLS: nothing is known about it
-        verdict = judge_plaintext_login(
-            LoginEvidence(
-                advertised=advertised,
-                clear=tuple(seen.clear),
-                tls=tuple(seen.over_tls),
-                tls_available=seen.starttls == "ok",
-                preauth=seen.preauth,
-                no_tls=seen.starttls == "not_offered",
-            )
-        )
         if seen.state != "open" and not seen.clear:
             verdict = PlaintextLogin("not_tested", (seen.error or "endpoint not reachable",))
         elif not options.login_probe and not seen.preauth:
             verdict = PlaintextLogin("not_tested", ("login probe disabled (--no-login-probe)",))
+        else:
+            verdict = judge_plaintext_login(
+                LoginEvidence(
+                    advertised=advertised,
+                    clear=tuple(seen.clear),
+                    tls=tuple(seen.over_tls),
+                    tls_available=seen.starttls == "ok",
+                    preauth=seen.preauth,
+                    no_tls=seen.starttls == "not_offered",
+                )
+            )
     findings: list[Finding] = []
     if seen.state == "open":
         findings = dialect.findings(

@@ -16,16 +16,21 @@ import asyncio
 import contextlib
 import functools
 import gc
-import os
 import resource
+import socket
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from scanner.engine import connect_timer, hostslots, memory
 from scanner.engine.options import ProbeOptions
 from scanner.model import Endpoint, EndpointResult
+
+if TYPE_CHECKING:
+    from scanner.engine.session import ConnectError
+    from scanner.engine.sweep import ConnectSweep
 
 ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
 ReverseFunc = Callable[[str], Awaitable[str | None]]
@@ -54,15 +59,22 @@ def raise_fd_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
+PER_PROCESS = 16384  # default endpoints at once in one process (measured, see default_concurrency)
+
+
+def concurrency_cap() -> int:
+    """The most endpoints one process can have under way: each holds a socket, and the descriptor limit is hard."""
+    return max(8, raise_fd_limit() - FD_RESERVE)
+
+
 def default_concurrency() -> int:
-    """Endpoints at once: 8192 per CPU (most of a range is waiting on connects, not computing), at most 32768,
-    and never more than the file-descriptor limit allows. Measured on a dropped /17 (benchmarks/range_bench.py,
-    2 CPUs, --timeout 1): the CPU a dead endpoint costs falls as concurrency rises (22.9 s at 4,096, 18.4 s at
-    8,192, 16.5 s at 16,384), and so does the floor (endpoints x timeout / concurrency); past 16,384 on 2 CPUs
-    the pending connects' memory (about 4 KB each) outweighs the little time left to gain."""
-    fds = raise_fd_limit()
-    by_machine = min(8192 * (os.cpu_count() or 1), 32768)
-    return max(8, min(by_machine, fds - FD_RESERVE))
+    """Endpoints at once in one process: 16,384 (most of a range is waiting on connects, not computing), never
+    more than the file-descriptor limit allows. Measured on dropped ranges (benchmarks/range_bench.py, 2 CPUs,
+    --timeout 1, one process per CPU): a range's connects go in waves of this size, each wave waiting one connect
+    timeout, so the wall time is about endpoints x timeout / concurrency plus the CPU; a dropped /18 took 9.4 s at
+    8,192 and 7.3 s at 16,384 in one process. A connect waiting costs about half a kilobyte of memory here (the
+    connect sweep keeps no task for it)."""
+    return min(PER_PROCESS, concurrency_cap())
 
 
 # Thousands of probes in flight keep hundreds of thousands of objects alive; with CPython's default thresholds
@@ -122,6 +134,9 @@ class _Slot:
     held: bool = True
 
 
+_Tag = tuple[Endpoint, _Slot]  # what the connect sweep carries for each endpoint
+
+
 class Scan:
     def __init__(
         self,
@@ -140,7 +155,7 @@ class Scan:
             raise ValueError("concurrency and per_host must be at least 1")
         self._endpoints = endpoints
         self.options = options
-        self.concurrency = concurrency or default_concurrency()
+        self.concurrency = min(concurrency or default_concurrency(), concurrency_cap())  # never EMFILE rows
         self.per_host = per_host
         self._host_slots = hostslots.HostSlots(per_host, conversations=min(self.concurrency, MAX_CONVERSATIONS))
         self._starts_per_host = 2 * per_host  # connecting ones included: see the module's docstring
@@ -149,6 +164,7 @@ class Scan:
         )
         self.rate = rate
         self._probe = probe or _default_probe()
+        self._sweeping = probe is None  # the default probe's first connects are made by a ConnectSweep
         self._total = total
         self._total_source = total_source
         self._reverse = reverse
@@ -244,15 +260,67 @@ class Scan:
         # The probe tasks inherit this task's context: one install serves them all.
         hostslots.install(self._host_slots)
         connect_timer.install(self._connect_timer)
+        sweep: ConnectSweep[_Tag] | None = None
         try:
             async with asyncio.TaskGroup() as group:
-                await self._schedule(queue, group)
+                if self._sweeping:
+                    sweep = self._new_sweep(queue, group)
+                await self._schedule(queue, group, sweep)
+                if sweep is not None:
+                    await sweep.idle()  # after stop(), the connects already started still get their rows
         except Exception as exc:  # a broken target source ends the stream with its error
             while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
                 exc = exc.exceptions[0]  # type: ignore[assignment]
             await queue.put(exc)
             return
+        finally:
+            if sweep is not None:
+                sweep.close()
         await queue.put(_END)
+
+    def _new_sweep(self, queue: asyncio.Queue[object], group: asyncio.TaskGroup) -> ConnectSweep[_Tag]:
+        """The default probe's connects go through one sweep: an endpoint gets a task only once it answered."""
+        from scanner.engine.probe import endpoint_label, probe_connected, unanswered
+        from scanner.engine.sweep import ConnectSweep
+
+        options = self.options
+
+        def connected(tag: _Tag, sock: socket.socket, started: float) -> None:
+            endpoint, slot = tag
+            task = self._spawn(group, slot, self._one(endpoint, queue, slot, probe_connected, sock, started))
+            task.add_done_callback(lambda _task: sock.close())  # a no-op once the probe closed it
+
+        def refused(tag: _Tag, failure: ConnectError, started: float) -> None:
+            endpoint, slot = tag
+            result = unanswered(endpoint, options, failure, started)
+            self._count(result)
+            if queue.full():  # the consumer is behind: the slot stays held until the row is queued
+                self._spawn(group, slot, self._deliver(result, queue, slot))
+            else:
+                queue.put_nowait(result)
+                self._release_slot(slot)
+
+        return ConnectSweep(
+            asyncio.get_running_loop(),
+            self._connect_timer,
+            ceiling=options.connect_timeout,
+            source=options.source_address,
+            on_connected=connected,
+            on_unanswered=refused,
+            label=lambda tag: endpoint_label(tag[0]),
+        )
+
+    def _spawn(self, group: asyncio.TaskGroup, slot: _Slot, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = group.create_task(work)
+        # a task cancelled before its first step never runs its finally: release from the callback too
+        task.add_done_callback(functools.partial(self._release_slot, slot))
+        return task
+
+    async def _deliver(self, result: EndpointResult, queue: asyncio.Queue[object], slot: _Slot) -> None:
+        try:
+            await queue.put(result)
+        finally:
+            self._release_slot(slot)
 
     def _source(self) -> AsyncIterator[Endpoint | EndpointResult]:
         source = self._endpoints
@@ -271,7 +339,9 @@ class Scan:
         await self._changed.wait()
         self._changed.clear()
 
-    async def _schedule(self, queue: asyncio.Queue[object], group: asyncio.TaskGroup) -> None:
+    async def _schedule(
+        self, queue: asyncio.Queue[object], group: asyncio.TaskGroup, sweep: ConnectSweep[_Tag] | None
+    ) -> None:
         source = self._source()
         exhausted = False
         max_parked = max(self.concurrency * 4, 64)  # bounds memory when many endpoints share few hosts
@@ -313,9 +383,10 @@ class Scan:
             self.active += 1
             self.started += 1
             slot = _Slot(endpoint.address)
-            task = group.create_task(self._one(endpoint, queue, slot))
-            # a task cancelled before its first step never runs its finally: release from the callback too
-            task.add_done_callback(functools.partial(self._release_slot, slot))
+            if sweep is not None:
+                sweep.start((endpoint, slot), endpoint.address, endpoint.port)
+            else:
+                self._spawn(group, slot, self._one(endpoint, queue, slot, self._probe))
 
     async def _rate_wait(self) -> None:
         if not self.rate:
@@ -346,12 +417,20 @@ class Scan:
         self.active -= 1
         self._release_host(slot.host)
 
-    async def _one(self, endpoint: Endpoint, queue: asyncio.Queue[object], slot: _Slot) -> None:
-        """Probe, look the PTR name up, queue the result; the slot is held throughout (the PTR lookup counts
-        against the concurrency, and a full queue holds further starts back)."""
+    async def _one(
+        self,
+        endpoint: Endpoint,
+        queue: asyncio.Queue[object],
+        slot: _Slot,
+        probe: Callable[..., Awaitable[EndpointResult]],
+        *probe_args: Any,
+    ) -> None:
+        """Probe (``probe(endpoint, options, *probe_args)``), look the PTR name up, queue the result; the slot is
+        held throughout (the PTR lookup counts against the concurrency, and a full queue holds further starts
+        back)."""
         try:
             try:
-                result = await self._probe(endpoint, self.options)
+                result = await probe(endpoint, self.options, *probe_args)
             except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
                 result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
             if self._reverse is not None and result.state == "open" and result.ptr is None:

@@ -87,8 +87,37 @@ async def open_tcp(
                 raise ConnectError("error", f"connect failed: {exc.strerror or exc}") from None
         if timer is None:
             break
+    raise unanswered_connect(waited, tries)
+
+
+def unanswered_connect(waited: float, tries: int) -> ConnectError:
+    """The "filtered" outcome of connects that nothing answered, as every connect path words it."""
     how = f" ({tries} tries, the wait learnt from this scan's answers)" if tries > 1 else ""
-    raise ConnectError("filtered", f"no answer to connect within {round(waited, 2):g} s{how}")
+    return ConnectError("filtered", f"no answer to connect within {round(waited, 2):g} s{how}")
+
+
+def failed_connect(exc: OSError) -> ConnectError:
+    """A connect that ended in an error: unreachable networks are "filtered" (as port scanners say), a refusal is
+    "closed", anything else an "error" with the system's words."""
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return ConnectError("closed", "connection refused")
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):
+        return ConnectError("filtered", f"unreachable: {exc.strerror}")
+    return ConnectError("error", f"connect failed: {exc.strerror or exc}")
+
+
+def start_connect(address: str, port: int, source: str | None) -> tuple[socket.socket, int]:
+    """A non-blocking socket whose connect has been started, and connect's errno (EINPROGRESS while the handshake
+    is under way, 0 when done at once). OSError for a local failure (no socket, a source address not ours)."""
+    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if source:
+            sock.bind((source, 0))
+        return sock, sock.connect_ex((address, port))
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _family(address: str) -> socket.AddressFamily:
@@ -109,15 +138,14 @@ async def _connected_socket(
     The connect is driven by hand (non-blocking connect, one writer callback, one deadline of its own) rather than
     through ``loop.sock_connect``: no task and no name lookup per connect, and nothing shared between waiters."""
     loop = asyncio.get_running_loop()
-    sock = socket.socket(_family(address), socket.SOCK_STREAM)
+    try:
+        sock, error = start_connect(address, port, source)
+    except OSError as exc:
+        raise failed_connect(exc) from None
     answered: asyncio.Future[bool] = loop.create_future()
     deadline: ConnectDeadline | None = None
     fd = -1
     try:
-        sock.setblocking(False)
-        if source:
-            sock.bind((source, 0))
-        error = sock.connect_ex((address, port))
         if error == errno.EINPROGRESS:
             fd = sock.fileno()
             loop.add_writer(fd, _settle, answered, True)
@@ -127,24 +155,20 @@ async def _connected_socket(
             await answered
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             # at the deadline the kernel may have finished a handshake the event loop has not reported yet
-            if not error and not answered.result() and not _established(sock):
+            if not error and not answered.result() and not established(sock):
                 sock.close()
                 return None
         if error:
             raise OSError(error, os.strerror(error))
         if timer is not None:
-            timer.sample(_kernel_rtt(sock) or loop.time() - started)
+            timer.sample(kernel_rtt(sock) or loop.time() - started)
         return sock
-    except ConnectionRefusedError:
-        sock.close()
-        if timer is not None:
-            timer.sample_seen(loop.time() - started)
-        raise ConnectError("closed", "connection refused") from None
     except OSError as exc:
         sock.close()
-        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):
-            raise ConnectError("filtered", f"unreachable: {exc.strerror}") from None
-        raise ConnectError("error", f"connect failed: {exc.strerror or exc}") from None
+        failure = failed_connect(exc)
+        if failure.state == "closed" and timer is not None:
+            timer.sample_seen(loop.time() - started)
+        raise failure from None
     except BaseException:
         sock.close()
         raise
@@ -164,7 +188,7 @@ _TCPI_RTT = struct.Struct("=I")  # struct tcp_info: tcpi_rtt (microseconds) at b
 _TCPI_RTT_OFFSET = 68
 
 
-def _kernel_rtt(sock: socket.socket) -> float | None:
+def kernel_rtt(sock: socket.socket) -> float | None:
     """The round trip the kernel measured for the handshake (Linux TCP_INFO), free of event-loop delay."""
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
@@ -174,7 +198,7 @@ def _kernel_rtt(sock: socket.socket) -> float | None:
     return micros / 1e6 if micros else None
 
 
-def _established(sock: socket.socket) -> bool:
+def established(sock: socket.socket) -> bool:
     try:
         sock.getpeername()
     except OSError:

@@ -147,7 +147,7 @@ def _worker_main(
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the parent, which ends the workers
         _end_with_parent()
         kwargs = dict(scan_kwargs)
-        if kwargs.get("concurrency"):
+        if kwargs.get("concurrency"):  # the user's total, shared; without it each worker takes its own default
             kwargs["concurrency"] = max(8, kwargs["concurrency"] // count)
         if kwargs.get("rate"):
             kwargs["rate"] = kwargs["rate"] / count

@@ -32,6 +32,8 @@ _EXCHANGE_BANNER_SUFFIX = re.compile(r"\[([A-Za-z0-9+/=]{8,})\]\s*$")
 
 
 def detect_software(greeting: str | None, capabilities: Sequence[str] = ()) -> str | None:
+    if not greeting and not capabilities:
+        return None  # a port that never answered: most rows of a range
     text = (greeting or "").lower()
     for mark, product in _GREETING_MARKS:
         if mark in text:
