@@ -262,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
         require_ca_file(settings.ca_file)
     info = scan_info(settings)  # refuses -o FILE of another scan before any packet
     plan = plan_targets(settings)  # raises UsageError before any packet is sent
-    asyncio.run(_check_named_targets(plan, settings))
+    if plan.names:
+        asyncio.run(_check_named_targets(plan, settings))
     # --debug writes to stderr, which the TUI's screen would swallow or be garbled by: the table shows instead
     debugging = logging.getLogger("mailprobe").isEnabledFor(logging.DEBUG)
     use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty() and not debugging
