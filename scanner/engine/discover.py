@@ -25,7 +25,6 @@ import math
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
@@ -111,6 +110,8 @@ class Discovery:
         if not specs:
             self.finished = True
             return
+        import tempfile  # only when a SYN scanner runs: every scan imports this module to choose
+
         queue: asyncio.Queue[Endpoint | BaseException | None] = asyncio.Queue()
         rate = max(1.0, self.packet_rate / len(specs))
         with tempfile.TemporaryDirectory(prefix="mailprobe-discover-") as directory:
