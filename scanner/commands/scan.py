@@ -300,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
     workers = worker_count(settings.workers, plan, tui=use_tui)
     _say_concurrency_cap(settings.concurrency, workers)
     if workers > 1:
+        import scanner.engine.probe  # noqa: F401  once, before the fork, rather than by every worker after it
+
         parallel = WorkerScan(plan, probe_options(settings), workers, limits)
         parallel.spawn()  # before any event loop runs here
         return asyncio.run(plain_scan(parallel, settings, validation, info))
