@@ -444,11 +444,7 @@ async def plain_scan(
             with contextlib.suppress(BrokenPipeError):
                 await stdout_pipe.close()
     if discovery is not None:
-        print(
-            f"mailprobe: {discovery.tool} found {discovery.found:,} open of {discovery.asked:,} endpoints "
-            f"({discovery.asked - discovery.found:,} did not answer its SYNs and have no row)",
-            file=sys.stderr,
-        )
+        print(discovery.summary(), file=sys.stderr)
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {settings.output} completes them" if settings.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""The SYN front end: reading zmap's and masscan's output, when it is chosen, and a real zmap run inside a network
-namespace this test creates (skipped where that is not possible: not root, no zmap, no `ip`)."""
+"""The SYN front end: reading zmap's and masscan's output, when it is chosen, and real zmap and masscan runs
+inside network namespaces this test creates (they need root, iproute2 and the tools: skipped without them, except in
+CI, where they must run)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +19,21 @@ import pytest
 from scanner.engine import discover
 from scanner.engine.planning import build_plan
 from scanner.errors import UsageError
+from tests.dovecot import require_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_output_lines_give_addresses_and_nothing_else():
-    assert discover.parse_line("zmap", "127.9.0.5\n", 143) == "127.9.0.5"
-    assert discover.parse_line("zmap", "saddr\n", 143) is None  # the CSV header
-    assert discover.parse_line("masscan", "open tcp 143 127.9.0.5 1700000000\n", 143) == "127.9.0.5"
-    assert discover.parse_line("masscan", "open tcp 993 127.9.0.5 1700000000\n", 143) is None  # another port
-    assert discover.parse_line("masscan", "#masscan\n", 143) is None
-    assert discover.parse_line("masscan", "open tcp 143 not-an-address 1\n", 143) is None
+    assert discover.parse_line("zmap", "127.9.0.5\n") == ("127.9.0.5", None)
+    assert discover.parse_line("zmap", "saddr\n") is None  # the CSV header
+    console = "Discovered open port 143/tcp on 127.9.0.5                                    \n"
+    assert discover.parse_line("masscan", console) == ("127.9.0.5", 143)
+    assert discover.parse_line("masscan", "Discovered closed port 143/tcp on 127.9.0.5\n") is None
+    assert discover.parse_line("masscan", "open tcp 993 127.9.0.5 1700000000\n") == ("127.9.0.5", 993)  # -oL
+    assert discover.parse_line("masscan", "#masscan\n") is None
+    assert discover.parse_line("masscan", "open tcp 143 not-an-address 1\n") is None
+    assert discover.parse_line("masscan", "Discovered open port 143/tcp on 999.1.2.3\n") is None
 
 
 def test_targets_are_handed_over_as_networks():
@@ -38,11 +44,41 @@ def test_targets_are_handed_over_as_networks():
 
 
 def test_every_endpoint_gets_two_syns_and_no_default_blacklist():
-    plan = build_plan(["127.9.0.0/24"], ports="143")
-    zmap = discover.Discovery("zmap", plan, wait=1.0).command(143, "/tmp/t", 1000, loopback=False)
+    plan = build_plan(["192.0.2.0/24"], ports="143")
+    zmap = discover.Discovery("zmap", plan, wait=1.0).command("143", "/tmp/t", 1000, loopback=False)
     assert zmap[zmap.index("-P") + 1] == "2" and zmap[zmap.index("-b") + 1] == os.devnull
-    masscan = discover.Discovery("masscan", plan, wait=1.0).command(143, "/tmp/t", 1000, loopback=False)
+    masscan = discover.Discovery("masscan", plan, wait=1.0).command("143", "/tmp/t", 1000, loopback=False)
     assert masscan[masscan.index("--retries") + 1] == "1"
+    assert "-oL" not in masscan  # its console lines are the ones it writes out one by one
+
+
+def test_masscan_scans_ports_sharing_addresses_in_one_run_and_zmap_one_port_per_run():
+    plan = build_plan(["192.0.2.0/24"], ports="110,143,993,995")
+    (batch,) = discover.Discovery("masscan", plan, wait=1.0).batches()
+    assert sorted(spec.port for spec in batch.specs) == [110, 143, 993, 995] and batch.endpoints == 1024
+    assert len(discover.Discovery("zmap", plan, wait=1.0).batches()) == 4
+
+
+def test_a_hung_tool_is_given_up_on_only_long_after_its_sending_time():
+    plan = build_plan(["192.0.2.0/24"], ports="143")
+    found = discover.Discovery("zmap", plan, wait=1.0)
+    assert found.time_limit(65_536, 50_000) > 2 * 65_536 / 50_000 + 1
+
+
+def test_a_capture_that_dropped_packets_is_told(tmp_path):
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"pcap_drop": 3, "pcap_ifdrop": 1, "pcap_recv": 100}))
+    assert discover.capture_drops(str(meta)) == 4
+    assert discover.capture_drops(str(tmp_path / "missing.json")) == 0
+    found = discover.Discovery("zmap", build_plan(["192.0.2.0/24"], ports="143"), wait=1.0, dropped=4)
+    assert "dropped 4 packets" in found.summary() and "--rate" in found.summary()
+    assert "dropped" not in discover.Discovery("zmap", found.plan, wait=1.0).summary()
+
+
+def test_a_failed_run_is_explained_by_the_tools_own_error_line():
+    said = ["Starting masscan 1.3.2", "FAIL: failed to detect IP of interface", "[hint] try --adapter-ip"]
+    assert discover.explain(said, 1) == "FAIL: failed to detect IP of interface"
+    assert discover.explain([], 3) == "exit status 3"
 
 
 def test_the_automatic_choice_is_for_large_ipv4_ranges_only(monkeypatch):
@@ -65,7 +101,7 @@ def test_a_tool_asked_for_that_cannot_run_is_a_usage_error(monkeypatch):
         discover.choose("zmap", build_plan(["2001:db8::/120"], ports="143"))
 
 
-# -- a real zmap inside a namespace ------------------------------------------------------------------------------
+# -- real zmap and masscan inside namespaces -------------------------------------------------------------------
 
 LIVE = ("127.9.0.5", "127.9.0.77", "127.9.1.200")
 SERVERS = r"""
@@ -80,38 +116,75 @@ async def main():
 
 asyncio.run(main())
 """
+LO_MAC = "02:00:00:00:00:02"  # locally administered; masscan needs lo to have some MAC address
 
 
-@pytest.fixture()
-def namespace() -> Iterator[str]:
-    if os.geteuid() != 0 or not shutil.which("ip") or discover.unusable("zmap"):
-        pytest.skip("needs root, iproute2 and zmap with raw sockets")
+def make_namespace(*, lo_mac: str | None) -> str:
+    require_installed(os.geteuid() == 0, "the SYN front end tests need root (raw sockets, network namespaces)")
+    require_installed(shutil.which("ip") is not None, "iproute2 is not installed (apt-get install iproute2)")
     name = f"mp-discover-{uuid.uuid4().hex[:8]}"
-    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
-        pytest.skip("cannot create a network namespace here")
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    inside = ["ip", "netns", "exec", name]
+    if lo_mac:
+        subprocess.run([*inside, "ip", "link", "set", "dev", "lo", "address", lo_mac], check=True)
+    subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(
+        [
+            *inside,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.lo.route_localnet=1",
+            "net.ipv4.conf.all.route_localnet=1",
+            "net.ipv4.conf.lo.accept_local=1",
+        ],
+        check=True,
+    )
+    return name
+
+
+@pytest.fixture(params=["zmap", "masscan"])
+def tool_namespace(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    tool = request.param
+    require_installed(shutil.which(tool) is not None, f"{tool} is not installed (apt-get install {tool})")
+    # zmap in a namespace as it comes (lo's MAC all zero); masscan in one whose lo has a MAC address
+    name = make_namespace(lo_mac=LO_MAC if tool == "masscan" else None)
     try:
-        inside = ["ip", "netns", "exec", name]
-        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
-        subprocess.run(
-            [
-                *inside,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.lo.route_localnet=1",
-                "net.ipv4.conf.all.route_localnet=1",
-                "net.ipv4.conf.lo.accept_local=1",
-            ],
-            check=True,
-        )
-        yield name
+        yield tool, name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-def test_zmap_feeds_the_open_ports_to_the_probe(namespace):
-    inside = ["ip", "netns", "exec", namespace]
+def children_named(pid: int, name: str) -> list[int]:
+    """Running children of ``pid`` whose command is ``name``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command, after = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if command == name and int(after[1]) == pid and after[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def scan_inside(namespace: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["ip", "netns", "exec", namespace, sys.executable, "-m", "scanner", "scan", *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_syn_scanner_feeds_open_ports_to_the_probe_as_it_finds_them(tool_namespace):
+    tool, namespace = tool_namespace
     servers = subprocess.Popen(
-        [*inside, sys.executable, "-c", SERVERS, *LIVE],
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", SERVERS, *LIVE],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -119,38 +192,45 @@ def test_zmap_feeds_the_open_ports_to_the_probe(namespace):
     )
     try:
         assert servers.stdout is not None and servers.stdout.readline().strip() == "ready"
-        done = subprocess.run(
-            [
-                *inside,
-                sys.executable,
-                "-m",
-                "scanner",
-                "scan",
-                "127.9.0.0/23",
-                "-p",
-                "143",
-                "--discover",
-                "zmap",
-                "--timeout",
-                "1",
-                "--no-ptr",
-                "--format",
-                "jsonl",
-                "--fail-on",
-                "none",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        # --timeout 5: the SYN scanner listens 5 s for late answers after its last SYN, while the probe judges
+        # what it has already found within a fraction of that
+        scan = scan_inside(
+            namespace, "127.9.0.0/23", "-p", "143", "--discover", tool, "--timeout", "5", "--no-ptr",
+            "--format", "jsonl", "--fail-on", "none",
+        )  # fmt: skip
+        watchdog = threading.Timer(120, scan.kill)  # a hung scan fails the test instead of hanging it
+        watchdog.start()
+        try:
+            assert scan.stdout is not None and scan.stderr is not None
+            first = scan.stdout.readline()
+            still_scanning = children_named(scan.pid, tool)
+            rest = scan.stdout.read()
+            errors = scan.stderr.read()  # a few lines: it cannot fill the pipe while stdout is being read
+            scan.wait()
+        finally:
+            watchdog.cancel()
     finally:
         assert servers.stdin is not None
         servers.stdin.close()
         servers.wait(10)
-    assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert sorted(r["address"] for r in rows) == sorted(LIVE)  # found, and nothing else has a row
+    assert scan.returncode == 0, errors
+    assert first, errors
+    assert still_scanning, f"the first row came only after {tool} had ended: results were not streamed"
+    rows = [json.loads(line) for line in [first, *rest.splitlines()]]
+    assert sorted(r["address"] for r in rows) == sorted(LIVE), errors  # found, and nothing else has a row
     assert all(r["state"] == "open" and r["plaintext_login"]["verdict"] == "refused" for r in rows)
-    assert "zmap found 3 open of 512 endpoints" in done.stderr
+    assert f"{tool} found 3 open of 512 endpoints" in errors
+    assert not children_named(scan.pid, tool)
+
+
+def test_masscan_on_a_loopback_without_mac_address_is_refused_in_one_line():
+    require_installed(shutil.which("masscan") is not None, "masscan is not installed (apt-get install masscan)")
+    namespace = make_namespace(lo_mac=None)
+    try:
+        scan = scan_inside(namespace, "127.9.0.0/24", "-p", "143", "--discover", "masscan", "--format", "jsonl")
+        out, errors = scan.communicate(timeout=60)
+    finally:
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+    assert scan.returncode == 2 and out == ""
+    assert errors.count("\n") == 1 and "lo's MAC address is 00:00:00:00:00:00" in errors
+    assert "--discover zmap" in errors
