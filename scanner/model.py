@@ -164,6 +164,9 @@ class TlsInfo:
     certificate: CertificateInfo | None = None
     legacy_versions_accepted: tuple[str, ...] = ()
     legacy_versions_untested: tuple[str, ...] = ()  # "TLSv1: local OpenSSL cannot offer it", ...
+    # the port of the same server whose probe gave the two fields above (None: probed on this port); see
+    # scanner.engine.legacy_share
+    legacy_versions_probed_on: int | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
         certificate=certificate,
         legacy_versions_accepted=tuple(data.get("legacy_versions_accepted", ())),
         legacy_versions_untested=tuple(data.get("legacy_versions_untested", ())),
+        legacy_versions_probed_on=data.get("legacy_versions_probed_on"),
     )
 
 

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, C
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scanner.engine import connect_timer, hostslots, memory
+from scanner.engine import connect_timer, hostslots, legacy_share, memory
 from scanner.engine.options import ProbeOptions
 from scanner.model import Endpoint, EndpointResult
 
@@ -260,6 +260,7 @@ class Scan:
         # The probe tasks inherit this task's context: one install serves them all.
         hostslots.install(self._host_slots)
         connect_timer.install(self._connect_timer)
+        legacy_share.install(legacy_share.LegacyShare())
         sweep: ConnectSweep[_Tag] | None = None
         try:
             async with asyncio.TaskGroup() as group:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import time
+from collections.abc import Awaitable
 
+from scanner.engine import legacy_share
 from scanner.engine.options import ProbeOptions
 from scanner.model import CertificateInfo, Endpoint, EndpointResult, Finding, TlsInfo
 from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
-from scanner.tls.legacy import LEGACY_VERSIONS, Opener, probe_legacy_versions
+from scanner.tls.legacy import LEGACY_VERSIONS, LegacyResult, Opener, probe_legacy_versions
 from scanner.tls.names import NameCandidate, candidates_from, judge_names, split_sans
 from scanner.tls.trust import TrustStore, load_trust_store
 from scanner.verdicts.certificates import certificate_findings, unreadable_certificate_finding
@@ -91,19 +94,35 @@ async def inspect_tls(
             unreadable = str(exc)  # an unparsable leaf: the TLS facts still stand, and a finding says so
     accepted: tuple[str, ...] = ()
     untested: tuple[str, ...] = ()
+    probed_on: int | None = None
     if options.legacy_tls and opener is not None:
-        legacy = await probe_legacy_versions(
-            opener, server_name=handshake.server_name, timeout=min(options.tls_timeout, 5.0)
-        )
+        legacy, probed_on = await _legacy_versions(endpoint, handshake, opener, min(options.tls_timeout, 5.0))
         accepted, untested = legacy.accepted, legacy.untested
     if handshake.version in LEGACY_VERSIONS and handshake.version not in accepted:
         # the session itself is legacy (a server that speaks nothing newer): accepted whatever the extra tries said
         accepted = tuple(v for v in LEGACY_VERSIONS if v in accepted or v == handshake.version)
-    info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested)
+    info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested, probed_on)
     findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
     if unreadable:
         findings.append(unreadable_certificate_finding(unreadable, software))
     return info, findings
+
+
+async def _legacy_versions(
+    endpoint: Endpoint, handshake: HandshakeInfo, opener: Opener, timeout: float
+) -> tuple[LegacyResult, int | None]:
+    """The legacy versions the server accepts, and the port they were probed on when another port of the same
+    server was (None: probed here). See scanner.engine.legacy_share for when ports share."""
+
+    def probe() -> Awaitable[LegacyResult]:
+        return probe_legacy_versions(opener, server_name=handshake.server_name, timeout=timeout)
+
+    share = legacy_share.current()
+    if share is None or endpoint.protocol not in legacy_share.SHARED_PROTOCOLS or not handshake.chain_der:
+        return await probe(), None
+    chain = hashlib.sha256(b"".join(handshake.chain_der)).digest()  # the chain itself need not stay in memory
+    key = (endpoint.address, endpoint.protocol, chain, handshake.version, handshake.cipher)
+    return await share.probe(key, endpoint.port, probe)
 
 
 def with_ptr_name(result: EndpointResult, ptr: str, options: ProbeOptions) -> EndpointResult:

@@ -1,10 +1,12 @@
 """One scan, several processes: on a multi-core jump host the probe's Python work (thousands of sockets, TLS
 handshakes, certificate checks) outgrows one core long before the network does.
 
-The parent forks the workers after planning and before any event loop runs. Worker k probes the addresses whose
-integer value is k modulo N, so all ports of a host stay in one worker and the per-host limit still holds; it
-streams its results as JSON Lines through a pipe. The parent merges the streams and stays the only writer of the
-output file and of progress, so a killed scan still leaves whole lines only and ``--resume`` works as usual.
+The parent forks N-1 workers after planning and before any event loop runs, and is the N-th itself. Share k holds
+the addresses whose integer value is k modulo N, so all ports of a host stay in one process and the per-host limit
+still holds; the parent probes share 0, and worker k streams the results of share k as JSON Lines through a pipe.
+The parent merges its own results with the streams and stays the only writer of the output file and of progress,
+so a killed scan still leaves whole lines only and ``--resume`` works as usual. (The parent probing a share of its
+own saves a whole interpreter's memory: a worker that only merged would hold its own copy of what it imports.)
 
 Used for literal targets only (addresses, ranges, lists: the plan is complete before the fork) and plain output;
 names, domains and the TUI scan in one process.
@@ -73,10 +75,10 @@ class WorkerScan:
         return self.plan.total
 
     def spawn(self) -> None:
-        """Fork the workers. Call before any event loop runs in this process."""
+        """Fork the workers (shares 1 to N-1; share 0 is this process's). Call before any event loop runs here."""
         sys.stdout.flush()
         sys.stderr.flush()
-        for index in range(self.workers):
+        for index in range(1, self.workers):
             read_fd, write_fd = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker: never returns
@@ -92,8 +94,9 @@ class WorkerScan:
             raise RuntimeError("spawn() the workers first")
         # Bounded: when the consumer is slow the readers stop reading, the pipes fill and the workers' writes wait,
         # which holds their probes back (backpressure all the way down).
-        queue: asyncio.Queue[EndpointResult | None] = asyncio.Queue(QUEUE_SIZE)
+        queue: asyncio.Queue[EndpointResult | BaseException | None] = asyncio.Queue(QUEUE_SIZE)
         readers = [asyncio.create_task(self._read(worker, queue)) for worker in self._children]
+        readers.append(asyncio.create_task(self._own_share(queue)))
         try:
             running = len(readers)
             received = 0
@@ -102,6 +105,8 @@ class WorkerScan:
                 if item is None:
                     running -= 1
                     continue
+                if isinstance(item, BaseException):
+                    raise item
                 received += 1
                 if item.state == "open" and received % RELEASE_EVERY == 0:
                     memory.release()  # rows parsed and dropped leave a fragmented heap behind
@@ -112,7 +117,18 @@ class WorkerScan:
             await asyncio.wait(readers)
             self._reap()
 
-    async def _read(self, worker: _Worker, queue: asyncio.Queue[EndpointResult | None]) -> None:
+    async def _own_share(self, queue: asyncio.Queue[EndpointResult | BaseException | None]) -> None:
+        try:
+            scan = Scan(
+                _share(self.plan, 0, self.workers), self.options, **_share_kwargs(self.scan_kwargs, self.workers)
+            )
+            async for result in scan.results():
+                await queue.put(result)
+        except Exception as exc:  # a broken target source: the merged stream ends with its error, as a Scan's does
+            await queue.put(exc)
+        await queue.put(None)
+
+    async def _read(self, worker: _Worker, queue: asyncio.Queue[EndpointResult | BaseException | None]) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_LINE_LIMIT)
         pipe = os.fdopen(worker.fd, "rb", buffering=0)
@@ -146,14 +162,7 @@ def _worker_main(
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the parent, which ends the workers
         _end_with_parent()
-        kwargs = dict(scan_kwargs)
-        if kwargs.get("concurrency"):  # the user's total, shared; without it each worker takes its own default
-            kwargs["concurrency"] = max(8, kwargs["concurrency"] // count)
-        if kwargs.get("rate"):
-            kwargs["rate"] = kwargs["rate"] / count
-        kwargs.pop("total_source", None)
-        endpoints = _share(plan, index, count)
-        asyncio.run(_stream(Scan(endpoints, options, **kwargs), fd))
+        asyncio.run(_stream(Scan(_share(plan, index, count), options, **_share_kwargs(scan_kwargs, count)), fd))
     except BrokenPipeError:
         code = 0  # the parent is gone (killed or stopped): nothing left to tell it
     except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
@@ -161,6 +170,18 @@ def _worker_main(
         code = 70
     finally:
         os._exit(code)
+
+
+def _share_kwargs(scan_kwargs: dict[str, Any], count: int) -> dict[str, Any]:
+    """One share's Scan limits: the user's total concurrency and rate split between the processes (without
+    --concurrency each process takes its own default); the total is the parent's to report."""
+    kwargs = dict(scan_kwargs)
+    if kwargs.get("concurrency"):
+        kwargs["concurrency"] = max(8, kwargs["concurrency"] // count)
+    if kwargs.get("rate"):
+        kwargs["rate"] = kwargs["rate"] / count
+    kwargs.pop("total_source", None)
+    return kwargs
 
 
 def _end_with_parent() -> None:

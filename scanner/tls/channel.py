@@ -169,6 +169,9 @@ def client_context(min_version: str | None, max_version: str | None, security_le
     to build than a connection, and nothing per connection is set on it). Callers must not change it."""
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
+    # A connection waiting on its server (a failed login's delay, a slow reply) gives its 34 KB of record buffers
+    # back: hundreds of conversations at once wait far more than they read.
+    ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     if security_level is not None:
         # At level 0 offer everything OpenSSL still has, so a legacy-only server finds a common cipher.
         base = "ALL:COMPLEMENTOFDEFAULT" if security_level == 0 else "DEFAULT"

@@ -92,6 +92,8 @@ def _tls_lines(r: EndpointResult) -> list[str]:
     if r.tls.legacy_versions_accepted:
         lines.append("  legacy versions accepted: " + ", ".join(r.tls.legacy_versions_accepted))
     lines.extend(f"  not tested: {line}" for line in r.tls.legacy_versions_untested)
+    if r.tls.legacy_versions_probed_on is not None:
+        lines.append(f"  legacy versions probed on port {r.tls.legacy_versions_probed_on} of this server")
     cert = r.tls.certificate
     if cert is None:
         lines.append("  no certificate")

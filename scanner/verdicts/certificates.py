@@ -176,12 +176,18 @@ def certificate_findings(
     if tls.legacy_versions_accepted:
         versions = ", ".join(tls.legacy_versions_accepted)
         untested = f" Not tested: {'; '.join(tls.legacy_versions_untested)}." if tls.legacy_versions_untested else ""
+        where = (
+            f" Probed on port {tls.legacy_versions_probed_on} of this server (same protocol, certificate and TLS "
+            "parameters: one TLS configuration)."
+            if tls.legacy_versions_probed_on is not None
+            else ""
+        )
         add(
             "tls-legacy-version",
             "medium",
             "Legacy TLS versions accepted",
             f"A handshake restricted to {versions} succeeded. These versions lack modern cipher suites and are "
-            f"deprecated (RFC 8996); the connection itself negotiated {tls.version or 'unknown'}.{untested}",
+            f"deprecated (RFC 8996); the connection itself negotiated {tls.version or 'unknown'}.{untested}{where}",
             _LEGACY,
         )
     return found

@@ -80,3 +80,6 @@ def test_two_workers_give_the_rows_one_process_gives(dovecot_plaintext_allowed):
     assert {r["port"] for r in open_rows} == {110, 143, 993, 995}
     assert {r["plaintext_login"]["verdict"] for r in open_rows if r["transport"] == "starttls"} == {"accepted"}
     assert all(r["tls"]["certificate"] for r in open_rows)  # whole results cross the pipe
+    # three processes: the parent's own share and two workers' (the Dovecot's address falls in one of them)
+    three = scan_rows(*targets, "--workers", "3")
+    assert sorted(map(summary, three)) == sorted(map(summary, alone))

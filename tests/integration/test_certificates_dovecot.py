@@ -292,3 +292,15 @@ def test_findings_and_trust(served: Served, scan: Scan, port: int) -> None:
 def test_exit_code_follows_the_findings(served: Served, scan: Scan) -> None:
     high = any(SEVERITY[f] in ("critical", "high") for f in scan.findings)
     assert served.outcomes[scan.id].returncode == (1 if high else 0), served.outcomes[scan.id].stderr
+
+
+@pytest.mark.parametrize("scan", [s for s in SCANS if s.legacy_accepted is not None], ids=lambda s: s.id)
+def test_one_legacy_probe_per_server(served: Served, scan: Scan) -> None:
+    """143 and 993 of one Dovecot share one TLS configuration: one port probes the legacy versions, the other
+    takes its result and names the port it came from."""
+    rows = served.outcomes[scan.id].rows
+    sources = {port: rows[port]["tls"].get("legacy_versions_probed_on") for port in PORTS}
+    assert list(sources.values()).count(None) == 1, sources  # exactly one port probed ...
+    probed = next(port for port, source in sources.items() if source is None)
+    assert all(source == probed for port, source in sources.items() if port != probed), sources  # ... for both
+    assert rows[143]["tls"]["legacy_versions_accepted"] == rows[993]["tls"]["legacy_versions_accepted"]

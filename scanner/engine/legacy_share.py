@@ -1,0 +1,80 @@
+"""One legacy-version probe per server, not per port.
+
+Whether TLS 1.0/1.1 are still accepted is a setting of the server's TLS stack, not of a port: Exchange's
+SChannel enables protocol versions machine-wide, and Dovecot's imap-login (or pop3-login) serves STARTTLS on 143
+and implicit TLS on 993 with the same ssl settings. So within a scan the ports of one address that speak the same
+protocol (IMAP on 143 and 993, POP3 on 110 and 995), present the same certificate chain and negotiate the same
+version and cipher share one probe: the first one probes, the others wait for its result and say where it came
+from (``TlsInfo.legacy_versions_probed_on``). That is one connection fewer per such port, and one fewer
+handshake for the server. Submission ports are never shared (Postfix sets TLS per master.cf service), nor are
+results that depend on the moment (a timeout, a closed connection): those ports probe for themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scanner.tls.legacy import LegacyResult
+
+SHARED_PROTOCOLS = frozenset({"imap", "pop3"})
+MAX_SERVERS = 4096  # servers remembered at once: a range's hosts come and go, their results need not stay
+
+Key = tuple[str, str, bytes, str | None, str | None]  # address, protocol, chain digest, version, cipher
+
+
+class LegacyShare:
+    def __init__(self, max_servers: int = MAX_SERVERS) -> None:
+        self._max = max_servers
+        self._results: OrderedDict[Key, asyncio.Future[tuple[LegacyResult, int] | None]] = OrderedDict()
+
+    async def probe(
+        self, key: Key, port: int, run: Callable[[], Awaitable[LegacyResult]]
+    ) -> tuple[LegacyResult, int | None]:
+        """The legacy result for ``key``: probed by ``run()`` (and None as its port), or the result another port of
+        the same server got (and that port)."""
+        known = self._results.get(key)
+        if known is not None:
+            shared = await asyncio.shield(known)
+            if shared is not None:
+                return shared[0], shared[1]
+            return await run(), None  # the first port's probe told nothing lasting: this one probes itself
+        waiting: asyncio.Future[tuple[LegacyResult, int] | None] = asyncio.get_running_loop().create_future()
+        self._results[key] = waiting
+        while len(self._results) > self._max:
+            self._results.popitem(last=False)
+        try:
+            result = await run()
+        except BaseException:
+            self._results.pop(key, None)
+            waiting.set_result(None)
+            raise
+        if _lasting(result):
+            waiting.set_result((result, port))
+        else:
+            self._results.pop(key, None)
+            waiting.set_result(None)
+        return result, None
+
+
+def _lasting(result: LegacyResult) -> bool:
+    """True when the result is the server's setting: nothing in it is untested for a reason of the moment."""
+    from scanner.tls.legacy import local_support
+
+    return all(local_support(entry.split(":", 1)[0]) for entry in result.untested)
+
+
+_current: ContextVar[LegacyShare | None] = ContextVar("mailprobe_legacy_share", default=None)
+
+
+def install(share: LegacyShare | None) -> None:
+    """Make ``share`` the one for the current task (and the tasks it creates from now on)."""
+    _current.set(share)
+
+
+def current() -> LegacyShare | None:
+    return _current.get()
