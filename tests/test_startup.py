@@ -27,7 +27,7 @@ def connect_ex(self, address):
     if not connected:
         connected.append(address)
         with open(os.environ["MODULES_AT_FIRST_CONNECT"], "a") as out:
-            out.write(json.dumps(sorted(set(sys.modules) - before)) + "\\n")
+            out.write(json.dumps([os.getpid(), sorted(set(sys.modules) - before)]) + "\\n")
     return real_connect_ex(self, address)
 
 socket.socket.connect_ex = connect_ex
@@ -72,9 +72,9 @@ def heavy_among(modules: list[str]) -> list[str]:
     return [name for name in modules if any(name == h or name.startswith(h + ".") for h in HEAVY)]
 
 
-def modules_at_first_connect(tmp_path: Path, *argv: str) -> list[list[str]]:
-    """Run ``mailprobe scan ARGV`` (closed loopback ports, --fail-on none) and return, per process that connected,
-    the modules imported before its first connect."""
+def modules_at_first_connect(tmp_path: Path, *argv: str) -> dict[int, list[str]]:
+    """Run ``mailprobe scan ARGV`` (closed loopback ports, --fail-on none) and return, per process that connected
+    (by pid), the modules imported before its first connect."""
     record = tmp_path / "modules.jsonl"
     done = subprocess.run(
         [sys.executable, "-c", _HOOK, "scan", *argv, "--no-ptr", "--fail-on", "none"],
@@ -86,7 +86,7 @@ def modules_at_first_connect(tmp_path: Path, *argv: str) -> list[list[str]]:
     )
     assert done.returncode == 3, done.stderr  # nothing reachable: every endpoint was asked, none answered
     assert record.exists(), f"the scan never called connect_ex: {done.stderr}"
-    return [json.loads(line) for line in record.read_text().splitlines()]
+    return dict(json.loads(line) for line in record.read_text().splitlines())
 
 
 @pytest.mark.parametrize(
@@ -99,20 +99,21 @@ def modules_at_first_connect(tmp_path: Path, *argv: str) -> list[list[str]]:
     ids=["table", "range-jsonl", "json-and-file"],
 )
 def test_a_scan_connects_before_importing_reports_tls_analysis_dns_or_tui(tmp_path: Path, argv: list[str]) -> None:
-    (imported,) = modules_at_first_connect(tmp_path, *argv)
+    (imported,) = modules_at_first_connect(tmp_path, *argv).values()
     assert "scanner.engine.probe" in imported  # the hook saw the scan's own imports
     assert heavy_among(imported) == []
 
 
 def test_forked_workers_connect_before_importing_them_either(tmp_path: Path) -> None:
     per_process = modules_at_first_connect(tmp_path, "127.0.0.0/24", "--ports", "imap:1", "--workers", "2")
-    assert len(per_process) == 2  # each worker's first connect
-    for imported in per_process:
+    assert len(per_process) == 2  # two processes probed (the parent takes a share too), each hooked
+    for imported in per_process.values():
         assert heavy_among(imported) == []
 
 
 def test_the_guard_sees_a_heavy_import(tmp_path: Path) -> None:
     """The same run with a policy file must load the policy before its first connect: proof the hook records."""
     (tmp_path / "policy.toml").write_text('plaintext_login = "refused"\n')
-    (imported,) = modules_at_first_connect(tmp_path, "127.0.0.1", "-p", "imap:1", "--no-tui", "--policy", "policy.toml")
+    argv = ("127.0.0.1", "-p", "imap:1", "--no-tui", "--policy", "policy.toml")
+    (imported,) = modules_at_first_connect(tmp_path, *argv).values()
     assert "scanner.report.policy" in heavy_among(imported)
