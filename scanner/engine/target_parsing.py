@@ -196,10 +196,18 @@ def _tokens_of_line(line: str) -> list[str]:
     if not text:
         return []
     fields = text.split()
+    port = address = None
     # masscan -oL: "open tcp 143 192.0.2.7 1700000000"
     if len(fields) == 5 and fields[0] == "open" and fields[1] == "tcp" and fields[2].isdigit():
-        address = fields[3]
-        return [f"[{address}]:{fields[2]}" if ":" in address else f"{address}:{fields[2]}"]
+        port, address = fields[2], fields[3]
+    # masscan's console lines (its output without -o): "Discovered open port 143/tcp on 192.0.2.7"
+    elif len(fields) == 6 and fields[:3] == ["Discovered", "open", "port"] and fields[4] == "on":
+        port, _, protocol = fields[3].partition("/")
+        if protocol != "tcp" or not port.isdigit():
+            return [text]  # not a line we know: reported as a bad target
+        address = fields[5]
+    if port is not None and address is not None:
+        return [f"[{address}]:{port}" if ":" in address else f"{address}:{port}"]
     return [f.strip(",") for f in fields if f.strip(",")]
 
 

@@ -129,9 +129,19 @@ def test_target_files_with_comments_and_masscan_lines(tmp_path):
     listing = tmp_path / "targets.txt"
     listing.write_text(
         "# from a sweep\n192.0.2.1\n192.0.2.2 192.0.2.3  # two on one line\nopen tcp 993 192.0.2.9 1700000000\n\n"
+        "Discovered open port 995/tcp on 192.0.2.10                                      \n"
     )
     plan = build_plan([f"@{listing}"], ports="143", lists=[str(listing)])
-    assert set(keys(plan)) == {("192.0.2.1", 143), ("192.0.2.2", 143), ("192.0.2.3", 143), ("192.0.2.9", 993)}
+    assert set(keys(plan)) == {
+        ("192.0.2.1", 143),
+        ("192.0.2.2", 143),
+        ("192.0.2.3", 143),
+        ("192.0.2.9", 993),
+        ("192.0.2.10", 995),
+    }
+    listing.write_text("Discovered open port 995/udp on 192.0.2.10\n")
+    with pytest.raises(UsageError, match="targets.txt:1"):
+        build_plan([], lists=[str(listing)])
 
 
 def test_bad_line_in_a_file_names_file_and_line(tmp_path):
