@@ -33,21 +33,27 @@ def trim() -> None:
         function(0)
 
 
-FULL_COLLECTION_EVERY = 2.0  # seconds between two full collections by release()
+FULL_COLLECTION_EVERY = 0.5  # seconds between two full collections by release()
 _last_full = 0.0
 
 
 def release() -> None:
     """Collect cyclic garbage (a finished conversation leaves cycles of frames, exceptions and TLS objects, which
-    the rarer collections of a scan reach late), then hand the freed heap back. A full collection walks every
-    object the process holds (tens of milliseconds in a busy scan: an eighth of a live range's CPU when it ran
-    every 128 conversations), so between two of them, at most every ``FULL_COLLECTION_EVERY`` seconds, only the
-    young generations are collected."""
+    the rarer collections of a scan reach late), then hand the freed heap back.
+
+    A full collection walks every object the process tracks, and most of them are modules, classes and functions
+    loaded once (OpenSSL and cryptography among them): on the first call those are frozen out of the collector's
+    sight (``gc.freeze``), so later full collections walk only what the scan made since. Between two full ones, at
+    most every ``FULL_COLLECTION_EVERY`` seconds, only the young generations are collected. (Measured on 4,096 live
+    endpoints: a full collection every 128 conversations without the freeze took an eighth of the CPU.)"""
     global _last_full
     now = time.monotonic()
     if now - _last_full >= FULL_COLLECTION_EVERY:
+        first = _last_full == 0.0
         _last_full = now
         gc.collect()
+        if first:
+            gc.freeze()  # what survives the first full collection of a scan is mostly there to stay
     else:
         gc.collect(1)
     trim()

@@ -44,6 +44,7 @@ QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait wit
 RELEASE_EVERY = 128  # open endpoints between two collections + malloc_trim (memory.release)
 FD_RESERVE = 256  # descriptors kept for files, DNS, the TUI and the odd second connection of a probe
 PTR_TIMEOUT = 3.0
+YIELD_EVERY = 256  # starts between two turns of the event loop
 
 
 def raise_fd_limit() -> int:
@@ -388,6 +389,10 @@ class Scan:
                 sweep.start((endpoint, slot), endpoint.address, endpoint.port)
             else:
                 self._spawn(group, slot, self._one(endpoint, queue, slot, self._probe))
+            if self.started % YIELD_EVERY == 0:
+                # Starting a wave of thousands takes a while: answers already in are seen (and teach the connect
+                # timer) meanwhile, instead of after the whole wave.
+                await asyncio.sleep(0)
 
     async def _rate_wait(self) -> None:
         if not self.rate:
