@@ -118,6 +118,13 @@ def test_closed_ports_are_rows_not_crashes(tmp_path):
     assert [(r["port"], r["state"]) for r in sorted(rows, key=lambda r: r["port"])] == [(1, "closed"), (2, "closed")]
 
 
+def test_a_concurrency_past_the_descriptor_limit_is_lowered_and_said(tmp_path):
+    done = mailprobe("scan", "127.0.0.254", "-p", "imap:1", "--format", "json", "--concurrency", "100000000")
+    lowered = [line for line in done.stderr.splitlines() if "--concurrency" in line]
+    assert len(lowered) == 1 and "lowered to" in lowered[0] and "ulimit -n" in lowered[0], done.stderr
+    assert [r["state"] for r in json.loads(done.stdout)] == ["closed"]  # a row, not "Too many open files"
+
+
 @pytest.mark.dovecot
 def test_host_level_findings_in_the_table(dovecot_ssl_no):
     done = mailprobe("scan", dovecot_ssl_no.address, "--source-address", "127.0.0.1", "--no-legacy-tls")

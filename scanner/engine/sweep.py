@@ -6,7 +6,8 @@ its own (one reader in the event loop) and keeps their deadlines in two queues i
 connect of a try waits ``offer x factor`` (the scan's ``ConnectTimer``), so start order is deadline order and one
 timer serves them all. It reports each endpoint exactly once: ``on_connected`` with the connected socket (the probe
 takes it from there), or ``on_unanswered`` with the ``ConnectError`` the probe's own connect would have raised
-(same states, same reasons, the same second try when the learnt wait cut the first one short).
+(same states, same reasons). A connect the learnt wait cut short gets a second try as the probe's own would,
+unless the scan's second tries have proven useless so far (``scanner.engine.retry_policy``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from scanner.engine.connect_timer import ConnectTimer
+from scanner.engine.retry_policy import RetryPolicy
 from scanner.engine.session import (
     ConnectError,
     failed_connect,
@@ -38,9 +40,9 @@ _BATCH = 1024  # epoll events taken per call
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("tag", "address", "port", "sock", "started", "first_started", "tries", "done")
+    __slots__ = ("tag", "address", "port", "sock", "started", "first_started", "tries", "factor", "done")
 
-    def __init__(self, tag: T, address: str, port: int, sock: socket.socket, started: float) -> None:
+    def __init__(self, tag: T, address: str, port: int, sock: socket.socket, started: float, factor: int) -> None:
         self.tag = tag
         self.address = address
         self.port = port
@@ -48,6 +50,7 @@ class _Pending(Generic[T]):
         self.started = started
         self.first_started = started
         self.tries = 1
+        self.factor = factor  # the wait of this try, in learnt waits
         self.done = False
 
 
@@ -77,6 +80,7 @@ class ConnectSweep(Generic[T]):
         self._alarm_at = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.retries = RetryPolicy()
         loop.add_reader(self._epoll.fileno(), self._drain)
 
     def __len__(self) -> int:
@@ -92,7 +96,7 @@ class ConnectSweep(Generic[T]):
         except OSError as exc:
             self._unanswered(tag, failed_connect(exc), started)
             return
-        self._launched(_Pending(tag, address, port, sock, started), error)
+        self._launched(_Pending(tag, address, port, sock, started, self.retries.first_try_factor()), error)
 
     def _launched(self, pending: _Pending[T], error: int) -> None:
         if error != errno.EINPROGRESS:  # answered at once (loopback does that) or failed locally
@@ -126,6 +130,8 @@ class ConnectSweep(Generic[T]):
 
     def _settled(self, pending: _Pending[T], error: int) -> None:
         pending.done = True
+        if pending.tries > 1:
+            self.retries.second_try_answered()  # a SYN was lost, or the host is farther than the wait learnt
         elapsed = self._loop.time() - pending.started
         sock = pending.sock
         if error:
@@ -146,7 +152,7 @@ class ConnectSweep(Generic[T]):
         ceiling_at = pending.first_started + self.ceiling
         if self._timer is None:
             return ceiling_at
-        return min(ceiling_at, pending.started + self._timer.current() * (1 << (pending.tries - 1)))
+        return min(ceiling_at, pending.started + self._timer.current() * pending.factor)
 
     def _arm(self, due: float) -> None:
         if self._alarm is not None:
@@ -193,7 +199,13 @@ class ConnectSweep(Generic[T]):
         waited = self._loop.time() - pending.first_started
         # Cut short by the learnt wait (not by the ceiling): a second SYN, with twice the wait. Started before the
         # first socket is let go, so the sweep never looks idle in between.
-        retried = self._timer is not None and pending.tries == 1 and waited < self.ceiling and self._retry(pending)
+        retried = (
+            self._timer is not None
+            and pending.tries == 1
+            and waited < self.ceiling
+            and self.retries.should_retry()
+            and self._retry(pending)
+        )
         self._forget(pending.sock.fileno())
         pending.sock.close()  # also leaves the epoll: the socket was its only user
         if not retried:
@@ -205,7 +217,7 @@ class ConnectSweep(Generic[T]):
             sock, error = start_connect(first.address, first.port, self._source)
         except OSError:
             return False
-        pending = _Pending(first.tag, first.address, first.port, sock, self._loop.time())
+        pending = _Pending(first.tag, first.address, first.port, sock, self._loop.time(), 2 * first.factor)
         pending.first_started, pending.tries = first.first_started, 2
         self._launched(pending, error)
         return True

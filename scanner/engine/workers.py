@@ -1,9 +1,10 @@
 """One scan, several processes: on a multi-core jump host the probe's Python work (thousands of sockets, TLS
 handshakes, certificate checks) outgrows one core long before the network does.
 
-The parent forks N-1 workers after planning and before any event loop runs, and is the N-th itself. Share k holds
-the addresses whose integer value is k modulo N, so all ports of a host stay in one process and the per-host limit
-still holds; the parent probes share 0, and worker k streams the results of share k as JSON Lines through a pipe.
+The parent forks N-1 workers after planning and before any event loop runs, and is the N-th itself. Addresses are
+shared out by their integer value (``share_of``), so all ports of a host stay in one process and the per-host limit
+still holds; the parent probes share 0 (half a worker's, as it also merges), and worker k streams the results of
+share k as JSON Lines through a pipe.
 The parent merges its own results with the streams and stays the only writer of the output file and of progress,
 so a killed scan still leaves whole lines only and ``--resume`` works as usual. (The parent probing a share of its
 own saves a whole interpreter's memory: a worker that only merged would hold its own copy of what it imports.)
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.engine import memory
-from scanner.engine.intervals import address_int
 from scanner.engine.linesink import LineSink
 from scanner.engine.options import ProbeOptions
 from scanner.engine.planning import TargetPlan
@@ -195,11 +195,16 @@ def _end_with_parent() -> None:
             os._exit(0)
 
 
+def share_of(value: int, count: int) -> int:
+    """Which of ``count`` processes probes the address whose integer value is ``value``. The parent (share 0) also
+    merges every result and writes them out, so it takes one slice of the addresses and each worker two: the
+    addresses are cut into 2 x count - 1 slices by value, slice 0 is the parent's, slices 2k-1 and 2k worker k's."""
+    return (value % (2 * count - 1) + 1) // 2
+
+
 def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:
-    for endpoint in plan.literal_endpoints():
-        value = address_int(endpoint.address)
-        if value is not None and value % count == index:
-            yield endpoint
+    # skipped by value, before an address string or an Endpoint is made for another process's endpoints
+    return plan.literal_endpoints(skip=lambda value, _port: share_of(value, count) != index)
 
 
 async def _stream(scan: Scan, fd: int) -> None:

@@ -218,3 +218,10 @@ def test_default_concurrency_stays_under_the_descriptor_limit():
     value = default_concurrency()
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert 8 <= value <= soft - FD_RESERVE
+
+
+def test_concurrency_never_exceeds_what_the_descriptor_limit_allows():
+    """--concurrency past `ulimit -n` would turn endpoints into "Too many open files" rows: it is lowered."""
+    scan = Scan([], OPTIONS, concurrency=10**9)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert 8 <= scan.concurrency <= soft - FD_RESERVE

@@ -242,3 +242,24 @@ async def test_a_local_failure_is_an_error_outcome_not_an_exception(closed_port)
         assert outcomes.reports == 1 and len(sweep) == 0
     finally:
         sweep.close()
+
+
+async def test_a_dead_range_settles_on_one_longer_try_per_port(monkeypatch, silent_port):
+    """Once second tries have found nothing, a dropped port costs one connect that waits three learnt waits."""
+    from scanner.engine import retry_policy
+
+    monkeypatch.setattr(retry_policy, "PROBATION", 4)
+    outcomes = Outcomes()
+    sweep = new_sweep(outcomes, trained(3.0), ceiling=3.0)
+    try:
+        for n in range(4):  # probation: each gets its second try, and none is answered
+            sweep.start(("probation", n), "127.0.0.1", silent_port)
+        await asyncio.wait_for(sweep.idle(), 5)
+        assert all("2 tries" in outcomes.unanswered[("probation", n)].reason for n in range(4))
+        sweep.start("later", "127.0.0.1", silent_port)
+        await asyncio.wait_for(sweep.idle(), 5)
+        later = outcomes.unanswered["later"]
+        assert later.state == "filtered" and "tries" not in later.reason  # one connect ...
+        assert 0.3 <= waited_in(later.reason) < 3.0  # ... waiting 3 x 0.1 s, still far below the ceiling
+    finally:
+        sweep.close()
