@@ -402,6 +402,8 @@ def parse_line(tool: str, line: str) -> tuple[str, int | None] | None:
     ``saddr``; masscan's console ``Discovered open port 143/tcp on ADDR`` or list ``open tcp 143 ADDR TIME``.
     None for anything else (headers, comments, closed ports, garbage)."""
     words = line.split()
+    candidate: str | None
+    port: int | None
     if tool == "zmap":
         candidate, port = (words[0], None) if len(words) == 1 else (None, None)
     elif console := _MASSCAN_OPEN.search(line):
