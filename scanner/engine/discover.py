@@ -19,7 +19,7 @@ net.ipv4.conf.lo.route_localnet=1 net.ipv4.conf.lo.accept_local=1``. masscan rea
 
 masscan 1.3.2 quirks handled here: its result lines reach a pipe at once only in its console format ("Discovered
 open port 143/tcp on 192.0.2.7"), so that is what is read; on a quiet interface it never exits after its wait
-(its capture thread waits for one more packet), so it is stopped once its own countdown has passed; and its retry
+(its capture thread waits for one more packet), so it is stopped once its own countdown is over; and its retry
 sends ``--retries`` extra passes of ``--rate`` packets over the whole range, so on a range smaller than the rate
 every endpoint would get hundreds of SYNs: the rate is capped at the number of endpoints (2-4 SYNs each).
 """
@@ -317,10 +317,11 @@ class Discovery:
         await queue.put(None)
 
     async def _watch(self, run: _Run) -> None:
-        """Keep the tool's last stderr lines; stop masscan once its own countdown after the last SYN has passed
+        """Keep the tool's last stderr lines; stop masscan once its own countdown after the last SYN is over
         (it may never exit on its own, see the module docstring)."""
         assert run.proc.stderr is not None
         pending = b""
+        counting = False  # its countdown has started (it also says "waiting 0-secs" once before it does)
         while chunk := await run.proc.stderr.read(4096):
             *lines, pending = re.split(rb"[\r\n]", pending + chunk)
             for raw in lines:
@@ -329,7 +330,10 @@ class Discovery:
                 if countdown is None:
                     if line:
                         run.said.append(line)
-                elif int(countdown.group(1)) < 0:
+                    continue
+                left = int(countdown.group(1))
+                counting = counting or left > 0
+                if left < 0 or (left == 0 and counting):  # at 0 it has stopped reading replies
                     run.stop()
 
     def time_limit(self, endpoints: int, rate: float) -> float:
