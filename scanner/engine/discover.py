@@ -227,9 +227,7 @@ class Discovery:
         everything = sum(batch.endpoints for batch in batches)
         with tempfile.TemporaryDirectory(prefix="mailprobe-discover-") as directory:
             runs = [
-                asyncio.create_task(
-                    self._run(batch, self.packet_rate * batch.endpoints / everything, directory, str(i), queue)
-                )
+                asyncio.create_task(self._run(batch, self.batch_rate(batch, everything), directory, str(i), queue))
                 for i, batch in enumerate(batches)
             ]
             try:
@@ -262,12 +260,10 @@ class Discovery:
             by_port[spec.port].append(spec)
         target_file = os.path.join(directory, f"{name}.targets")
         metadata_file = os.path.join(directory, f"{name}.json")
-        if self.tool == "masscan":
-            rate = min(rate, batch.endpoints)  # its retry pass is --rate packets long, whatever the range
         try:
             with open(target_file, "w") as out:
                 out.writelines(f"{net}\n" for net in networks(batch.intervals))
-            command = self.command(ports, target_file, max(1.0, rate), loopback=all_loopback(batch.intervals))
+            command = self.command(ports, target_file, rate, loopback=all_loopback(batch.intervals))
             if self.tool == "zmap":
                 command += ["-m", metadata_file]
             proc = await asyncio.create_subprocess_exec(
@@ -335,6 +331,12 @@ class Discovery:
                 counting = counting or left > 0
                 if left < 0 or (left == 0 and counting):  # at 0 it has stopped reading replies
                     run.stop()
+
+    def batch_rate(self, batch: _Batch, everything: int) -> float:
+        """SYNs per second for one run: its share of the rate; for masscan at most one per endpoint, since its
+        retry pass is --rate packets long whatever the range."""
+        rate = max(1.0, self.packet_rate * batch.endpoints / everything)
+        return min(rate, batch.endpoints) if self.tool == "masscan" else rate
 
     def time_limit(self, endpoints: int, rate: float) -> float:
         """Seconds after which the tool is taken to hang: twice its sending time plus its wait, and a minute."""

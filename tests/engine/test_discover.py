@@ -59,6 +59,29 @@ def test_masscan_scans_ports_sharing_addresses_in_one_run_and_zmap_one_port_per_
     assert len(discover.Discovery("zmap", plan, wait=1.0).batches()) == 4
 
 
+def test_masscan_sends_at_most_one_syn_per_endpoint_and_second_so_its_retry_pass_cannot_flood_a_small_range():
+    small = build_plan(["192.0.2.0/24"], ports="143")
+    (batch,) = discover.Discovery("masscan", small, wait=1.0).batches()
+    assert discover.Discovery("masscan", small, wait=1.0).batch_rate(batch, 256) == 256
+    assert discover.Discovery("zmap", small, wait=1.0).batch_rate(batch, 256) == discover.DEFAULT_PACKET_RATE
+    two_ports = build_plan(["198.51.100.0/24", "203.0.113.0/24"], ports="143,993")
+    found = discover.Discovery("zmap", two_ports, wait=1.0)  # one zmap per port, each with half the rate
+    assert [found.batch_rate(b, two_ports.literal_total) for b in found.batches()] == [100_000, 100_000]
+
+
+def test_masscan_is_not_chosen_for_loopback_targets_while_lo_has_no_mac_address(monkeypatch):
+    monkeypatch.setattr(discover, "unusable", lambda tool: None if tool == "masscan" else "zmap is not installed")
+    monkeypatch.setattr(discover, "interface_mac", lambda name: "00:00:00:00:00:00")
+    loopback = build_plan(["127.200.0.0/16"], ports="143,993", yes=True)
+    assert discover.choose(None, loopback) == (None, None)  # the connect scan, as without any SYN scanner
+    with pytest.raises(UsageError, match="lo's MAC address is 00:00:00:00:00:00"):
+        discover.choose("masscan", loopback)
+    monkeypatch.setattr(discover, "interface_mac", lambda name: "02:00:00:00:00:02")
+    assert discover.choose(None, loopback)[0] == "masscan"
+    frames = discover.LoopbackFrames.of_lo()
+    assert frames.gateway == "02:00:00:00:00:02" and frames.source != frames.gateway
+
+
 def test_a_hung_tool_is_given_up_on_only_long_after_its_sending_time():
     plan = build_plan(["192.0.2.0/24"], ports="143")
     found = discover.Discovery("zmap", plan, wait=1.0)
