@@ -59,8 +59,11 @@ class LineSink:
         self._shared_fd = shared_fd
 
     @classmethod
-    async def open(cls, pipe: IO[bytes]) -> LineSink:
+    async def open(cls, pipe: IO[bytes], *, buffer_limit: int | None = None) -> LineSink:
+        """``buffer_limit``: bytes held when the pipe is full before ``write`` waits (asyncio's 64 KiB otherwise)."""
         transport, protocol = await asyncio.get_running_loop().connect_write_pipe(_FlowControl, pipe)
+        if buffer_limit is not None:
+            transport.set_write_buffer_limits(high=buffer_limit)
         return cls(transport, protocol)
 
     @classmethod

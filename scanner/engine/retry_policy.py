@@ -35,10 +35,11 @@ class RetryPolicy:
         """The first try's wait, in learnt waits."""
         return 1 if self.always else SINGLE_TRY_FACTOR
 
-    def should_retry(self) -> bool:
-        """Called for each connect the learnt wait cut short: does it get a second try?"""
+    def should_retry(self, factor: int = 1) -> bool:
+        """Called for each connect the learnt wait cut short after ``factor`` learnt waits: does it get a second
+        try? One that waited less than a single try now would (it started before the policy changed) always does."""
         self._cut_short += 1
-        if self.always or self._cut_short % SAMPLE_EVERY == 0:
+        if factor < SINGLE_TRY_FACTOR or self.always or self._cut_short % SAMPLE_EVERY == 0:
             self.retried += 1
             return True
         return False

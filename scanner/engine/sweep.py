@@ -203,7 +203,7 @@ class ConnectSweep(Generic[T]):
             self._timer is not None
             and pending.tries == 1
             and waited < self.ceiling
-            and self.retries.should_retry()
+            and self.retries.should_retry(pending.factor)
             and self._retry(pending)
         )
         self._forget(pending.sock.fileno())
@@ -217,7 +217,7 @@ class ConnectSweep(Generic[T]):
             sock, error = start_connect(first.address, first.port, self._source)
         except OSError:
             return False
-        pending = _Pending(first.tag, first.address, first.port, sock, self._loop.time(), 2 * first.factor)
+        pending = _Pending(first.tag, first.address, first.port, sock, self._loop.time(), 2)  # as open_tcp's
         pending.first_started, pending.tries = first.first_started, 2
         self._launched(pending, error)
         return True

@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import traceback
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,9 @@ from scanner.untrusted import for_json
 MAX_WORKERS = 8
 MIN_ENDPOINTS_PER_WORKER = 512  # below this, forking costs more than it saves
 QUEUE_SIZE = 512  # results read from the workers and not yet consumed
-_LINE_LIMIT = 64 * 1024 * 1024  # one result line: transcripts and chains are bounded well below this
+PIPE_SIZE = 1 << 20  # bytes a worker's pipe holds (the default unprivileged maximum)
+WORKER_BUFFER = 4 << 20  # bytes of results a worker keeps when its pipe is full, before its probes wait
+READ_AHEAD = 2 << 20  # bytes of a worker's results the parent reads before it has taken them
 
 
 def worker_count(requested: int | None, plan: TargetPlan, *, tui: bool) -> int:
@@ -80,6 +83,7 @@ class WorkerScan:
         sys.stderr.flush()
         for index in range(1, self.workers):
             read_fd, write_fd = os.pipe()
+            _widen(write_fd)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
                 os.close(read_fd)
@@ -130,13 +134,12 @@ class WorkerScan:
 
     async def _read(self, worker: _Worker, queue: asyncio.Queue[EndpointResult | BaseException | None]) -> None:
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+        lines = PipeLines()
         pipe = os.fdopen(worker.fd, "rb", buffering=0)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        transport, _ = await loop.connect_read_pipe(lambda: lines, pipe)
         try:
-            while line := await reader.readline():
-                if line.endswith(b"\n"):  # a worker killed mid-write leaves a partial line: dropped, never shown
-                    await queue.put(EndpointResult.from_json(line.decode(), own=True))
+            while (line := await lines.next_line()) is not None:
+                await queue.put(EndpointResult.from_json(line.decode(), own=True))
         finally:
             transport.close()
         await queue.put(None)
@@ -170,6 +173,77 @@ def _worker_main(
         code = 70
     finally:
         os._exit(code)
+
+
+class PipeLines(asyncio.Protocol):
+    """Whole lines from a worker's pipe, read no further ahead than ``high`` bytes: when the parent falls behind,
+    the pipe fills and the worker waits, instead of the parent's memory growing (asyncio's StreamReader reads
+    ahead up to twice its longest line). A last line without its newline (a worker killed mid-write) is dropped."""
+
+    def __init__(self, high: int = READ_AHEAD) -> None:
+        self._high = high
+        self._lines: deque[bytes] = deque()
+        self._partial: list[bytes] = []
+        self._size = 0
+        self._paused = False
+        self._ended = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.ReadTransport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        *whole, rest = data.split(b"\n")
+        if whole:
+            if self._partial:
+                whole[0] = b"".join((*self._partial, whole[0]))
+                self._partial = []
+            self._lines.extend(whole)
+            self._size += sum(map(len, whole))
+        if rest:
+            self._partial.append(rest)
+        if self._size > self._high and not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._ended = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next_line(self) -> bytes | None:
+        """The next whole line (without its newline); None once the pipe is closed and every line was taken."""
+        while not self._lines:
+            if self._ended:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        line = self._lines.popleft()
+        self._size -= len(line)
+        if self._paused and self._size <= self._high // 2 and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return line
+
+
+def _widen(fd: int) -> None:
+    """A pipe of 1 MiB instead of 64 KiB (Linux): the parent's loop also runs probes of its own and reads the
+    pipes between two of its busy turns; with room for a couple of thousand rows a worker goes on meanwhile."""
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 
 
 def _share_kwargs(scan_kwargs: dict[str, Any], count: int) -> dict[str, Any]:
@@ -210,7 +284,7 @@ def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:
 async def _stream(scan: Scan, fd: int) -> None:
     """The results as JSON Lines into the pipe, without ever blocking the event loop: a full pipe (a slow parent)
     makes the scan wait."""
-    sink = await LineSink.open(os.fdopen(fd, "wb", buffering=0))
+    sink = await LineSink.open(os.fdopen(fd, "wb", buffering=0), buffer_limit=WORKER_BUFFER)
     try:
         async for result in scan.results():
             await sink.write(for_json(result.to_json()) + "\n")  # always encodable, whatever the server sent
