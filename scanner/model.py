@@ -244,7 +244,10 @@ class EndpointResult:
             plaintext_login=PlaintextLogin(login.get("verdict", "not_tested"), tuple(login.get("evidence", ()))),
             tls=_tls_from_dict(tls) if tls else None,
             transcript=tuple(TranscriptLine(**line) for line in data.get("transcript", ())),
-            findings=tuple(Finding(**f) for f in data.get("findings", ())),
+            findings=tuple(
+                _finding(f["id"], f["severity"], f["title"], f["detail"], f["remediation"])
+                for f in data.get("findings", ())
+            ),
             duration_ms=int(data.get("duration_ms", 0)),
             ptr=data.get("ptr"),
         )
@@ -261,14 +264,7 @@ class EndpointResult:
 
 def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
     cert = data.get("certificate")
-    certificate = None
-    if cert:
-        values = dict(cert)
-        for name in ("sans", "names_checked", "chain", "profile_deviations", "unchecked"):
-            values[name] = tuple(values.get(name, ()))
-        values["name_checks"] = tuple(NameCheck(**check) for check in values.get("name_checks", ()))
-        known = {f.name for f in dataclasses.fields(CertificateInfo)}
-        certificate = CertificateInfo(**{k: v for k, v in values.items() if k in known})
+    certificate = _certificate_from_json(_record_key(cert)) if cert else None
     return TlsInfo(
         version=data.get("version"),
         cipher=data.get("cipher"),
@@ -309,6 +305,31 @@ def _datetime_text(value: object) -> str:
 
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _record_key(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record)
+    except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, say, in an edited file
+        return json.dumps(record).encode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate_from_json(text: bytes) -> CertificateInfo:
+    """One CertificateInfo per distinct certificate record: the rows of a range behind one certificate share it
+    (frozen, so sharing is safe), instead of each holding its own few kilobytes of the same facts."""
+    values = dict(loads(text))
+    for name in ("sans", "names_checked", "chain", "profile_deviations", "unchecked"):
+        values[name] = tuple(values.get(name, ()))
+    values["name_checks"] = tuple(NameCheck(**check) for check in values.get("name_checks", ()))
+    known = {f.name for f in dataclasses.fields(CertificateInfo)}
+    return CertificateInfo(**{k: v for k, v in values.items() if k in known})
+
+
+@functools.lru_cache(maxsize=4096)
+def _finding(id_: str, severity: Severity, title: str, detail: str, remediation: str) -> Finding:
+    """One Finding per distinct finding: most rows of a range repeat the same few, texts included."""
+    return Finding(id_, severity, title, detail, remediation)
 
 
 def _plain(value: Any) -> Any:
