@@ -9,8 +9,8 @@ address (110/143/993/995, STARTTLS offered, plaintext login refused, certificate
                         other 704 silently dropped
   dark   127.3.0.0/22   one /24 laid out as above (16 live, 64 reset), the three other /24s entirely dropped
   live   127.4.0.0/26, 127.5.0.0/24, 127.6.0.0/22: every address live (256, 1,024 and 4,096 endpoints)
-  dead   127.2.0.0/16   65,536 addresses, all dropped (262,144 endpoints), with the connect scan and, when zmap
-                        is installed, with the SYN front end (--discover zmap)
+  dead   127.2.0.0/16   65,536 addresses, all dropped but 64 live hosts (262,144 endpoints), with the connect
+                        scan and, when installed, with the SYN front end (--discover zmap, --discover masscan)
 
 mailprobe and nmap (-Pn -n -sT -T4 -p110,143,993,995 --script imap-capabilities,pop3-capabilities,ssl-cert) take
 turns on the mixed and dark layouts (--repeat, medians compared); on the live ranges sslyze (--certinfo, installed
@@ -159,6 +159,8 @@ class Bench:
     def make_namespace(self) -> None:
         run(["ip", "netns", "add", self.ns])
         self.ns_made = True
+        # masscan sends frames to a router MAC and the kernel takes only those addressed to lo's own: lo needs one
+        run([*self.exec_prefix(), "ip", "link", "set", "dev", "lo", "address", "02:00:00:00:00:02"])
         run([*self.exec_prefix(), "ip", "link", "set", "lo", "up"])
         # With lo up, the kernel's `local 127.0.0.0/8` route already delivers every simulated address to lo, with
         # 127.0.0.1 as the source. (Adding 127.1.0.0/22 to lo would make 127.1.0.0 the source of the scan, and the
@@ -605,9 +607,9 @@ def main() -> int:
         if "dead" in parts:
             big_live = set(big_live_addresses())
             endpoints = BIG.num_addresses * len(PORTS)
-            for label, how in (("connect", "off"), ("syn", "zmap")):
-                if how == "zmap" and shutil.which("zmap") is None:
-                    print("  /16 with the SYN front end: zmap is not installed, skipped")
+            for label, how in (("connect", "off"), ("syn", "zmap"), ("syn-masscan", "masscan")):
+                if how != "off" and shutil.which(how) is None:
+                    print(f"  /16 with the SYN front end: {how} is not installed, skipped")
                     continue
                 for turn in range(1, args.repeat + 1):
                     print(f"[dead/16 {label} {turn}/{args.repeat}] ...", file=sys.stderr)
