@@ -6,9 +6,10 @@ then costs two connects for nothing, and connects are what a dead range's CPU go
 its retries only once it has seen probes lost, the policy learns from the second tries themselves:
 
 * at first every connect cut short gets its second try (``PROBATION`` of them);
-* if none of those was answered, the first try waits ``SINGLE_TRY_FACTOR`` times the learnt wait instead (longer
-  than the two tries together would have, so a farther host is still caught) and only one connect cut short in
-  ``SAMPLE_EVERY`` gets a second try, to keep watching for losses;
+* if none of those was answered, a connect waits ``SINGLE_TRY_FACTOR`` times the learnt wait in one try instead
+  (as long as the two tries together, so a farther host is still caught), but for one connect in ``SAMPLE_EVERY``,
+  which still makes two tries (the learnt wait, then twice it) to keep watching for losses: either way a dropped
+  port is known after three learnt waits;
 * as soon as one second try is answered, every connect cut short gets its second try again, for the rest of the
   scan.
 """
@@ -24,7 +25,7 @@ class RetryPolicy:
     def __init__(self) -> None:
         self.retried = 0  # second tries started
         self.answered = 0  # second tries that got an answer (SYN-ACK or reset)
-        self._cut_short = 0
+        self._started = 0
 
     @property
     def always(self) -> bool:
@@ -32,17 +33,20 @@ class RetryPolicy:
         return self.answered > 0 or self.retried < PROBATION
 
     def first_try_factor(self) -> int:
-        """The first try's wait, in learnt waits."""
-        return 1 if self.always else SINGLE_TRY_FACTOR
+        """The wait of a connect starting now, in learnt waits: 1 when it is to get a second try if cut short,
+        ``SINGLE_TRY_FACTOR`` when it is to be the only try."""
+        self._started += 1
+        if self.always or self._started % SAMPLE_EVERY == 0:
+            return 1
+        return SINGLE_TRY_FACTOR
 
     def should_retry(self, factor: int = 1) -> bool:
         """Called for each connect the learnt wait cut short after ``factor`` learnt waits: does it get a second
-        try? One that waited less than a single try now would (it started before the policy changed) always does."""
-        self._cut_short += 1
-        if factor < SINGLE_TRY_FACTOR or self.always or self._cut_short % SAMPLE_EVERY == 0:
-            self.retried += 1
-            return True
-        return False
+        try? Those started to make two tries do (also when the policy changed since); a single try does not."""
+        if factor >= SINGLE_TRY_FACTOR:
+            return False
+        self.retried += 1
+        return True
 
     def second_try_answered(self) -> None:
         self.answered += 1
