@@ -2,12 +2,13 @@
 its coroutines, a future and a timer handle each cost more CPU than the connect itself.
 
 A ``ConnectSweep`` starts each connect by hand (a non-blocking socket), watches all of them through one epoll of
-its own (one reader in the event loop) and keeps their deadlines in two queues in start order, one per try: every
-connect of a try waits ``offer x factor`` (the scan's ``ConnectTimer``), so start order is deadline order and one
-timer serves them all. It reports each endpoint exactly once: ``on_connected`` with the connected socket (the probe
-takes it from there), or ``on_unanswered`` with the ``ConnectError`` the probe's own connect would have raised
-(same states, same reasons). A connect the learnt wait cut short gets a second try as the probe's own would,
-unless the scan's second tries have proven useless so far (``scanner.engine.retry_policy``).
+its own (one reader in the event loop) and keeps their deadlines in queues in start order, one per wait: every
+connect in a queue waits ``offer x factor`` (the scan's ``ConnectTimer``; the factor is 1 for a first try, 2 for a
+second, 3 for a single try), so start order is deadline order and one timer serves them all. It reports each
+endpoint exactly once: ``on_connected`` with the connected socket (the probe takes it from there), or
+``on_unanswered`` with the ``ConnectError`` the probe's own connect would have raised (same states, same reasons).
+A connect the learnt wait cut short gets a second try as the probe's own would, unless the scan's second tries have
+proven useless so far (``scanner.engine.retry_policy``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class ConnectSweep(Generic[T]):
         self._label = label
         self._epoll = select.epoll()
         self._by_fd: dict[int, _Pending[T]] = {}
-        self._tries: tuple[deque[_Pending[T]], deque[_Pending[T]]] = (deque(), deque())
+        # one queue per wait (in learnt waits): within a queue start order is deadline order
+        self._queues: dict[int, deque[_Pending[T]]] = {}
         self._alarm: asyncio.TimerHandle | None = None
         self._alarm_at = 0.0
         self._idle = asyncio.Event()
@@ -109,7 +111,10 @@ class ConnectSweep(Generic[T]):
             if self._timer is not None:
                 self._timer.track(self, self._loop)  # keeps the timer's lag heartbeat going while we wait
         self._by_fd[fd] = pending
-        self._tries[pending.tries - 1].append(pending)
+        queue = self._queues.get(pending.factor)
+        if queue is None:
+            queue = self._queues[pending.factor] = deque()
+        queue.append(pending)
         due = self._deadline(pending)
         if self._alarm is None or due < self._alarm_at:
             self._arm(due)
@@ -168,7 +173,7 @@ class ConnectSweep(Generic[T]):
 
     def _earliest(self) -> float | None:
         earliest = None
-        for queue in self._tries:
+        for queue in list(self._queues.values()):  # a retry may add a queue meanwhile
             while queue and queue[0].done:
                 queue.popleft()
             if queue:
@@ -180,7 +185,7 @@ class ConnectSweep(Generic[T]):
         self._alarm = None
         self._drain()  # handshakes the kernel finished by now count as answered, not as dropped
         cutoff = self._loop.time() + QUANTUM
-        for queue in self._tries:
+        for queue in list(self._queues.values()):  # a retry may add a queue meanwhile
             while queue:
                 pending = queue[0]
                 if pending.done:
@@ -261,7 +266,7 @@ class ConnectSweep(Generic[T]):
             pending.done = True
             pending.sock.close()
         self._by_fd.clear()
-        for queue in self._tries:
+        for queue in list(self._queues.values()):  # a retry may add a queue meanwhile
             queue.clear()
         if self._timer is not None:
             self._timer.forget(self)

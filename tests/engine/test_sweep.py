@@ -263,3 +263,22 @@ async def test_a_dead_range_settles_on_one_longer_try_per_port(monkeypatch, sile
         assert 0.3 <= waited_in(later.reason) < 3.0  # ... waiting 3 x 0.1 s, still far below the ceiling
     finally:
         sweep.close()
+
+
+async def test_connects_expiring_together_all_get_their_second_try_in_one_pass(silent_port, caplog):
+    """Many connects due at once: each expiry pass retries them all (the first retry opens the queue of second
+    tries while the pass is under way), and nothing goes wrong in the event loop's callbacks."""
+    outcomes = Outcomes()
+    sweep = new_sweep(outcomes, trained(3.0), ceiling=3.0)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    try:
+        for n in range(50):
+            sweep.start(n, "127.0.0.1", silent_port)
+        await asyncio.wait_for(sweep.idle(), 5)
+        assert len(outcomes.unanswered) == 50
+        assert all("2 tries" in failure.reason for failure in outcomes.unanswered.values())
+        assert loop.time() - began < 1.5  # 0.1 s + 0.2 s each, all at once: not one retry per pass
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    finally:
+        sweep.close()
