@@ -85,17 +85,6 @@ async def test_a_deadline_waits_on_when_the_offer_grows_again():
 
 
 @pytest.fixture()
-def silent_port() -> Iterator[int]:
-    """A listener whose single backlog slot is taken: the kernel drops every further SYN to it."""
-    with socket.socket() as server, socket.socket() as filler:
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        filler.connect(("127.0.0.1", port))
-        yield port
-
-
-@pytest.fixture()
 def trained_timer() -> Iterator[ConnectTimer]:
     timer = ConnectTimer(3.0)
     for _ in range(WARMUP):

@@ -16,17 +16,6 @@ from scanner.engine.sweep import ConnectSweep
 
 
 @pytest.fixture()
-def silent_port() -> Iterator[int]:
-    """A listener whose single backlog slot is taken: the kernel drops every further SYN to it."""
-    with socket.socket() as server, socket.socket() as filler:
-        server.bind(("127.0.0.1", 0))
-        server.listen(0)
-        port = server.getsockname()[1]
-        filler.connect(("127.0.0.1", port))
-        yield port
-
-
-@pytest.fixture()
 def closed_port() -> Iterator[int]:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))  # bound, not listening: the kernel answers SYNs with a reset
