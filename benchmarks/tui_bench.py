@@ -21,8 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual import events  # noqa: E402
 
-from scanner.engine.options import ProbeOptions  # noqa: E402
-from scanner.engine.runner import Scan  # noqa: E402
 from scanner.model import (  # noqa: E402
     Capabilities,
     CertificateInfo,
@@ -32,6 +30,8 @@ from scanner.model import (  # noqa: E402
     PlaintextLogin,
     TlsInfo,
 )
+from scanner.probe.options import ProbeOptions  # noqa: E402
+from scanner.scan.scheduler import Scan  # noqa: E402
 from scanner.tui.app import ScanApp  # noqa: E402
 from scanner.tui.widgets.results_table import ResultsTable  # noqa: E402
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scanner import certgen
-from scanner.engine.options import ProbeOptions
 from scanner.fakeserver import FakeServer, bundled_profile
 from scanner.fakeserver.tls import make_certificate, server_context
 from scanner.model import Endpoint
+from scanner.probe.options import ProbeOptions
 
 DEMO_DOMAIN = "demo.mailprobe.test"
 CLIENT_ADDRESS = "127.0.0.1"

@@ -165,7 +165,7 @@ class TlsInfo:
     legacy_versions_accepted: tuple[str, ...] = ()
     legacy_versions_untested: tuple[str, ...] = ()  # "TLSv1: local OpenSSL cannot offer it", ...
     # the port of the same server whose probe gave the two fields above (None: probed on this port); see
-    # scanner.engine.legacy_share
+    # scanner.scan.legacy_share
     legacy_versions_probed_on: int | None = None
 
 
@@ -360,7 +360,7 @@ def _field_names(kind: type) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class ScanInfo:
-    """What one scan was: the first line of its block in a results file (see scanner.engine.jsonl)."""
+    """What one scan was: the first line of its block in a results file (see scanner.results_file)."""
 
     scan_id: str
     started: str  # ISO 8601, UTC

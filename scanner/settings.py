@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from scanner.engine.planning import Shard
-from scanner.engine.target_parsing import parse_ports, valid_name
 from scanner.errors import UsageError
 from scanner.model import SEVERITIES
+from scanner.targets.parsing import parse_ports, valid_name
+from scanner.targets.planning import Shard
 
 if TYPE_CHECKING:
     from scanner.report.policy import Policy  # imported by a [policy] table only: a scan without one never loads it
@@ -55,7 +55,7 @@ class ScanSettings:
     per_host: int = 2
     rate: float | None = None
     workers: int | None = None
-    discover: str | None = None  # zmap, masscan or off; None: automatic (see scanner.engine.discover)
+    discover: str | None = None  # zmap, masscan or off; None: automatic (see scanner.targets.discover)
     # output
     format: str | None = None  # None: the TUI on a terminal, else the table
     output: str | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine.jsonl import read_result_file
+from scanner.results_file import read_result_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +137,7 @@ def test_host_level_findings_in_the_table(dovecot_ssl_no):
 
 def test_unresolvable_name_is_a_usage_error(tmp_path):
     """A typo in a name on the command line: one line, exit 2, no probe (DNS from a local test server only)."""
-    from tests.engine.dnsserver import LocalDns
+    from tests.targets.dnsserver import LocalDns
 
     async def run() -> subprocess.CompletedProcess[str]:
         async with LocalDns({"mail.example.test.": {"A": ["127.0.0.254"]}}, address="127.0.0.54") as dns:

@@ -48,8 +48,8 @@ HEAVY = (
     "scanner.tls.certificate",
     "scanner.tls.verify",
     "scanner.tls.trust",
-    "scanner.engine.dns",
-    "scanner.engine.tls_inspect",
+    "scanner.targets.dns",
+    "scanner.probe.tls_inspect",
     "scanner.commands.check",
     "scanner.commands.demo",
     "scanner.commands.diff",
@@ -100,7 +100,7 @@ def modules_at_first_connect(tmp_path: Path, *argv: str) -> dict[int, list[str]]
 )
 def test_a_scan_connects_before_importing_reports_tls_analysis_dns_or_tui(tmp_path: Path, argv: list[str]) -> None:
     (imported,) = modules_at_first_connect(tmp_path, *argv).values()
-    assert "scanner.engine.probe" in imported  # the hook saw the scan's own imports
+    assert "scanner.probe.conversation" in imported  # the hook saw the scan's own imports
     assert heavy_among(imported) == []
 
 

@@ -159,7 +159,7 @@ def collect(settings: ScanSettings, source: str | None) -> list[EndpointResult]:
 
         return read_results(source)
     from scanner.commands.scan import plan_targets, probe_options, require_ca_file, runner_limits
-    from scanner.engine.runner import Scan
+    from scanner.scan.scheduler import Scan
 
     if settings.ca_file:
         require_ca_file(settings.ca_file)

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import sys
 
-from scanner.engine.runner import Scan
+from scanner.scan.scheduler import Scan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

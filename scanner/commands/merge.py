@@ -12,9 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scanner.engine.jsonl import JsonlWriter, new_scan, read_result_file
 from scanner.errors import UsageError
 from scanner.model import EndpointResult, ScanInfo
+from scanner.results_file import JsonlWriter, new_scan, read_result_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,20 +13,20 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from scanner.engine.options import ProbeOptions
-from scanner.engine.planning import TargetPlan, build_plan
-from scanner.engine.runner import Scan
 from scanner.errors import InterruptedAndSaid, UsageError
 from scanner.model import SEVERITIES, EndpointResult, ScanInfo
+from scanner.probe.options import ProbeOptions
+from scanner.scan.scheduler import Scan
 from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
+from scanner.targets.planning import TargetPlan, build_plan
 from scanner.untrusted import for_json
 
 # What the first connect does not need is imported where it is used: the config file reader, the output formats,
 # the validation (baseline, policy) and the reports (tests/test_startup.py holds a plain scan to it).
 if TYPE_CHECKING:
-    from scanner.engine.discover import Discovery
-    from scanner.engine.workers import WorkerScan
     from scanner.report.validate import Validation
+    from scanner.scan.workers import WorkerScan
+    from scanner.targets.discover import Discovery
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -206,7 +206,7 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
     """The target plan, with a resolver when DNS is used. Raises UsageError before any packet is sent."""
     done: list[tuple[str, int]] = []
     if settings.resume and os.path.exists(settings.resume):
-        from scanner.engine.jsonl import read_keys
+        from scanner.results_file import read_keys
 
         done = read_keys(settings.resume)
     plan = build_plan(
@@ -221,7 +221,7 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
         done=done,
     )
     if plan.names or plan.domains or settings.nameserver or settings.ptr:
-        from scanner.engine.dns import Resolver, parse_nameserver  # dnspython: imported only when DNS is used
+        from scanner.targets.dns import Resolver, parse_nameserver  # dnspython: imported only when DNS is used
 
         nameserver = parse_nameserver(settings.nameserver) if settings.nameserver else None
         plan.resolver = Resolver(nameserver=nameserver, timeout=max(settings.timeout, 2.0))
@@ -229,7 +229,7 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
 
 
 def runner_limits(settings: ScanSettings, plan: TargetPlan) -> dict[str, Any]:
-    """Keyword arguments of scanner.engine.runner.Scan (and of every worker's Scan: --concurrency is shared
+    """Keyword arguments of scanner.scan.scheduler.Scan (and of every worker's Scan: --concurrency is shared
     between them; without it each process takes its own default)."""
     return {
         "concurrency": settings.concurrency,
@@ -244,7 +244,7 @@ def _say_concurrency_cap(requested: int | None, processes: int) -> None:
     """One line when --concurrency asks for more sockets than the file-descriptor limit gives a process."""
     if requested is None:
         return
-    from scanner.engine.runner import concurrency_cap
+    from scanner.scan.scheduler import concurrency_cap
 
     cap = concurrency_cap()
     if requested // processes > cap:
@@ -267,10 +267,10 @@ def run(args: argparse.Namespace) -> int:
     # --debug writes to stderr, which the TUI's screen would swallow or be garbled by: the table shows instead
     debugging = logging.getLogger("mailprobe").isEnabledFor(logging.DEBUG)
     use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty() and not debugging
-    from scanner.engine.workers import WorkerScan, worker_count
+    from scanner.scan.workers import WorkerScan, worker_count
 
     limits = runner_limits(settings, plan)
-    from scanner.engine import discover
+    from scanner.targets import discover
 
     tool, note = discover.choose(settings.discover, plan)
     if tool:
@@ -300,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
     workers = worker_count(settings.workers, plan, tui=use_tui)
     _say_concurrency_cap(settings.concurrency, workers)
     if workers > 1:
-        import scanner.engine.probe  # noqa: F401  once, before the fork, rather than by every worker after it
+        import scanner.probe.conversation  # noqa: F401  once, before the fork, rather than by every worker after it
 
         parallel = WorkerScan(plan, probe_options(settings), workers, limits)
         parallel.spawn()  # before any event loop runs here
@@ -343,7 +343,7 @@ def judged(
 def scan_info(settings: ScanSettings) -> ScanInfo:
     """The scan line this run writes first: a new scan, or the one --resume completes. -o FILE that already holds
     results is refused unless --append (a new scan added to the file) or --resume (the same scan continued)."""
-    from scanner.engine.jsonl import holds_results, last_scan_id, new_scan
+    from scanner.results_file import holds_results, last_scan_id, new_scan
 
     if settings.output and holds_results(settings.output) and not settings.append and not settings.resume:
         raise UsageError(
@@ -369,7 +369,7 @@ async def _check_named_targets(plan: TargetPlan, settings: ScanSettings) -> None
     typed = [name for name in plan.names if name in {t.lower().rstrip(".") for t in settings.targets}]
     if not typed or len(typed) > _MAX_NAMES_CHECKED:
         return
-    from scanner.engine.dns import DnsError, NoSuchName
+    from scanner.targets.dns import DnsError, NoSuchName
 
     async def exists(name: str) -> str | None:
         if name == "localhost" or name.endswith(".localhost"):
@@ -394,9 +394,9 @@ async def plain_scan(
     info: ScanInfo,
     discovery: Discovery | None = None,
 ) -> int:
-    from scanner.engine.jsonl import JsonlWriter
-    from scanner.engine.linesink import LineSink
-    from scanner.engine.progress import Progress, resume_hint
+    from scanner.results_file import JsonlWriter
+    from scanner.scan.linesink import LineSink
+    from scanner.scan.progress import Progress, resume_hint
 
     shown: list[EndpointResult] = []
     hidden: Counter[str] = Counter()

@@ -12,7 +12,7 @@ MAX_NAMES = 200  # user names (or addresses) kept per row; more are counted
 # Evidence kept per row and kind: the lines that decided, worst kinds first.
 EVIDENCE_PER_KIND = 2
 EVIDENCE_ORDER = (Kind.INSECURE, Kind.REFUSED, Kind.INSECURE_FAILED, Kind.UNVERIFIED, Kind.SECURE)
-# mailprobe's own dummy users (scanner.engine.dialects.DummyCredentials), as logged, with or without a realm.
+# mailprobe's own dummy users (scanner.probe.dialects.DummyCredentials), as logged, with or without a realm.
 PROBE_USER = re.compile(r"mailprobe-[0-9a-f]{12}(?:@[^\s@]*)?")
 PROBE_LABEL = "mailprobe-probe"
 # A probe's refused or failed dummy login is mailprobe testing the server, not a client to fix. An accepted one

@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterable, Sequence
 
 from scanner import __version__
-from scanner.engine.jsonl import SCHEMA_VERSION
 from scanner.model import EndpointResult, ScanInfo
 from scanner.report.summary import summarise
+from scanner.results_file import SCHEMA_VERSION
 from scanner.untrusted import for_json
 
 

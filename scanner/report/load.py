@@ -1,6 +1,6 @@
 """Reading a results file for the diff, the policy, the reports and the monitoring check: its current state.
 
-Delegates to scanner.engine.jsonl, the one reader of the format (crash-tolerant: a torn last line is skipped; a
+Delegates to scanner.results_file, the one reader of the format (crash-tolerant: a torn last line is skipped; a
 missing file or a corrupt line elsewhere is a UsageError naming the file and line). Every consumer gets the latest
 result of each endpoint, so two scans appended to one file read as the second alone (plus endpoints only the first
 had). Host-level findings (which need several ports of a host) are not in the streamed lines; they are added here,
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from scanner.engine.jsonl import read_result_file
 from scanner.model import EndpointResult, ScanInfo
+from scanner.results_file import read_result_file
 
 
 @dataclass(frozen=True)

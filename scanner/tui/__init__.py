@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scanner.engine.runner import Scan
     from scanner.model import EndpointResult, ScanInfo
+    from scanner.scan.scheduler import Scan
 
 
 def run_scan_tui(

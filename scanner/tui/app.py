@@ -14,8 +14,8 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Footer, Input
 
-from scanner.engine.runner import Scan
 from scanner.model import EndpointResult, ScanInfo
+from scanner.scan.scheduler import Scan
 from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, endpoint_of, next_in
 from scanner.tui.export import export_results
 from scanner.tui.messages import Reprobed, ScanFinished

@@ -15,6 +15,6 @@ class ResultSink(Protocol):
 
 def open_output(path: str, scan: ScanInfo | None = None) -> ResultSink:
     """The engine's JSON Lines writer (the one writer of the results format), starting with the scan line."""
-    from scanner.engine.jsonl import JsonlWriter
+    from scanner.results_file import JsonlWriter
 
     return JsonlWriter(path, scan)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from scanner.certgen import Issued, make_ca
-from scanner.engine import probe as probe_module
-from scanner.engine.options import ProbeOptions
-from scanner.engine.probe import probe_endpoint
 from scanner.model import Endpoint, EndpointResult
+from scanner.probe import conversation as probe_module
+from scanner.probe.conversation import probe_endpoint
+from scanner.probe.options import ProbeOptions
 from scanner.tls.legacy import local_support
 from tests.hostile.channels import PAYLOAD, assert_every_channel_clean
 from tests.hostile.servers import Handler, hold, imap_tag, imap_verb, line, reset, say, serve
@@ -481,7 +481,7 @@ SCAN_ADDRESSES = [f"127.0.9.{i}" for i in range(1, 31)]  # all of 127/8 is loopb
 async def test_a_scan_of_300_hostile_endpoints_finishes_with_every_row_within_its_deadline() -> None:
     from contextlib import AsyncExitStack
 
-    from scanner.engine.runner import Scan
+    from scanner.scan.scheduler import Scan
 
     options = ProbeOptions(read_timeout=1.0, login_timeout=1.0, tls_timeout=1.0, connect_timeout=2.0,
                            endpoint_timeout=6.0, legacy_tls=False)  # fmt: skip

@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from scanner.engine.options import ProbeOptions
-from scanner.engine.probe import probe_endpoint
 from scanner.model import DEFAULT_PORTS, Endpoint, EndpointResult
+from scanner.probe.conversation import probe_endpoint
+from scanner.probe.options import ProbeOptions
 
 pytestmark = pytest.mark.dovecot
 

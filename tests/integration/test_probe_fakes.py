@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from scanner import certgen
-from scanner.engine.options import ProbeOptions
-from scanner.engine.probe import probe_endpoint
 from scanner.fakeserver import FakeServer, Profile, bundled_profile, load_profile
 from scanner.fakeserver.tls import context_for
 from scanner.model import Endpoint, EndpointResult
+from scanner.probe.conversation import probe_endpoint
+from scanner.probe.options import ProbeOptions
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "servers"
 HOST = "127.0.0.3"

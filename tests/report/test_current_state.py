@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 
 from scanner import model
-from scanner.engine.jsonl import SCHEMA_VERSION, JsonlWriter, new_scan, read_result_file, scan_line
 from scanner.errors import UsageError
+from scanner.results_file import SCHEMA_VERSION, JsonlWriter, new_scan, read_result_file, scan_line
 from tests.report.report_samples import AUTH_ADVERTISED, PLAINTEXT_ACCEPTED, site
 
 ROOT = Path(__file__).resolve().parents[2]

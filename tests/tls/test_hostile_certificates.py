@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from scanner.certgen import CA, make_ca, tampered
-from scanner.engine.options import ProbeOptions
-from scanner.engine.tls_inspect import inspect_tls
 from scanner.model import CertificateInfo, Endpoint, TlsInfo
+from scanner.probe.options import ProbeOptions
+from scanner.probe.tls_inspect import inspect_tls
 from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
 from scanner.tls.names import NameCandidate

@@ -8,7 +8,7 @@ import pytest
 from textual.pilot import Pilot
 
 from scanner.demo import DEMO_SERVERS, Demo, running_demo
-from scanner.engine.runner import Scan
+from scanner.scan.scheduler import Scan
 from scanner.tui.app import ScanApp
 from scanner.tui.cells import certificate_cell
 from scanner.tui.widgets.results_table import ResultsTable

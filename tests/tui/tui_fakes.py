@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
-from scanner.engine.options import ProbeOptions
-from scanner.engine.runner import Scan
 from scanner.model import (
     Capabilities,
     CertificateInfo,
@@ -16,6 +14,8 @@ from scanner.model import (
     PlaintextLogin,
     TranscriptLine,
 )
+from scanner.probe.options import ProbeOptions
+from scanner.scan.scheduler import Scan
 from tests.factories import certificate
 from tests.factories import result as shared_result
 

@@ -1,0 +1,483 @@
+"""A scan: endpoints in, an async stream of results out.
+
+Limits: a global concurrency limit (default sized to the machine and its file-descriptor limit), a per-host limit
+and an optional start rate. The per-host limit counts conversations (``hostslots``: taken by the probe once its
+first connect is answered), so a host's dropped or closed ports never queue behind each other; at most twice as
+many endpoints of one address are started at once. An endpoint whose host has that many is parked and the scan
+moves on to other hosts, so one slow host never holds up the rest; when a host frees a start, that host's parked
+endpoint goes first. Every slot is released in a ``finally``, so a cancelled scan leaves nothing held.
+
+The CLI and the TUI both consume ``Scan.results()``; neither knows how probes are scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import resource
+import socket
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scanner.model import Endpoint, EndpointResult
+from scanner.probe.options import ProbeOptions
+from scanner.scan import connect_timer, hostslots, legacy_share, memory
+
+if TYPE_CHECKING:
+    from scanner.probe.session import ConnectError
+    from scanner.scan.sweep import ConnectSweep
+
+ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
+ReverseFunc = Callable[[str], Awaitable[str | None]]
+Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
+
+# Conversations at once (open ports being talked to; connects waiting are not counted). Past a few hundred a
+# process is CPU-bound anyway, while each one holds buffers and TLS state: on 4,096 live endpoints this is what
+# keeps memory flat (measured with benchmarks/range_bench.py: 256 a process peaked at 185-194 MB for the whole
+# process tree, 192 at 171-178 MB, in the same time).
+MAX_CONVERSATIONS = 192
+QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait with their slots held
+RELEASE_EVERY = 128  # open endpoints between two collections + malloc_trim (memory.release)
+FD_RESERVE = 256  # descriptors kept for files, DNS, the TUI and the odd second connection of a probe
+PTR_TIMEOUT = 3.0
+YIELD_EVERY = 256  # starts between two turns of the event loop
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit where allowed; return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+PER_PROCESS = 16384  # default endpoints at once in one process (measured, see default_concurrency)
+
+
+def concurrency_cap() -> int:
+    """The most endpoints one process can have under way: each holds a socket, and the descriptor limit is hard."""
+    return max(8, raise_fd_limit() - FD_RESERVE)
+
+
+def default_concurrency() -> int:
+    """Endpoints at once in one process: 16,384 (most of a range is waiting on connects, not computing), never
+    more than the file-descriptor limit allows. Measured on dropped ranges (benchmarks/range_bench.py, 2 CPUs,
+    --timeout 1, one process per CPU): a range's connects go in waves of this size, each wave waiting one connect
+    timeout, so the wall time is about endpoints x timeout / concurrency plus the CPU; a dropped /18 took 9.4 s at
+    8,192 and 7.3 s at 16,384 in one process. A connect waiting costs about half a kilobyte of memory here (the
+    connect sweep keeps no task for it)."""
+    return min(PER_PROCESS, concurrency_cap())
+
+
+# Thousands of probes in flight keep hundreds of thousands of objects alive; with CPython's default thresholds
+# (700, 10, 10) the collector rescans them so often that a /16 of dropped addresses ran 1.6x slower (measured
+# with benchmarks/range_bench.py). Collections stay on, just rarer, while a scan runs.
+SCAN_GC_THRESHOLD = (100_000, 50, 100)
+
+
+@contextlib.contextmanager
+def _rarer_gc() -> Iterator[None]:
+    before = gc.get_threshold()
+    gc.set_threshold(*(max(a, b) for a, b in zip(before, SCAN_GC_THRESHOLD, strict=False)))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _default_probe() -> ProbeFunc:
+    from scanner.probe.conversation import probe_endpoint
+
+    return probe_endpoint
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """A snapshot of progress counters."""
+
+    started: int
+    done: int
+    active: int
+    parked: int
+    total: int | None
+    elapsed: float
+    states: dict[str, int] = field(default_factory=dict)
+    findings: dict[str, int] = field(default_factory=dict)  # endpoints by worst severity
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if self.total is None or self.done == 0 or self.rate == 0:
+            return None
+        return max(self.total - self.done, 0) / self.rate
+
+
+_END = object()
+
+
+@dataclass
+class _Slot:
+    """One global slot and one slot of a host, held by one probe; released exactly once."""
+
+    host: str
+    held: bool = True
+
+
+_Tag = tuple[Endpoint, _Slot]  # what the connect sweep carries for each endpoint
+
+
+class Scan:
+    def __init__(
+        self,
+        endpoints: Source | Callable[[], Source],
+        options: ProbeOptions,
+        *,
+        concurrency: int | None = None,
+        per_host: int = 2,
+        rate: float | None = None,
+        probe: ProbeFunc | None = None,
+        total: int | None = None,
+        total_source: Callable[[], int | None] | None = None,
+        reverse: ReverseFunc | None = None,
+    ) -> None:
+        if concurrency is not None and concurrency < 1 or per_host < 1:
+            raise ValueError("concurrency and per_host must be at least 1")
+        self._endpoints = endpoints
+        self.options = options
+        self.concurrency = min(concurrency or default_concurrency(), concurrency_cap())  # never EMFILE rows
+        self.per_host = per_host
+        self._host_slots = hostslots.HostSlots(per_host, conversations=min(self.concurrency, MAX_CONVERSATIONS))
+        self._starts_per_host = 2 * per_host  # connecting ones included: see the module's docstring
+        self._connect_timer = (
+            connect_timer.ConnectTimer(options.connect_timeout) if options.adaptive_connect_timeout else None
+        )
+        self.rate = rate
+        self._probe = probe or _default_probe()
+        self._sweeping = probe is None  # the default probe's first connects are made by a ConnectSweep
+        self._total = total
+        self._total_source = total_source
+        self._reverse = reverse
+        self._running = asyncio.Event()
+        self._running.set()
+        self._stopped = False
+        self._changed = asyncio.Event()
+        # counters and scheduling state
+        self.started = 0
+        self.done = 0
+        self._talked = 0  # open endpoints finished
+        self.active = 0
+        self._host_active: Counter[str] = Counter()
+        self._parked: dict[str, deque[Endpoint]] = {}
+        self._parked_count = 0
+        self._ready: deque[Endpoint] = deque()  # parked endpoints whose host slot is already reserved
+        self.states: Counter[str] = Counter()
+        self.findings: Counter[str] = Counter()
+        self._started_at: float | None = None
+        self._next_start = 0.0
+
+    # -- control -------------------------------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        """No new endpoint starts; probes under way finish and are still yielded."""
+        self._stopped = True
+        self._running.set()
+        self._changed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def total(self) -> int | None:
+        if self._total_source is not None:
+            value = self._total_source()
+            if value is not None:
+                return value
+        return self._total
+
+    @property
+    def stats(self) -> ScanStats:
+        elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
+        return ScanStats(
+            self.started,
+            self.done,
+            self.active,
+            self._parked_count + len(self._ready),
+            self.total,
+            elapsed,
+            dict(self.states),
+            dict(self.findings),
+        )
+
+    async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
+        hostslots.install(self._host_slots)
+        connect_timer.install(self._connect_timer)
+        return await self._probe(endpoint, self.options)
+
+    # -- the stream ----------------------------------------------------------------------------------------------
+
+    async def results(self) -> AsyncIterator[EndpointResult]:
+        """Results as they come. Every probe runs in one task group owned by a feeder task, and leaving this
+        generator (its end, an error, ``aclose()`` or a cancelled consumer) cancels the feeder and waits for it:
+        nothing of the scan outlives the stream. The queue is bounded: a slow consumer holds probes back (a probe
+        keeps its slot until its result is queued), so memory does not grow with the range."""
+        queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
+        self._started_at = time.monotonic()
+        feeder = asyncio.create_task(self._feed(queue))
+        with _rarer_gc():
+            try:
+                while (item := await queue.get()) is not _END:
+                    if isinstance(item, Exception):
+                        raise item
+                    assert isinstance(item, EndpointResult)
+                    yield item
+            finally:
+                feeder.cancel()
+                await asyncio.wait([feeder])  # a new cancellation of the consumer still propagates
+
+    async def _feed(self, queue: asyncio.Queue[object]) -> None:
+        # The probe tasks inherit this task's context: one install serves them all.
+        hostslots.install(self._host_slots)
+        connect_timer.install(self._connect_timer)
+        legacy_share.install(legacy_share.LegacyShare())
+        sweep: ConnectSweep[_Tag] | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self._sweeping:
+                    sweep = self._new_sweep(queue, group)
+                await self._schedule(queue, group, sweep)
+                if sweep is not None:
+                    await sweep.idle()  # after stop(), the connects already started still get their rows
+        except Exception as exc:  # a broken target source ends the stream with its error
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # type: ignore[assignment]
+            await queue.put(exc)
+            return
+        finally:
+            if sweep is not None:
+                sweep.close()
+        await queue.put(_END)
+
+    def _new_sweep(self, queue: asyncio.Queue[object], group: asyncio.TaskGroup) -> ConnectSweep[_Tag]:
+        """The default probe's connects go through one sweep: an endpoint gets a task only once it answered."""
+        from scanner.probe.conversation import endpoint_label, probe_connected, unanswered
+        from scanner.scan.sweep import ConnectSweep
+
+        options = self.options
+
+        def connected(tag: _Tag, sock: socket.socket, started: float) -> None:
+            endpoint, slot = tag
+            task = self._spawn(group, slot, self._one(endpoint, queue, slot, probe_connected, sock, started))
+            task.add_done_callback(lambda _task: sock.close())  # a no-op once the probe closed it
+
+        def refused(tag: _Tag, failure: ConnectError, started: float) -> None:
+            endpoint, slot = tag
+            result = unanswered(endpoint, options, failure, started)
+            self._count(result)
+            if queue.full():  # the consumer is behind: the slot stays held until the row is queued
+                self._spawn(group, slot, self._deliver(result, queue, slot))
+            else:
+                queue.put_nowait(result)
+                self._release_slot(slot)
+
+        return ConnectSweep(
+            asyncio.get_running_loop(),
+            self._connect_timer,
+            ceiling=options.connect_timeout,
+            source=options.source_address,
+            on_connected=connected,
+            on_unanswered=refused,
+            label=lambda tag: endpoint_label(tag[0]),
+        )
+
+    def _spawn(self, group: asyncio.TaskGroup, slot: _Slot, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = group.create_task(work)
+        # a task cancelled before its first step never runs its finally: release from the callback too
+        task.add_done_callback(functools.partial(self._release_slot, slot))
+        return task
+
+    async def _deliver(self, result: EndpointResult, queue: asyncio.Queue[object], slot: _Slot) -> None:
+        try:
+            await queue.put(result)
+        finally:
+            self._release_slot(slot)
+
+    def _source(self) -> AsyncIterator[Endpoint | EndpointResult]:
+        source = self._endpoints
+        if callable(source) and not isinstance(source, Iterable | AsyncIterable):
+            source = source()
+        if isinstance(source, AsyncIterable):
+            return aiter(source)
+
+        async def wrap() -> AsyncIterator[Endpoint | EndpointResult]:
+            for item in source:  # type: ignore[union-attr]
+                yield item
+
+        return wrap()
+
+    async def _wait_change(self) -> None:
+        await self._changed.wait()
+        self._changed.clear()
+
+    async def _schedule(
+        self, queue: asyncio.Queue[object], group: asyncio.TaskGroup, sweep: ConnectSweep[_Tag] | None
+    ) -> None:
+        source = self._source()
+        exhausted = False
+        max_parked = max(self.concurrency * 4, 64)  # bounds memory when many endpoints share few hosts
+        while True:
+            await self._running.wait()
+            if self._stopped:
+                return
+            if self.active >= self.concurrency:
+                await self._wait_change()
+                continue
+            if self._ready:
+                endpoint = self._ready.popleft()
+            elif exhausted or self._parked_count >= max_parked:
+                if exhausted and self.active == 0 and not self._parked_count:
+                    return
+                await self._wait_change()
+                continue
+            else:
+                try:
+                    item = await anext(source)
+                except StopAsyncIteration:
+                    exhausted = True
+                    continue
+                if isinstance(item, EndpointResult):  # e.g. a DNS failure: already a result
+                    self._count(item)
+                    await queue.put(item)
+                    continue
+                host = item.address
+                if self._host_active[host] >= self._starts_per_host:
+                    self._parked.setdefault(host, deque()).append(item)
+                    self._parked_count += 1
+                    continue
+                self._host_active[host] += 1
+                endpoint = item
+            await self._rate_wait()
+            if self._stopped:  # stop() during a rate wait: give the reserved host slot back
+                self._release_host(endpoint.address)
+                return
+            self.active += 1
+            self.started += 1
+            slot = _Slot(endpoint.address)
+            if sweep is not None:
+                sweep.start((endpoint, slot), endpoint.address, endpoint.port)
+            else:
+                self._spawn(group, slot, self._one(endpoint, queue, slot, self._probe))
+            if self.started % YIELD_EVERY == 0:
+                # Starting a wave of thousands takes a while: answers already in are seen (and teach the connect
+                # timer) meanwhile, instead of after the whole wave.
+                await asyncio.sleep(0)
+
+    async def _rate_wait(self) -> None:
+        if not self.rate:
+            return
+        now = time.monotonic()
+        if self._next_start > now:
+            await asyncio.sleep(self._next_start - now)
+            now = time.monotonic()
+        self._next_start = max(self._next_start, now) + 1.0 / self.rate
+
+    def _release_host(self, host: str) -> None:
+        self._host_active[host] -= 1
+        waiting = self._parked.get(host)
+        if waiting:
+            self._ready.append(waiting.popleft())  # the freed host slot passes straight to it
+            self._host_active[host] += 1
+            self._parked_count -= 1
+            if not waiting:
+                del self._parked[host]
+        if self._host_active[host] <= 0:
+            del self._host_active[host]
+        self._changed.set()
+
+    def _release_slot(self, slot: _Slot, _done: object = None) -> None:
+        if not slot.held:
+            return
+        slot.held = False
+        self.active -= 1
+        self._release_host(slot.host)
+
+    async def _one(
+        self,
+        endpoint: Endpoint,
+        queue: asyncio.Queue[object],
+        slot: _Slot,
+        probe: Callable[..., Awaitable[EndpointResult]],
+        *probe_args: Any,
+    ) -> None:
+        """Probe (``probe(endpoint, options, *probe_args)``), look the PTR name up, queue the result; the slot is
+        held throughout (the PTR lookup counts against the concurrency, and a full queue holds further starts
+        back)."""
+        try:
+            try:
+                result = await probe(endpoint, self.options, *probe_args)
+            except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
+                result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
+            if self._reverse is not None and result.state == "open" and result.ptr is None:
+                result = await self._with_ptr(endpoint.address, result)
+            self._count(result)
+            await queue.put(result)
+        finally:
+            self._release_slot(slot)
+
+    async def _with_ptr(self, address: str, result: EndpointResult) -> EndpointResult:
+        assert self._reverse is not None
+        try:
+            ptr = await asyncio.wait_for(self._reverse(address), PTR_TIMEOUT)
+        except Exception:  # a lookup that fails or times out leaves the row without a PTR name
+            return result
+        if not ptr:
+            return result
+        from scanner.probe.tls_inspect import with_ptr_name
+
+        return with_ptr_name(result, ptr, self.options)  # PTR joins the certificate's name check
+
+    def _count(self, result: EndpointResult) -> None:
+        self.done += 1
+        self.states[result.state] += 1
+        if result.state == "open":
+            self._talked += 1
+            if self._talked % RELEASE_EVERY == 0:
+                memory.release()  # conversations leave cycles and freed TLS buffers behind: give them back
+        if result.worst_severity:
+            self.findings[result.worst_severity] += 1
+
+
+def _error_result(endpoint: Endpoint, error: str) -> EndpointResult:
+    return EndpointResult(
+        host=endpoint.host,
+        address=endpoint.address,
+        name=endpoint.name,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state="error",
+        error=error,
+    )
