@@ -1,0 +1,211 @@
+"""One client of a fake server: line I/O, the profile's login answers and STARTTLS, shared by the three
+protocols (``imap.py``, ``pop3.py``, ``smtp.py`` read and answer the commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scanner.fakeserver.profile import Answer, Phase
+from scanner.fakeserver.session import Credential, Received, Session
+
+if TYPE_CHECKING:
+    from scanner.fakeserver.server import FakeServer
+
+MAX_LINE = 64 * 1024
+
+
+class Closed(Exception):
+    """The client went away, or the server decided to end the session."""
+
+
+@dataclass
+class ConnectionState:
+    phase: Phase
+    authenticated: bool
+    pending_user: str | None = None
+
+
+class Connection:
+    """One client: reads lines, answers from the profile. A subclass per protocol reads one command in ``handle``."""
+
+    def __init__(
+        self, server: FakeServer, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.server = server
+        self.profile = server.profile
+        self.session = session
+        self.reader = reader
+        self.writer = writer
+        self.buf = bytearray()
+        self.state = ConnectionState(
+            phase="tls" if self.profile.implicit_tls else "clear", authenticated=self.profile.preauth
+        )
+
+    # ---- I/O ---------------------------------------------------------------------------------------------------
+
+    async def _fill(self) -> None:
+        data = await asyncio.wait_for(self.reader.read(65536), self.server.idle_timeout)
+        if not data:
+            raise Closed()
+        self.buf += data
+
+    async def read_line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\n")
+            if end >= 0:
+                line = bytes(self.buf[:end]).rstrip(b"\r")
+                del self.buf[: end + 1]
+                return line
+            if len(self.buf) > MAX_LINE:
+                raise Closed()
+            await self._fill()
+
+    async def read_exact(self, count: int) -> bytes:
+        while len(self.buf) < count:
+            await self._fill()
+        data = bytes(self.buf[:count])
+        del self.buf[:count]
+        return data
+
+    async def write(self, data: bytes) -> None:
+        drip = self.profile.hostile.drip_interval
+        if drip > 0:
+            for i in range(len(data)):
+                self.writer.write(data[i : i + 1])
+                await self.writer.drain()
+                await asyncio.sleep(drip)
+        else:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def send(self, lines: Iterable[str], tag: str = "") -> None:
+        await self.write(encode(lines, tag))
+
+    async def handle(self) -> bool:
+        """Read and answer one command; False when the session ends."""
+        raise NotImplementedError
+
+    # ---- the session -------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.send(self.profile.greeting)
+        mode = self.profile.mode
+        if mode == "close":
+            self.session.closed_by_server = True
+            return
+        if mode == "silent":
+            while True:  # hold the connection, say nothing, until the client leaves or the idle timeout
+                await self._fill()
+        if mode == "stream":
+            await self._stream()
+            return
+        while True:
+            if not await self.handle():
+                self.session.closed_by_server = True
+                return
+
+    async def _stream(self) -> None:
+        hostile = self.profile.hostile
+        sent = 0
+        if hostile.stream_hex:
+            head = bytes.fromhex(hostile.stream_hex)
+            await self.write(head)
+            sent += len(head)
+        chunk = hostile.stream_repeat.encode("utf-8") * max(1, 4096 // max(1, len(hostile.stream_repeat)))
+        while hostile.stream_repeat and sent < hostile.stream_limit:
+            if self.writer.is_closing():
+                raise Closed()
+            await self.write(chunk)
+            sent += len(chunk)
+            await asyncio.sleep(0)
+        self.session.closed_by_server = True
+
+    def _record(self, data: bytes, verb: str) -> None:
+        self.session.received.append(Received(phase=self.state.phase, data=data, verb=verb))
+
+    async def _answer(self, command: str, tag: str = "") -> bool:
+        """Play the profile's answer to a login command; False when the session ends."""
+        answer = self._lookup(command)
+        if answer is None:
+            await self.send(self.profile.unknown, tag)
+            return True
+        if answer.delay and self.server.login_delay > 0:
+            await asyncio.sleep(self.server.login_delay)
+        lines = list(answer.lines)
+        ending = answer.close
+        if answer.invalid_state:
+            self.session.invalid_state_count += 1
+            limit = self.profile.invalid_state_limit
+            if limit and self.session.invalid_state_count >= limit:
+                if self.profile.invalid_state_bye:
+                    lines.append(self.profile.invalid_state_bye)
+                ending = True
+        await self.send(lines, tag)
+        if answer.accept:
+            self.state.authenticated = True
+        return not ending
+
+    def _lookup(self, command: str) -> Answer | None:
+        if self.state.authenticated:
+            return None  # already logged in: a second login is just an unexpected command
+        return self.profile.answer(command, self.state.phase)
+
+    async def _sasl_payload(self, command: str, initial: bytes | None, tag: str = "") -> bytes | None:
+        """The SASL PLAIN response: the initial response if given, else ask with a continuation when the profile
+        would check credentials. None when the server answers without asking."""
+        if initial is not None:
+            return initial
+        answer = self._lookup(command)
+        if answer is None or not answer.continuation:
+            return None
+        await self.write(self.profile.continuation.encode("utf-8") + b"\r\n")
+        payload = await self.read_line()
+        self._record(payload, "")
+        return payload
+
+    def _plain_credential(self, command: str, payload: bytes | None) -> None:
+        if payload is None or payload in (b"*", b"="):
+            return
+        try:
+            parts = base64.b64decode(payload, validate=True).split(b"\0")
+        except (binascii.Error, ValueError):
+            return
+        if len(parts) == 3:
+            user, password = (p.decode("utf-8", "replace") for p in parts[1:])
+            self.session.credentials.append(Credential(command, self.state.phase, user, password))
+
+    async def _starttls(self, tag: str = "") -> bool:
+        ctx = self.server.ssl_context
+        if self.state.phase == "tls" or self.state.authenticated or not self.profile.starttls_works or ctx is None:
+            await self.send(self.profile.starttls_refused, tag)
+            return True
+        # Bytes the client pipelined after the STARTTLS line arrived in clear: RFC 9051 says discard them. A profile
+        # can instead run them inside TLS, like servers vulnerable to command injection.
+        pipelined = bytes(self.buf)
+        self.buf.clear()
+        self.session.pipelined_after_starttls = pipelined
+        ok = encode(self.profile.starttls_ok, tag) + self.profile.hostile.inject_after_starttls.encode("utf-8")
+        await self.write(ok)
+        try:
+            await self.writer.start_tls(ctx, ssl_handshake_timeout=self.server.handshake_timeout)
+        except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
+            self.session.error = f"TLS handshake failed: {exc or type(exc).__name__}"
+            raise Closed() from None
+        self.state.phase = "tls"
+        self.session.tls_started = True
+        if self.profile.hostile.process_pipelined:
+            self.buf[:0] = pipelined
+        return True
+
+    def _capabilities(self) -> tuple[str, ...]:
+        return self.profile.capabilities_tls if self.state.phase == "tls" else self.profile.capabilities_clear
+
+
+def encode(lines: Iterable[str], tag: str = "") -> bytes:
+    return b"".join(line.replace("{tag}", tag).encode("utf-8") + b"\r\n" for line in lines)
