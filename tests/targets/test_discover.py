@@ -17,30 +17,31 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import UsageError
-from scanner.targets import discover
+from scanner.targets import discover, syn_tools
 from scanner.targets.planning import build_plan
+from scanner.targets.syn_tools import TOOLS
 from tests.dovecot import require_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_output_lines_give_addresses_and_nothing_else():
-    assert discover.parse_line("zmap", "127.9.0.5\n") == ("127.9.0.5", None)
-    assert discover.parse_line("zmap", "saddr\n") is None  # the CSV header
+    assert TOOLS["zmap"].parse_line("127.9.0.5\n") == ("127.9.0.5", None)
+    assert TOOLS["zmap"].parse_line("saddr\n") is None  # the CSV header
     console = "Discovered open port 143/tcp on 127.9.0.5                                    \n"
-    assert discover.parse_line("masscan", console) == ("127.9.0.5", 143)
-    assert discover.parse_line("masscan", "Discovered closed port 143/tcp on 127.9.0.5\n") is None
-    assert discover.parse_line("masscan", "open tcp 993 127.9.0.5 1700000000\n") == ("127.9.0.5", 993)  # -oL
-    assert discover.parse_line("masscan", "#masscan\n") is None
-    assert discover.parse_line("masscan", "open tcp 143 not-an-address 1\n") is None
-    assert discover.parse_line("masscan", "Discovered open port 143/tcp on 999.1.2.3\n") is None
+    assert TOOLS["masscan"].parse_line(console) == ("127.9.0.5", 143)
+    assert TOOLS["masscan"].parse_line("Discovered closed port 143/tcp on 127.9.0.5\n") is None
+    assert TOOLS["masscan"].parse_line("open tcp 993 127.9.0.5 1700000000\n") == ("127.9.0.5", 993)  # -oL
+    assert TOOLS["masscan"].parse_line("#masscan\n") is None
+    assert TOOLS["masscan"].parse_line("open tcp 143 not-an-address 1\n") is None
+    assert TOOLS["masscan"].parse_line("Discovered open port 143/tcp on 999.1.2.3\n") is None
 
 
 def test_targets_are_handed_over_as_networks():
     plan = build_plan(["127.9.0.0/23", "127.9.2.7"], ports="143")
     (intervals,) = plan.literals.values()
-    assert [str(n) for n in discover.networks(intervals)] == ["127.9.0.0/23", "127.9.2.7/32"]
-    assert discover.all_loopback(intervals)
+    assert [str(n) for n in syn_tools.networks(intervals)] == ["127.9.0.0/23", "127.9.2.7/32"]
+    assert syn_tools.all_loopback(intervals)
 
 
 def test_every_endpoint_gets_two_syns_and_no_default_blacklist():
@@ -54,45 +55,45 @@ def test_every_endpoint_gets_two_syns_and_no_default_blacklist():
 
 def test_masscan_scans_ports_sharing_addresses_in_one_run_and_zmap_one_port_per_run():
     plan = build_plan(["192.0.2.0/24"], ports="110,143,993,995")
-    (batch,) = discover.Discovery("masscan", plan, wait=1.0).batches()
+    (batch,) = TOOLS["masscan"].batches(plan)
     assert sorted(spec.port for spec in batch.specs) == [110, 143, 993, 995] and batch.endpoints == 1024
-    assert len(discover.Discovery("zmap", plan, wait=1.0).batches()) == 4
+    assert len(TOOLS["zmap"].batches(plan)) == 4
 
 
 def test_masscan_sends_at_most_one_syn_per_endpoint_and_second_so_its_retry_pass_cannot_flood_a_small_range():
     small = build_plan(["192.0.2.0/24"], ports="143")
-    (batch,) = discover.Discovery("masscan", small, wait=1.0).batches()
-    assert discover.Discovery("masscan", small, wait=1.0).batch_rate(batch, 256) == 256
-    assert discover.Discovery("zmap", small, wait=1.0).batch_rate(batch, 256) == discover.DEFAULT_PACKET_RATE
+    (batch,) = TOOLS["masscan"].batches(small)
+    rate = discover.DEFAULT_PACKET_RATE
+    assert TOOLS["masscan"].batch_rate(batch, 256, rate) == 256
+    assert TOOLS["zmap"].batch_rate(batch, 256, rate) == rate
     two_ports = build_plan(["198.51.100.0/24", "203.0.113.0/24"], ports="143,993")
-    found = discover.Discovery("zmap", two_ports, wait=1.0)  # one zmap per port, each with half the rate
-    assert [found.batch_rate(b, two_ports.literal_total) for b in found.batches()] == [100_000, 100_000]
+    zmap = TOOLS["zmap"]  # one zmap per port, each with half the rate
+    assert [zmap.batch_rate(b, two_ports.literal_total, rate) for b in zmap.batches(two_ports)] == [100_000, 100_000]
 
 
 def test_masscan_is_not_chosen_for_loopback_targets_while_lo_has_no_mac_address(monkeypatch):
     monkeypatch.setattr(discover, "unusable", lambda tool: None if tool == "masscan" else "zmap is not installed")
-    monkeypatch.setattr(discover, "interface_mac", lambda name: "00:00:00:00:00:00")
+    monkeypatch.setattr(syn_tools, "interface_mac", lambda name: "00:00:00:00:00:00")
     loopback = build_plan(["127.200.0.0/16"], ports="143,993", yes=True)
     assert discover.choose(None, loopback) == (None, None)  # the connect scan, as without any SYN scanner
     with pytest.raises(UsageError, match="lo's MAC address is 00:00:00:00:00:00"):
         discover.choose("masscan", loopback)
-    monkeypatch.setattr(discover, "interface_mac", lambda name: "02:00:00:00:00:02")
+    monkeypatch.setattr(syn_tools, "interface_mac", lambda name: "02:00:00:00:00:02")
     assert discover.choose(None, loopback)[0] == "masscan"
-    frames = discover.LoopbackFrames.of_lo()
+    frames = syn_tools.LoopbackFrames.of_lo()
     assert frames.gateway == "02:00:00:00:00:02" and frames.source != frames.gateway
 
 
 def test_a_hung_tool_is_given_up_on_only_long_after_its_sending_time():
-    plan = build_plan(["192.0.2.0/24"], ports="143")
-    found = discover.Discovery("zmap", plan, wait=1.0)
-    assert found.time_limit(65_536, 50_000) > 2 * 65_536 / 50_000 + 1
+    for tool in TOOLS.values():
+        assert tool.time_limit(65_536, 50_000, cooldown=1) > 2 * 65_536 / 50_000 + 1
 
 
 def test_a_capture_that_dropped_packets_is_told(tmp_path):
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"pcap_drop": 3, "pcap_ifdrop": 1, "pcap_recv": 100}))
-    assert discover.capture_drops(str(meta)) == 4
-    assert discover.capture_drops(str(tmp_path / "missing.json")) == 0
+    assert TOOLS["zmap"].capture_drops(str(meta)) == 4
+    assert TOOLS["zmap"].capture_drops(str(tmp_path / "missing.json")) == 0
     found = discover.Discovery("zmap", build_plan(["192.0.2.0/24"], ports="143"), wait=1.0, dropped=4)
     assert "dropped 4 packets" in found.summary() and "--rate" in found.summary()
     assert "dropped" not in discover.Discovery("zmap", found.plan, wait=1.0).summary()
