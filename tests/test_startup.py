@@ -42,6 +42,8 @@ HEAVY = (
     "scanner.config",
     "scanner.tui",
     "scanner.verdicts.certificates",
+    "scanner.verdicts.certificate_fixes",
+    "scanner.verdicts.certificate_host",
     "scanner.verdicts.host",
     "scanner.tls.channel",
     "scanner.tls.legacy",

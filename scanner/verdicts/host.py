@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from scanner.model import EndpointResult, Finding
-from scanner.verdicts.certificates import differing_certificates, implicit_tls_missing
+from scanner.verdicts.certificate_host import differing_certificates, implicit_tls_missing
 from scanner.verdicts.submission_host import submission_465_missing, submission_certificate_mismatch
 
 HostRule = Callable[[Sequence[EndpointResult]], Iterator[tuple[EndpointResult, Finding]]]
