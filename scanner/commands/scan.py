@@ -244,7 +244,7 @@ def _say_concurrency_cap(requested: int | None, processes: int) -> None:
     """One line when --concurrency asks for more sockets than the file-descriptor limit gives a process."""
     if requested is None:
         return
-    from scanner.scan.scheduler import concurrency_cap
+    from scanner.scan.tuning import concurrency_cap
 
     cap = concurrency_cap()
     if requested // processes > cap:

@@ -21,19 +21,10 @@ import asyncio
 import contextlib
 import socket
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from scanner.model import (
-    Capabilities,
-    Endpoint,
-    EndpointResult,
-    Finding,
-    PlaintextLogin,
-    StartTls,
-    State,
-    TlsInfo,
-)
+from scanner.model import Endpoint, EndpointResult, Finding, TlsInfo
+from scanner.probe.assembly import Seen, analysis_failed, assemble
 from scanner.probe.dialects import Ask, Dialect, DummyCredentials, dialect_for
 from scanner.probe.options import ProbeOptions
 from scanner.probe.session import ConnectError, Session, SessionError, failed_connect, open_tcp
@@ -49,40 +40,8 @@ from scanner.probe.steplog import (
 from scanner.probe.transcript import Transcript
 from scanner.protocols.events import Greeting, Response
 from scanner.scan.hostslots import conversation_slot
-from scanner.verdicts.findings import LoginFacts
-from scanner.verdicts.plaintext import (
-    LoginAttempt,
-    LoginEvidence,
-    decided_in_clear,
-    judge_plaintext_login,
-)
+from scanner.verdicts.plaintext import LoginAttempt, decided_in_clear
 from scanner.verdicts.software import detect_software
-
-if TYPE_CHECKING:
-    from scanner.tls.channel import HandshakeInfo
-
-
-@dataclass
-class _Seen:
-    """Everything observed so far; turned into a result even when the probe stops half-way."""
-
-    state: State = "error"
-    error: str | None = None
-    greeting: str | None = None
-    caps_before: tuple[str, ...] = ()
-    caps_after: tuple[str, ...] = ()
-    starttls: StartTls = "not_applicable"
-    starttls_advertised: bool = False
-    starttls_error: str | None = None
-    preauth: bool = False
-    clear: list[LoginAttempt] = field(default_factory=list)
-    over_tls: list[LoginAttempt] = field(default_factory=list)
-    login_tried: bool = False
-    handshake: HandshakeInfo | None = None
-    injected: bytes = b""
-    tls_info: TlsInfo | None = None
-    extra_findings: list[Finding] = field(default_factory=list)
-    incomplete: str | None = None  # why the probe stopped before its end (time cap, a failure of ours)
 
 
 def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
@@ -116,7 +75,7 @@ def unanswered(endpoint: Endpoint, options: ProbeOptions, failure: ConnectError,
     """The row of an endpoint whose connect was refused, dropped or failed."""
     transcript = Transcript(started=started)
     transcript.note(failure.reason)
-    return _finish(endpoint, options, _Seen(state=failure.state, error=failure.reason), transcript, started)
+    return _finish(endpoint, options, Seen(state=failure.state, error=failure.reason), transcript, started)
 
 
 async def _converse(
@@ -127,7 +86,7 @@ async def _converse(
     started: float,
 ) -> EndpointResult:
     transcript = Transcript(started=started)
-    seen = _Seen()
+    seen = Seen()
     first = _session(endpoint, options, reader, writer, transcript)
     try:
         credentials = DummyCredentials.random()
@@ -152,13 +111,9 @@ async def _converse(
 
 
 def _finish(
-    endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, started: float
+    endpoint: Endpoint, options: ProbeOptions, seen: Seen, transcript: Transcript, started: float
 ) -> EndpointResult:
-    duration_ms = _ms(started)
-    try:
-        return _result(endpoint, options, seen, transcript, duration_ms)
-    except Exception as exc:  # the same net for the judging itself
-        return _bare_result(endpoint, seen, transcript, duration_ms, f"internal error: {type(exc).__name__}: {exc}")
+    return assemble(endpoint, options, seen, transcript, _ms(started))
 
 
 def endpoint_label(endpoint: Endpoint) -> str:
@@ -198,7 +153,7 @@ class _Prober:
         options: ProbeOptions,
         credentials: DummyCredentials,
         transcript: Transcript,
-        seen: _Seen,
+        seen: Seen,
     ) -> None:
         self.endpoint = endpoint
         self.options = options
@@ -487,7 +442,7 @@ class _Prober:
             reason = f"{type(exc).__name__}: {exc}"
             self.transcript.note(f"TLS analysis failed: {reason}", tls=True)
             info = TlsInfo(handshake.version, handshake.cipher)
-            findings = [_analysis_failed(reason)]
+            findings = [analysis_failed(reason)]
         self.seen.tls_info = info
         self.seen.extra_findings.extend(self.dialect.certificate_findings(findings, software))
 
@@ -507,44 +462,12 @@ def _version_refusal(reason: str) -> bool:
     return any(words in reason for words in _VERSION_REFUSALS)
 
 
-def _analysis_failed(reason: str) -> Finding:
-    return Finding(
-        "tls-analysis-failed",
-        "medium",
-        "TLS session could not be fully analysed",
-        f"The handshake completed, but analysing what the server presented failed ({reason}): the certificate "
-        "and the TLS versions of this endpoint are not judged. Everything else in this row stands.",
-        "Inspect the certificate by hand (openssl s_client -showcerts) and replace it if it is malformed.",
-    )
-
-
-def _incomplete(reason: str, seen: _Seen, transport: str) -> Finding:
-    missing = []
-    if transport == "starttls" and seen.starttls == "not_applicable":
-        missing.append("STARTTLS was not tried")
-    if seen.handshake is None:
-        missing.append("no TLS handshake, so no certificate")
-    if not seen.login_tried and transport == "starttls":
-        missing.append("no dummy login in clear")
-    said = "; not reached: " + ", ".join(missing) if missing else ""
-    return Finding(
-        "probe-incomplete",
-        "info",
-        "Probe stopped before its end",
-        f"{reason}{said}. Only what was observed is reported; nothing is assumed about the steps not reached.",
-        "Probe this endpoint again; if it stops again, the server is too slow or stalls on purpose.",
-    )
-
-
 async def inspect_tls(*args: Any, **kwargs: Any) -> tuple[TlsInfo, list[Finding]]:
     """scanner.probe.tls_inspect.inspect_tls, imported with the first handshake: certificate analysis (and
     cryptography) is not loaded by a scan until a port has answered with TLS."""
     from scanner.probe.tls_inspect import inspect_tls as inspect
 
     return await inspect(*args, **kwargs)
-
-
-_IMPLICIT = PlaintextLogin("not_applicable", ("implicit TLS: no cleartext phase on this port",))
 
 
 def _ms(started: float) -> int:
@@ -558,97 +481,3 @@ def _asker(session: Session, timeout: float | None = None) -> Ask:
         return (await session.command(command, sasl_payloads=sasl, timeout=timeout)).response
 
     return ask
-
-
-def _result(
-    endpoint: Endpoint, options: ProbeOptions, seen: _Seen, transcript: Transcript, duration_ms: int
-) -> EndpointResult:
-    software = detect_software(seen.greeting, seen.caps_before + seen.caps_after)
-    dialect = dialect_for(endpoint.protocol)
-    advertised = dialect.advertised(seen.caps_before)
-    if endpoint.transport == "implicit":
-        verdict = _IMPLICIT
-        starttls: StartTls = "not_applicable"
-    else:
-        starttls = seen.starttls
-        if seen.state == "open" and starttls == "not_applicable":
-            starttls = "not_tested"  # the probe stopped before STARTTLS: nothing is known about it
-        if seen.state != "open" and not seen.clear:
-            verdict = PlaintextLogin("not_tested", (seen.error or "endpoint not reachable",))
-        elif not options.login_probe and not seen.preauth:
-            verdict = PlaintextLogin("not_tested", ("login probe disabled (--no-login-probe)",))
-        else:
-            verdict = judge_plaintext_login(
-                LoginEvidence(
-                    advertised=advertised,
-                    clear=tuple(seen.clear),
-                    tls=tuple(seen.over_tls),
-                    tls_available=seen.starttls == "ok",
-                    preauth=seen.preauth,
-                    no_tls=seen.starttls == "not_offered",
-                )
-            )
-    findings: list[Finding] = []
-    if seen.state == "open":
-        findings = dialect.findings(
-            LoginFacts(
-                protocol=endpoint.protocol,
-                transport=endpoint.transport,
-                software=software,
-                advertised=advertised,
-                starttls=starttls,
-                starttls_advertised=seen.starttls_advertised,
-                starttls_error=seen.starttls_error,
-                preauth=seen.preauth,
-                plaintext_login=verdict,
-                injected_after_starttls=seen.injected,
-            )
-        )
-        findings.extend(seen.extra_findings)
-        if seen.incomplete:
-            findings.append(_incomplete(seen.incomplete, seen, endpoint.transport))
-    tls = seen.tls_info
-    if tls is None and seen.handshake is not None:
-        tls = TlsInfo(seen.handshake.version, seen.handshake.cipher)
-    return _observed(
-        endpoint,
-        seen,
-        transcript,
-        duration_ms,
-        error=seen.error,
-        software=software,
-        starttls=starttls if seen.state == "open" or endpoint.transport == "implicit" else "not_applicable",
-        plaintext_login=verdict,
-        tls=tls,
-        findings=tuple(findings),
-    )
-
-
-def _bare_result(
-    endpoint: Endpoint, seen: _Seen, transcript: Transcript, duration_ms: int, reason: str
-) -> EndpointResult:
-    """What is left when judging itself failed: the facts seen, and the reason, never a made-up verdict."""
-    return _observed(
-        endpoint, seen, transcript, duration_ms, error=reason, plaintext_login=PlaintextLogin("inconclusive", (reason,))
-    )
-
-
-def _observed(
-    endpoint: Endpoint, seen: _Seen, transcript: Transcript, duration_ms: int, **judged: Any
-) -> EndpointResult:
-    """The result: what was observed of ``endpoint``, with what was judged of it (``judged``: the other fields)."""
-    return EndpointResult(
-        host=endpoint.host,
-        address=endpoint.address,
-        name=endpoint.name,
-        port=endpoint.port,
-        protocol=endpoint.protocol,
-        transport=endpoint.transport,
-        state=seen.state,
-        greeting=seen.greeting,
-        capabilities=Capabilities(seen.caps_before, seen.caps_after),
-        transcript=transcript.lines(),
-        duration_ms=duration_ms,
-        ptr=endpoint.ptr,
-        **judged,
-    )

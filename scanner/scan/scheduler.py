@@ -13,20 +13,18 @@ The CLI and the TUI both consume ``Scan.results()``; neither knows how probes ar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import gc
-import resource
 import socket
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scanner.model import Endpoint, EndpointResult
 from scanner.probe.options import ProbeOptions
 from scanner.scan import connect_timer, hostslots, legacy_share, memory
+from scanner.scan.tuning import concurrency_cap, default_concurrency, rarer_gc
 
 if TYPE_CHECKING:
     from scanner.probe.session import ConnectError
@@ -43,56 +41,8 @@ Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | Endpoint
 MAX_CONVERSATIONS = 192
 QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait with their slots held
 RELEASE_EVERY = 128  # open endpoints between two collections + malloc_trim (memory.release)
-FD_RESERVE = 256  # descriptors kept for files, DNS, the TUI and the odd second connection of a probe
 PTR_TIMEOUT = 3.0
 YIELD_EVERY = 256  # starts between two turns of the event loop
-
-
-def raise_fd_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit where allowed; return the soft limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
-
-
-PER_PROCESS = 16384  # default endpoints at once in one process (measured, see default_concurrency)
-
-
-def concurrency_cap() -> int:
-    """The most endpoints one process can have under way: each holds a socket, and the descriptor limit is hard."""
-    return max(8, raise_fd_limit() - FD_RESERVE)
-
-
-def default_concurrency() -> int:
-    """Endpoints at once in one process: 16,384 (most of a range is waiting on connects, not computing), never
-    more than the file-descriptor limit allows. Measured on dropped ranges (benchmarks/range_bench.py, 2 CPUs,
-    --timeout 1, one process per CPU): a range's connects go in waves of this size, each wave waiting one connect
-    timeout, so the wall time is about endpoints x timeout / concurrency plus the CPU; a dropped /18 took 9.4 s at
-    8,192 and 7.3 s at 16,384 in one process. A connect waiting costs about half a kilobyte of memory here (the
-    connect sweep keeps no task for it)."""
-    return min(PER_PROCESS, concurrency_cap())
-
-
-# Thousands of probes in flight keep hundreds of thousands of objects alive; with CPython's default thresholds
-# (700, 10, 10) the collector rescans them so often that a /16 of dropped addresses ran 1.6x slower (measured
-# with benchmarks/range_bench.py). Collections stay on, just rarer, while a scan runs.
-SCAN_GC_THRESHOLD = (100_000, 50, 100)
-
-
-@contextlib.contextmanager
-def _rarer_gc() -> Iterator[None]:
-    before = gc.get_threshold()
-    gc.set_threshold(*(max(a, b) for a, b in zip(before, SCAN_GC_THRESHOLD, strict=False)))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _default_probe() -> ProbeFunc:
@@ -247,7 +197,7 @@ class Scan:
         queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
         self._started_at = time.monotonic()
         feeder = asyncio.create_task(self._feed(queue))
-        with _rarer_gc():
+        with rarer_gc():
             try:
                 while (item := await queue.get()) is not _END:
                     if isinstance(item, Exception):

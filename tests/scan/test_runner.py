@@ -12,7 +12,8 @@ import pytest
 from scanner.model import Endpoint, EndpointResult
 from scanner.probe.options import ProbeOptions
 from scanner.scan.hostslots import conversation_slot
-from scanner.scan.scheduler import FD_RESERVE, Scan, default_concurrency
+from scanner.scan.scheduler import Scan
+from scanner.scan.tuning import FD_RESERVE, default_concurrency
 from tests.factories import result as shared_result
 from tests.waiting import until
 
