@@ -35,9 +35,8 @@ ReverseFunc = Callable[[str], Awaitable[str | None]]
 Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
 
 # Conversations at once (open ports being talked to; connects waiting are not counted). Past a few hundred a
-# process is CPU-bound anyway, while each one holds buffers and TLS state: on 4,096 live endpoints this is what
-# keeps memory flat (measured with benchmarks/range_bench.py: 256 a process peaked at 185-194 MB for the whole
-# process tree, 192 at 171-178 MB, in the same time).
+# process is CPU-bound anyway, while each one holds buffers and TLS state: this is what keeps memory flat on a live
+# range (docs/scanning.md, "Why these defaults").
 MAX_CONVERSATIONS = 192
 QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait with their slots held
 RELEASE_EVERY = 128  # open endpoints between two collections + malloc_trim (memory.release)

@@ -24,7 +24,7 @@ def raise_fd_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-PER_PROCESS = 16384  # default endpoints at once in one process (measured, see default_concurrency)
+PER_PROCESS = 16384  # default endpoints at once in one process (docs/scanning.md, "Why these defaults")
 
 
 def concurrency_cap() -> int:
@@ -34,17 +34,15 @@ def concurrency_cap() -> int:
 
 def default_concurrency() -> int:
     """Endpoints at once in one process: 16,384 (most of a range is waiting on connects, not computing), never
-    more than the file-descriptor limit allows. Measured on dropped ranges (benchmarks/range_bench.py, 2 CPUs,
-    --timeout 1, one process per CPU): a range's connects go in waves of this size, each wave waiting one connect
-    timeout, so the wall time is about endpoints x timeout / concurrency plus the CPU; a dropped /18 took 9.4 s at
-    8,192 and 7.3 s at 16,384 in one process. A connect waiting costs about half a kilobyte of memory here (the
-    connect sweep keeps no task for it)."""
+    more than the file-descriptor limit allows. A range's connects go in waves of this size, each wave waiting one
+    connect timeout, so the wall time is about endpoints x timeout / concurrency plus the CPU, while a connect
+    waiting costs little memory (the connect sweep keeps no task for it)."""
     return min(PER_PROCESS, concurrency_cap())
 
 
 # Thousands of probes in flight keep hundreds of thousands of objects alive; with CPython's default thresholds
-# (700, 10, 10) the collector rescans them so often that a /16 of dropped addresses ran 1.6x slower (measured
-# with benchmarks/range_bench.py). Collections stay on, just rarer, while a scan runs.
+# (700, 10, 10) the collector rescans them again and again (docs/scanning.md, "Why these defaults"). Collections
+# stay on, just rarer, while a scan runs.
 SCAN_GC_THRESHOLD = (100_000, 50, 100)
 
 

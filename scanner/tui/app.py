@@ -177,7 +177,7 @@ class ScanApp(App[int]):
         self._apply(batch)
         if len(self.view.results) >= self._frozen_at + FREEZE_EVERY:
             # Results live until the app ends: move them out of the collector's sight, or each full collection
-            # walks tens of thousands of them (pauses of 50-130 ms measured at 65,536 results).
+            # walks tens of thousands of them (docs/tui.md, "Large scans").
             gc.freeze()
             self._frozen_at = len(self.view.results)
         table = self.table
