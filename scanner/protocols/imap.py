@@ -26,7 +26,14 @@ from scanner.protocols.base import (
     Pending,
 )
 from scanner.protocols.events import Continuation, Event, Greeting, ProtocolError, Response
-from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, sasl_plain_arguments, split_code
+from scanner.protocols.lines import (
+    FIRST_BYTES,
+    check_text_argument,
+    decode,
+    sasl_mechanism,
+    sasl_plain_arguments,
+    split_code,
+)
 
 _LITERAL = re.compile(rb"~?\{(\d{1,10})\+?\}$")
 _GREETING_WORDS = {"OK": "ok", "PREAUTH": "preauth", "BYE": "bye"}
@@ -90,6 +97,11 @@ class ImapClient(ClientMachine):
         """AUTHENTICATE PLAIN; with ``initial_response`` the credentials ride on the command line (SASL-IR),
         else the server's ``+`` yields a Continuation to answer with ``continuation(b"\\0user\\0password")``."""
         return self._command("AUTHENTICATE", sasl_plain_arguments(user, password, initial_response), sasl=True)
+
+    def authenticate(self, mechanism: str) -> bytes:
+        """AUTHENTICATE with ``mechanism`` and no initial response: each ``+`` yields a Continuation (NTLM: answer
+        the first with the NEGOTIATE message, read the CHALLENGE in the second, cancel with ``continuation_cancel``)."""
+        return self._command("AUTHENTICATE", sasl_mechanism(mechanism), sasl=True)
 
     def logout(self) -> bytes:
         return self._command("LOGOUT")

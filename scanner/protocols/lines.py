@@ -8,6 +8,7 @@ soon as it passes ``max_line``, instead of waiting for a CRLF that may never com
 from __future__ import annotations
 
 import base64
+import re
 
 from scanner.protocols.events import LocalProtocolError, ProtocolError
 
@@ -119,6 +120,16 @@ def check_text_argument(value: str, what: str) -> bytes:
     if any(ch in value for ch in "\r\n\0"):
         raise LocalProtocolError(f"{what} must not contain CR, LF or NUL")
     return value.encode("utf-8")
+
+
+_SASL_NAME = re.compile(r"[A-Z0-9_-]{1,20}")
+
+
+def sasl_mechanism(name: str) -> bytes:
+    """A SASL mechanism name (RFC 4422 3.1: upper-case letters, digits, hyphen, underscore; at most 20)."""
+    if not _SASL_NAME.fullmatch(name):
+        raise LocalProtocolError(f"not a SASL mechanism name: {name!r}")
+    return name.encode("ascii")
 
 
 def sasl_plain_arguments(user: str, password: str, initial_response: bool) -> bytes:

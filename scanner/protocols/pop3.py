@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from scanner.protocols.base import ClientMachine, Pending
 from scanner.protocols.events import Continuation, Event, Greeting, ProtocolError, Response
-from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, sasl_plain_arguments, split_code
+from scanner.protocols.lines import (
+    FIRST_BYTES,
+    check_text_argument,
+    decode,
+    sasl_mechanism,
+    sasl_plain_arguments,
+    split_code,
+)
 
 _STATUS = {"+OK": "ok", "-ERR": "err"}
 _MULTILINE = frozenset({"CAPA"})
@@ -56,6 +63,10 @@ class Pop3Client(ClientMachine):
         """AUTH PLAIN; with ``initial_response`` the credentials ride on the command line (RFC 5034), else the
         server's ``+ `` yields a Continuation to answer with ``continuation(b"\\0user\\0password")``."""
         return self._command("AUTH", sasl_plain_arguments(user, password, initial_response), sasl=True)
+
+    def auth(self, mechanism: str) -> bytes:
+        """AUTH with ``mechanism`` and no initial response (RFC 5034): each ``+`` yields a Continuation."""
+        return self._command("AUTH", sasl_mechanism(mechanism), sasl=True)
 
     def quit(self) -> bytes:
         return self._command("QUIT")

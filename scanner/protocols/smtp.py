@@ -37,7 +37,7 @@ from scanner.protocols.events import (
     Response,
     _NeedData,
 )
-from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, sasl_plain_arguments
+from scanner.protocols.lines import FIRST_BYTES, check_text_argument, decode, sasl_mechanism, sasl_plain_arguments
 
 _REPLY = re.compile(r"^([2-5][0-9][0-9])([ -]|$)(.*)$", re.DOTALL)
 # RFC 3463: class.subject.detail, class 2/4/5, subject up to 3 digits, detail up to 3 digits.
@@ -98,6 +98,10 @@ class SmtpClient(ClientMachine):
     def auth_login(self) -> bytes:
         """AUTH LOGIN: two ``334`` challenges follow (user name, then password), each a Continuation."""
         return self._command("AUTH", b"LOGIN", sasl=True)
+
+    def auth(self, mechanism: str) -> bytes:
+        """AUTH with ``mechanism`` and no initial response (RFC 4954): each ``334`` yields a Continuation."""
+        return self._command("AUTH", sasl_mechanism(mechanism), sasl=True)
 
     def quit(self) -> bytes:
         return self._command("QUIT")
