@@ -81,6 +81,36 @@ class PlaintextLogin:
 class Capabilities:
     before_tls: tuple[str, ...] = ()
     after_tls: tuple[str, ...] = ()
+    # What TLS changed (STARTTLS ports where both lists were read): capabilities in the server's spelling, SASL
+    # mechanism lists split per mechanism ("AUTH LOGIN", "SASL PLAIN"); see scanner.verdicts.capability_changes.
+    added_after_tls: tuple[str, ...] = ()
+    removed_after_tls: tuple[str, ...] = ()
+
+
+NTLM_NAME_FIELDS = ("target_name", "netbios_computer", "netbios_domain", "dns_computer", "dns_domain", "dns_tree")
+
+
+@dataclass(frozen=True)
+class NtlmInfo:
+    """What the server's NTLM CHALLENGE gave away to a client that offered no credential, or why none was read.
+    Every name is the server's text, as sent: untrusted (shown only through scanner.untrusted)."""
+
+    over_tls: bool  # where the CHALLENGE was read: after TLS (True) or in clear before STARTTLS (False)
+    target_name: str | None = None
+    netbios_computer: str | None = None
+    netbios_domain: str | None = None
+    dns_computer: str | None = None
+    dns_domain: str | None = None
+    dns_tree: str | None = None
+    product_version: str | None = None  # the Version field: "10.0.17763" (major.minor.build)
+    server_time: str | None = None  # MsvAvTimestamp, ISO 8601 UTC
+    error: str | None = None  # why no CHALLENGE was read (mechanism refused, not an NTLM message, ...)
+    problems: tuple[str, ...] = ()  # parts of the CHALLENGE that could not be read; the rest stands
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The names given away, by field, in MS-NLMP order; empty ones left out."""
+        return {name: value for name in NTLM_NAME_FIELDS if (value := getattr(self, name))}
 
 
 class UtcTime(dt.datetime):
@@ -199,6 +229,7 @@ class EndpointResult:
     findings: tuple[Finding, ...] = ()
     duration_ms: int = 0
     ptr: str | None = None  # reverse DNS name of the address, when looked up
+    ntlm: NtlmInfo | None = None  # where NTLM is offered: what its CHALLENGE gave away
 
     @property
     def key(self) -> tuple[str, int]:
@@ -228,6 +259,7 @@ class EndpointResult:
         caps = data.get("capabilities") or {}
         login = data.get("plaintext_login") or {}
         tls = data.get("tls")
+        ntlm = data.get("ntlm")
         return cls(
             host=data["host"],
             address=data["address"],
@@ -239,7 +271,12 @@ class EndpointResult:
             error=data.get("error"),
             greeting=data.get("greeting"),
             software=data.get("software"),
-            capabilities=Capabilities(tuple(caps.get("before_tls", ())), tuple(caps.get("after_tls", ()))),
+            capabilities=Capabilities(
+                tuple(caps.get("before_tls", ())),
+                tuple(caps.get("after_tls", ())),
+                tuple(caps.get("added_after_tls", ())),
+                tuple(caps.get("removed_after_tls", ())),
+            ),
             starttls=data.get("starttls", "not_applicable"),
             plaintext_login=PlaintextLogin(login.get("verdict", "not_tested"), tuple(login.get("evidence", ()))),
             tls=_tls_from_dict(tls) if tls else None,
@@ -250,6 +287,7 @@ class EndpointResult:
             ),
             duration_ms=int(data.get("duration_ms", 0)),
             ptr=data.get("ptr"),
+            ntlm=_ntlm_from_dict(ntlm) if ntlm else None,
         )
 
     @classmethod
@@ -260,6 +298,14 @@ class EndpointResult:
         if own:
             result.__dict__["_json"] = line.rstrip("\n")
         return result
+
+
+def _ntlm_from_dict(data: dict[str, Any]) -> NtlmInfo:
+    known = {f.name for f in dataclasses.fields(NtlmInfo)}
+    values = {k: v for k, v in data.items() if k in known}
+    values["problems"] = tuple(values.get("problems", ()))
+    values["over_tls"] = bool(values.get("over_tls", False))
+    return NtlmInfo(**values)
 
 
 def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
