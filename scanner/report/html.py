@@ -11,6 +11,7 @@ from scanner import __version__
 from scanner.model import SEVERITY_RANK, CertificateInfo, EndpointResult, Finding, ScanInfo
 from scanner.report.diff import ScanDiff
 from scanner.report.summary import Summary, by_host, describe_scans, sorted_findings, summarise
+from scanner.row_facts import capability_changes_text, ntlm_facts
 from scanner.text import plural
 from scanner.untrusted import for_html, for_html_attribute
 
@@ -246,7 +247,11 @@ def _endpoint(r: EndpointResult) -> str:
     ]
     if r.ptr:
         facts.append(("Reverse DNS", r.ptr))
+    facts.append(("Capabilities changed by TLS", capability_changes_text(r.capabilities)))
     parts.append("<p>" + " &middot; ".join(f"<b>{k}:</b> {_e(v)}" for k, v in facts if v) + "</p>")
+    if r.ntlm is not None:
+        items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in ntlm_facts(r.ntlm))
+        parts.append(f'<h3>NTLM challenge</h3><dl class="ntlm">{items}</dl>')
     if r.plaintext_login.evidence:
         evidence = "".join(f"<li>{_e(line)}</li>" for line in r.plaintext_login.evidence)
         verdict = VERDICT_WORDS.get(r.plaintext_login.verdict, r.plaintext_login.verdict)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from scanner.model import EndpointResult, ScanInfo
 from scanner.report.summary import by_host, describe_scans, sorted_findings, summarise
+from scanner.row_facts import capability_changes_text, ntlm_facts
 from scanner.untrusted import for_markdown
 
 
@@ -61,6 +62,11 @@ def _endpoint_details(r: EndpointResult) -> list[str]:
             f"  - {_md(f.detail)}",
             f"  - Remediation: {_md(f.remediation)}",
         ]
+    changes = capability_changes_text(r.capabilities)
+    if changes:
+        lines += ["", f"Capabilities changed by TLS: {_md(changes)}"]
+    if r.ntlm is not None:
+        lines += ["", "NTLM challenge: " + "; ".join(f"{k} {_md(v)}" for k, v in ntlm_facts(r.ntlm))]
     cert = r.tls.certificate if r.tls else None
     if cert is not None:
         trust = "trusted" if cert.trusted else f"not trusted ({_md(cert.trust_error or 'unknown')})"

@@ -6,7 +6,8 @@ every line goes through scanner.untrusted, so nothing a server sends can pass fo
 
 from __future__ import annotations
 
-from scanner.model import SEVERITY_RANK, EndpointResult
+from scanner.model import SEVERITY_RANK, EndpointResult, NtlmInfo
+from scanner.row_facts import capability_changes_text, ntlm_facts
 from scanner.tui.cells import (
     SEVERITY_CELLS,
     certificate_cell,
@@ -68,21 +69,32 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
     sections.append(("Plaintext login: evidence", evidence))
 
     caps = r.capabilities
+    changes = capability_changes_text(caps)
     sections.append(
         (
             "Capabilities",
             [
                 "  before TLS: " + (_q(" ".join(caps.before_tls)) if caps.before_tls else "-"),
                 "  after TLS:  " + (_q(" ".join(caps.after_tls)) if caps.after_tls else "-"),
+                *(["  TLS changed: " + _q(changes)] if changes else []),
             ],
         )
     )
+    if r.ntlm is not None:
+        sections.append(("NTLM challenge", _ntlm_lines(r.ntlm)))
 
     sections.append(("TLS and certificate", _tls_lines(r)))
     sections.append(
         ("Transcript (password masked)", [f"  {line}" for line in format_transcript(r.transcript, _q)] or ["  -"])
     )
     return sections
+
+
+def _ntlm_lines(info: NtlmInfo) -> list[str]:
+    """Names and the error are server text, quoted; where it was read, the version and the problems are ours."""
+    ours = {"read", "Windows version", "server time", "problem"}
+    return [f"  {label + ':':<18}{for_terminal(value) if label in ours else _q(value)}" for label, value in
+            ntlm_facts(info)]  # fmt: skip
 
 
 def _tls_lines(r: EndpointResult) -> list[str]:

@@ -13,6 +13,7 @@ from scanner.model import (
     Capabilities,
     EndpointResult,
     Finding,
+    NtlmInfo,
     PlaintextLogin,
     TranscriptLine,
 )
@@ -48,7 +49,9 @@ def hostile_result() -> EndpointResult:
     return result(
         143, host=f"mail{PAYLOAD}.example.org", address="192.0.2.7", name=FORMULA, verdict="accepted", cert=cert,
         error=PAYLOAD, greeting=PAYLOAD, software=FORMULA,
-        capabilities=Capabilities((PAYLOAD, "IMAP4rev1"), (FORMULA,)),
+        capabilities=Capabilities((PAYLOAD, "IMAP4rev1"), (FORMULA,), (FORMULA,), (PAYLOAD, "IMAP4rev1")),
+        ntlm=NtlmInfo(over_tls=False, target_name=PAYLOAD, netbios_computer=FORMULA, dns_domain=PAYLOAD,
+                      dns_tree=PAYLOAD, product_version="10.0.17763", problems=("dns computer: not valid UTF-16",)),
         plaintext_login=PlaintextLogin("accepted", (f"LOGIN in clear: OK {PAYLOAD}",)),
         transcript=(TranscriptLine("S", PAYLOAD, False, 1), TranscriptLine("C", f"a1 LOGIN u {PAYLOAD}", False, 2)),
         findings=(Finding("plaintext-login-accepted", "critical", f"accepted {PAYLOAD}", PAYLOAD, FORMULA),),
@@ -82,5 +85,8 @@ def assert_every_channel_clean(results: Sequence[EndpointResult]) -> None:
     document = render_report(rows, "json", generated="2025-06-01T00:00:00Z")
     assert not RAW_LEAKS.search(document)  # safe to print...
     assert [r["greeting"] for r in json.loads(document)["results"]] == [r.greeting for r in rows]  # ...and exact
+    assert [(r["ntlm"] or {}).get("target_name") for r in json.loads(document)["results"]] == [
+        r.ntlm.target_name if r.ntlm else None for r in rows
+    ]
     html = render_report(rows, "html", generated="2025-06-01T00:00:00Z")
     assert "<script" not in html and not RAW_LEAKS.search(html.replace("\n", ""))
