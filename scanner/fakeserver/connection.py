@@ -6,13 +6,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import datetime as dt
+import secrets
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scanner.fakeserver.profile import Answer, Phase
+from scanner.fakeserver.profile import Answer, Ntlm, Phase
 from scanner.fakeserver.session import Credential, Received, Session
+from scanner.protocols.ntlm import (
+    AV_DNS_COMPUTER,
+    AV_DNS_DOMAIN,
+    AV_DNS_TREE,
+    AV_NB_COMPUTER,
+    AV_NB_DOMAIN,
+    AV_TIMESTAMP,
+    av_text,
+    av_timestamp,
+    challenge_message,
+)
 
 if TYPE_CHECKING:
     from scanner.fakeserver.server import FakeServer
@@ -169,6 +182,33 @@ class Connection:
         self._record(payload, "")
         return payload
 
+    async def _ntlm(self, tag: str = "") -> bool:
+        """AUTHENTICATE NTLM / AUTH NTLM as Exchange answers it: an empty continuation, the NEGOTIATE, the CHALLENGE;
+        the client's cancel gets the profile's answer (counted as a refused command when the profile says so)."""
+        ntlm = self.profile.ntlm
+        if ntlm is None or self.state.authenticated:
+            await self.send(self.profile.unknown, tag)
+            return True
+        prompt = self.profile.continuation.encode("utf-8")
+        await self.write(prompt + b"\r\n")
+        negotiate = await self.read_line()
+        self._record(negotiate, "")
+        if negotiate != b"*":
+            self.session.ntlm_negotiate = _decoded(negotiate)
+            await self.write(prompt + _challenge_payload(ntlm) + b"\r\n")
+            last = await self.read_line()
+            self._record(last, "")
+        lines = list(ntlm.cancelled)
+        ending = False
+        if ntlm.cancel_counts:
+            self.session.invalid_state_count += 1
+            limit = self.profile.invalid_state_limit
+            if limit and self.session.invalid_state_count >= limit:
+                lines += [self.profile.invalid_state_bye] if self.profile.invalid_state_bye else []
+                ending = True
+        await self.send(lines, tag)
+        return not ending
+
     def _plain_credential(self, command: str, payload: bytes | None) -> None:
         if payload is None or payload in (b"*", b"="):
             return
@@ -205,6 +245,41 @@ class Connection:
 
     def _capabilities(self) -> tuple[str, ...]:
         return self.profile.capabilities_tls if self.state.phase == "tls" else self.profile.capabilities_clear
+
+
+def _decoded(line: bytes) -> bytes:
+    try:
+        return base64.b64decode(line, validate=True)
+    except (binascii.Error, ValueError):
+        return line
+
+
+def _challenge_payload(ntlm: Ntlm) -> bytes:
+    """The base64 CHALLENGE the profile describes (or its hostile stand-in)."""
+    if ntlm.challenge_text:
+        return ntlm.challenge_text.encode("utf-8")
+    if ntlm.challenge_hex:
+        return base64.b64encode(bytes.fromhex(ntlm.challenge_hex))
+    pairs = [
+        (av_id, av_text(value))
+        for av_id, value in (
+            (AV_NB_COMPUTER, ntlm.netbios_computer),
+            (AV_NB_DOMAIN, ntlm.netbios_domain),
+            (AV_DNS_COMPUTER, ntlm.dns_computer),
+            (AV_DNS_DOMAIN, ntlm.dns_domain),
+            (AV_DNS_TREE, ntlm.dns_tree),
+        )
+        if value
+    ]
+    pairs.append((AV_TIMESTAMP, av_timestamp(dt.datetime.now(dt.UTC))))
+    version = tuple(int(part) for part in ntlm.version.split(".")) if ntlm.version else None
+    message = challenge_message(
+        server_challenge=secrets.token_bytes(8),
+        target_name=ntlm.target_name,
+        av_pairs=tuple(pairs),
+        version=version,  # type: ignore[arg-type]
+    )
+    return base64.b64encode(message)
 
 
 def encode(lines: Iterable[str], tag: str = "") -> bytes:

@@ -1,4 +1,4 @@
-"""The fake server's IMAP commands: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN."""
+"""The fake server's IMAP commands: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN and NTLM."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ class ImapConnection(Connection):
             words = imap_words(args)
             mech = words[0].decode("latin-1").upper() if words else ""
             command = f"AUTHENTICATE {mech}"
+            if mech == "NTLM":
+                return await self._ntlm(tag_s)
             if mech == "PLAIN":
                 payload = await self._sasl_payload(command, words[1] if len(words) > 1 else None, tag_s)
                 self._plain_credential(command, payload)

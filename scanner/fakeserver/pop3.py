@@ -1,4 +1,4 @@
-"""The fake server's POP3 commands: CAPA, NOOP, QUIT, STLS, USER/PASS, AUTH PLAIN."""
+"""The fake server's POP3 commands: CAPA, NOOP, QUIT, STLS, USER/PASS, AUTH PLAIN and NTLM."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ class Pop3Connection(Connection):
             user = self.state.pending_user or ""
             self.session.credentials.append(Credential("PASS", self.state.phase, user, password))
             return await self._answer("PASS")
+        elif verb == "AUTH" and args.upper() == b"NTLM":
+            return await self._ntlm()
         elif verb == "AUTH" and args.split(b" ")[0].upper() == b"PLAIN":
             words = args.split(b" ")
             payload = await self._sasl_payload("AUTH PLAIN", words[1] if len(words) > 1 else None)

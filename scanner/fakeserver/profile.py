@@ -7,6 +7,7 @@ without CRLF; ``{tag}`` is replaced by the client's IMAP tag. The engine (``serv
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -87,6 +88,24 @@ class Hostile:
 
 
 @dataclass(frozen=True)
+class Ntlm:
+    """How the server answers AUTHENTICATE NTLM / AUTH NTLM: an empty continuation, the client's NEGOTIATE, then a
+    CHALLENGE naming these; the client's cancel gets ``cancelled``. Names are empty when not sent."""
+
+    target_name: str = ""
+    netbios_computer: str = ""
+    netbios_domain: str = ""
+    dns_computer: str = ""
+    dns_domain: str = ""
+    dns_tree: str = ""
+    version: str = ""  # "10.0.17763": sent in the Version field when given
+    challenge_hex: str = ""  # hostile profiles: these bytes instead of a well-formed CHALLENGE
+    challenge_text: str = ""  # ... or this text (not even base64) after the continuation prefix
+    cancelled: tuple[str, ...] = ()  # the answer to "*" ({tag} for IMAP)
+    cancel_counts: bool = False  # the cancel counts toward invalid_state_limit, as a refused command would
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     protocol: Protocol
@@ -111,6 +130,7 @@ class Profile:
     continuation: str = "+ "
     answers: dict[tuple[str, Phase], Answer] = field(default_factory=dict, hash=False)
     hostile: Hostile = field(default_factory=Hostile)
+    ntlm: Ntlm | None = None  # None: AUTH NTLM gets the "unknown" answer
 
     @property
     def starttls_command(self) -> str:
@@ -148,6 +168,33 @@ def _answer(raw: Any, where: str) -> Answer:
     )
 
 
+_NTLM_CANCELLED = {
+    "imap": ("{tag} BAD AUTHENTICATE aborted.",),
+    "pop3": ("-ERR Authentication aborted.",),
+    "smtp": ("501 5.7.0 Authentication aborted",),
+}
+
+
+def _ntlm(raw: Any, protocol: str, name: str) -> Ntlm | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{name}: ntlm must be a table")
+    values = dict(raw)
+    values["cancelled"] = _lines(values.get("cancelled", list(_NTLM_CANCELLED[protocol])), f"{name}: ntlm.cancelled")
+    try:
+        ntlm = Ntlm(**values)
+    except TypeError as exc:
+        raise ProfileError(f"{name}: ntlm: {exc}") from None
+    if ntlm.version and not re.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,5}", ntlm.version):
+        raise ProfileError(f"{name}: ntlm.version must be major.minor.build")
+    try:
+        bytes.fromhex(ntlm.challenge_hex)
+    except ValueError:
+        raise ProfileError(f"{name}: ntlm.challenge_hex is not hex") from None
+    return ntlm
+
+
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
     """Build a Profile from parsed TOML; unknown or missing essentials raise ProfileError."""
     protocol = data.get("protocol")
@@ -174,6 +221,8 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
             bytes.fromhex(hostile.stream_hex)
         except ValueError:
             raise ProfileError(f"{name}: hostile.stream_hex is not hex") from None
+
+    ntlm = _ntlm(data.get("ntlm"), protocol, name)
 
     def text(key: str) -> tuple[str, ...]:
         return _lines(data.get(key, defaults[key]), f"{name}: {key}")
@@ -202,6 +251,7 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
         continuation=str(data.get("continuation", defaults["continuation"])),
         answers=answers,
         hostile=hostile,
+        ntlm=ntlm,
     )
 
 

@@ -38,6 +38,7 @@ class Session:
     credentials: list[Credential] = field(default_factory=list)
     tls_started: bool = False  # STARTTLS/STLS handshake completed
     pipelined_after_starttls: bytes = b""  # bytes that came in with the STARTTLS command, before the handshake
+    ntlm_negotiate: bytes = b""  # the NTLM NEGOTIATE the client sent (decoded), for tests to check it holds no name
     invalid_state_count: int = 0
     closed_by_server: bool = False
     error: str | None = None

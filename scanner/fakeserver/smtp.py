@@ -1,4 +1,4 @@
-"""The fake server's SMTP submission commands: EHLO/HELO, NOOP/RSET, QUIT, STARTTLS, AUTH PLAIN and LOGIN;
+"""The fake server's SMTP submission commands: EHLO/HELO, NOOP/RSET, QUIT, STARTTLS, AUTH PLAIN, LOGIN and NTLM;
 mail commands are recorded and refused."""
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class SmtpConnection(Connection):
         mech = words[0].decode("latin-1").upper()
         command = f"AUTH {mech}"
         initial = words[1] if len(words) > 1 else None
+        if mech == "NTLM" and initial is None:
+            return await self._ntlm()
         if mech == "PLAIN":
             payload = await self._sasl_payload(command, initial)
             self._plain_credential(command, payload)
