@@ -61,6 +61,7 @@ class SessionError(Exception):
 class Timed:
     response: Response
     elapsed_ms: int
+    continuations: tuple[Continuation, ...] = ()  # the SASL challenges the server sent before its answer
 
 
 async def open_tcp(
@@ -330,10 +331,12 @@ class Session:
         deadline = asyncio.get_running_loop().time() + (timeout or self.read_timeout)
         payloads = list(sasl_payloads)
         cancelled = False
+        challenges: list[Continuation] = []
         await self.send(data)
         while True:
             event = await self.next_event(timeout, deadline=deadline)
             if isinstance(event, Continuation):
+                challenges.append(event)
                 self.transcript.server([event.line], tls=self.over_tls)
                 if cancelled:
                     raise SessionError("protocol", "the server asked for more SASL data after mailprobe cancelled")
@@ -347,5 +350,5 @@ class Session:
                 raise SessionError("closed", "the server closed the connection instead of answering")
             if isinstance(event, Response):
                 self.transcript.server(event.lines, tls=self.over_tls)
-                return Timed(event, int((time.monotonic() - started) * 1000))
+                return Timed(event, int((time.monotonic() - started) * 1000), tuple(challenges))
             raise SessionError("protocol", f"unexpected {event!r}")

@@ -18,8 +18,10 @@ from typing import Generic, TypeVar
 
 from scanner.model import Finding, Protocol
 from scanner.protocols.base import ClientMachine
-from scanner.protocols.events import Greeting, Response
+from scanner.protocols.events import Continuation, Greeting, Response
+from scanner.protocols.ntlm import Challenge, NtlmError, decode_base64, negotiate_message, parse_challenge
 from scanner.verdicts.findings import LoginFacts, login_findings
+from scanner.verdicts.ntlm import ntlm_offered
 from scanner.verdicts.plaintext import Advertised
 
 M = TypeVar("M", bound=ClientMachine)
@@ -27,6 +29,16 @@ M = TypeVar("M", bound=ClientMachine)
 # Send one command and return its complete answer; SASL challenges are answered with the payloads in order, and
 # cancelled (``*``) once they run out.
 Ask = Callable[[bytes, tuple[bytes, ...]], Awaitable[Response]]
+# The same, also returning the SASL challenges the server sent before its answer.
+AskSasl = Callable[[bytes, tuple[bytes, ...]], Awaitable[tuple[Response, tuple[Continuation, ...]]]]
+
+
+@dataclass(frozen=True)
+class NtlmAnswer:
+    """The CHALLENGE the server sent to mailprobe's NEGOTIATE, or why there was none."""
+
+    challenge: Challenge | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,29 @@ class Dialect(ABC, Generic[M]):
     def goodbye(self, machine: M) -> bytes:
         """The polite end of a session."""
 
+    def offers_ntlm(self, capabilities: tuple[str, ...]) -> bool:
+        """Whether the capabilities offer the NTLM SASL mechanism."""
+        return ntlm_offered(self.protocol, capabilities)
+
+    @abstractmethod
+    def ntlm_command(self, machine: M) -> bytes:
+        """The command that starts an NTLM exchange without an initial response (AUTH NTLM)."""
+
+    async def ntlm(self, machine: M, ask: AskSasl) -> NtlmAnswer:
+        """NTLM's first round trip and nothing more: the NEGOTIATE (no name, no credential) answers the server's
+        empty challenge, its CHALLENGE is read, then the exchange is cancelled (``*``)."""
+        response, challenges = await ask(self.ntlm_command(machine), (negotiate_message(),))
+        # The CHALLENGE comes in the challenge after the empty first one; a server that skips the empty one sends
+        # it first. Text after "+ " / "334 " is the base64 payload.
+        chosen = challenges[1] if len(challenges) > 1 else (challenges[0] if challenges else None)
+        payload = chosen.line.partition(" ")[2].strip() if chosen is not None else ""
+        if not payload:
+            return NtlmAnswer(None, f"no NTLM challenge; the server answered {_said(self.protocol, response)}")
+        try:
+            return NtlmAnswer(parse_challenge(decode_base64(payload)))
+        except NtlmError as exc:
+            return NtlmAnswer(None, exc.reason)
+
     def advertised(self, capabilities: tuple[str, ...]) -> Advertised:
         """The capabilities seen in clear as the facts the verdicts read."""
         return Advertised(self.protocol, capabilities)
@@ -104,3 +139,15 @@ class Dialect(ABC, Generic[M]):
     def certificate_findings(self, findings: list[Finding], software: str | None) -> list[Finding]:
         """The certificate findings of this port, as the shared analysis judged them (where to act may differ)."""
         return findings
+
+
+def _said(protocol: Protocol, response: Response) -> str:
+    """A refusal as the server worded it: "504 5.7.4 Unrecognized authentication type", "NO Unsupported",
+    "-ERR Authentication failed."."""
+    if response.reply_code is not None:
+        head = str(response.reply_code)
+    elif protocol == "pop3":
+        head = "+OK" if response.status == "ok" else "-ERR"
+    else:
+        head = response.status.upper()
+    return " ".join(part for part in (head, response.code, response.text) if part)

@@ -38,5 +38,8 @@ class ImapDialect(Dialect[ImapClient]):
         command = machine.authenticate_plain(credentials.user, credentials.password)
         return LoginAnswer(await ask(command, (credentials.sasl_plain,)))
 
+    def ntlm_command(self, machine: ImapClient) -> bytes:
+        return machine.authenticate("NTLM")
+
     def goodbye(self, machine: ImapClient) -> bytes:
         return machine.logout()

@@ -41,5 +41,8 @@ class Pop3Dialect(Dialect[Pop3Client]):
         command = machine.auth_plain(credentials.user, credentials.password)
         return LoginAnswer(await ask(command, (credentials.sasl_plain,)))
 
+    def ntlm_command(self, machine: Pop3Client) -> bytes:
+        return machine.auth("NTLM")
+
     def goodbye(self, machine: Pop3Client) -> bytes:
         return machine.quit()

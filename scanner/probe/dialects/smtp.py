@@ -73,6 +73,9 @@ class SmtpDialect(Dialect[SmtpClient]):
         command = machine.auth_plain(credentials.user, credentials.password, initial_response=False)
         return LoginAnswer(await ask(command, (credentials.sasl_plain,)))
 
+    def ntlm_command(self, machine: SmtpClient) -> bytes:
+        return machine.auth("NTLM")
+
     def goodbye(self, machine: SmtpClient) -> bytes:
         return machine.quit()
 
