@@ -142,6 +142,7 @@ def test_result_schema_names_every_field_of_the_result_model() -> None:
         model.NameCheck,
         model.TranscriptLine,
         model.Finding,
+        model.NtlmInfo,
     ):
         fields = {f.name for f in dataclasses.fields(kind)}
         assert fields in described, f"docs/result.schema.json is out of step with {kind.__name__}: {sorted(fields)}"
