@@ -331,7 +331,7 @@ class Session:
         deadline = asyncio.get_running_loop().time() + (timeout or self.read_timeout)
         payloads = list(sasl_payloads)
         cancelled = False
-        challenges: list[Continuation] = []
+        challenges: list[Continuation] = []  # also in the transcript already: the answer's lines repeat them
         await self.send(data)
         while True:
             event = await self.next_event(timeout, deadline=deadline)
@@ -349,6 +349,16 @@ class Session:
             if isinstance(event, ConnectionClosed):
                 raise SessionError("closed", "the server closed the connection instead of answering")
             if isinstance(event, Response):
-                self.transcript.server(event.lines, tls=self.over_tls)
+                shown = [c.line for c in challenges]
+                self.transcript.server(_not_shown(event.lines, shown), tls=self.over_tls)
                 return Timed(event, int((time.monotonic() - started) * 1000), tuple(challenges))
             raise SessionError("protocol", f"unexpected {event!r}")
+
+
+def _not_shown(lines: tuple[str, ...], shown: list[str]) -> list[str]:
+    """An answer's lines without the continuation requests the transcript already has, in the server's order."""
+    rest = list(lines)
+    for line in shown:
+        if line in rest:
+            rest.remove(line)
+    return rest
