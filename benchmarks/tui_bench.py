@@ -30,6 +30,7 @@ from scanner.model import (  # noqa: E402
     PlaintextLogin,
     TlsInfo,
 )
+from scanner.probe.context import ScanContext  # noqa: E402
 from scanner.probe.options import ProbeOptions  # noqa: E402
 from scanner.scan.scheduler import Scan  # noqa: E402
 from scanner.tui.app import ScanApp  # noqa: E402
@@ -105,7 +106,7 @@ class Probe:
     def __init__(self, results: list[EndpointResult]) -> None:
         self.answers = {r.key: r for r in results}
 
-    async def __call__(self, endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+    async def __call__(self, endpoint: Endpoint, options: ProbeOptions, context: ScanContext) -> EndpointResult:
         await asyncio.sleep(0)
         return self.answers[endpoint.key]
 

@@ -230,10 +230,18 @@ class EndpointResult:
     duration_ms: int = 0
     ptr: str | None = None  # reverse DNS name of the address, when looked up
     ntlm: NtlmInfo | None = None  # where NTLM is offered: what its CHALLENGE gave away
+    srv_domain: str | None = None  # the mail domain whose SRV record named this host (RFC 6186 name checks)
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.address, self.port)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint this row is of, with every name it was judged by: what a re-probe probes again."""
+        return Endpoint(
+            self.host, self.address, self.port, self.protocol, self.transport, self.name, self.ptr, self.srv_domain
+        )
 
     @property
     def worst_severity(self) -> Severity | None:
@@ -288,6 +296,7 @@ class EndpointResult:
             duration_ms=int(data.get("duration_ms", 0)),
             ptr=data.get("ptr"),
             ntlm=_ntlm_from_dict(ntlm) if ntlm else None,
+            srv_domain=data.get("srv_domain"),
         )
 
     @classmethod

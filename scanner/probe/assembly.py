@@ -51,6 +51,7 @@ class Seen:
     tls_info: TlsInfo | None = None
     extra_findings: list[Finding] = field(default_factory=list)
     incomplete: str | None = None  # why the probe stopped before its end (time cap, a failure of ours)
+    ptr: str | None = None  # the address's PTR name, looked up during the probe (when the endpoint had none)
 
 
 def analysis_failed(reason: str) -> Finding:
@@ -185,6 +186,7 @@ def _observed(
         capabilities=Capabilities(seen.caps_before, seen.caps_after),
         transcript=transcript.lines(),
         duration_ms=duration_ms,
-        ptr=endpoint.ptr,
+        ptr=endpoint.ptr or seen.ptr,
+        srv_domain=endpoint.srv_domain,
         **judged,
     )

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import time
 from typing import Any
 
 from scanner.model import Endpoint, EndpointResult, Finding, TlsInfo
 from scanner.probe.assembly import Seen, analysis_failed, assemble
+from scanner.probe.context import ALONE, ScanContext
 from scanner.probe.dialects import Ask, Dialect, DummyCredentials, dialect_for
 from scanner.probe.options import ProbeOptions
 from scanner.probe.session import ConnectError, Session, SessionError, failed_connect, open_tcp
@@ -39,7 +41,6 @@ from scanner.probe.steplog import (
 )
 from scanner.probe.transcript import Transcript
 from scanner.protocols.events import Greeting, Response
-from scanner.scan.hostslots import conversation_slot
 from scanner.verdicts.plaintext import LoginAttempt, decided_in_clear
 from scanner.verdicts.software import detect_software
 
@@ -48,18 +49,19 @@ def _server_name(endpoint: Endpoint, options: ProbeOptions) -> str | None:
     return endpoint.name or options.expect_name
 
 
-async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+async def probe_endpoint(endpoint: Endpoint, options: ProbeOptions, context: ScanContext = ALONE) -> EndpointResult:
+    """The row of ``endpoint``; ``context`` is the scan's share of the probe (``ALONE``: a probe on its own)."""
     started = time.monotonic()
     try:
         # Closed and dropped ports, most of any range, end here: nothing else is set up for them.
-        reader, writer = await _open(endpoint, options)
+        reader, writer = await _open(endpoint, options, context)
     except ConnectError as exc:
         return unanswered(endpoint, options, exc, started)
-    return await _converse(endpoint, options, reader, writer, started)
+    return await _converse(endpoint, options, context, reader, writer, started)
 
 
 async def probe_connected(
-    endpoint: Endpoint, options: ProbeOptions, sock: socket.socket, started: float
+    endpoint: Endpoint, options: ProbeOptions, context: ScanContext, sock: socket.socket, started: float
 ) -> EndpointResult:
     """The probe of an endpoint whose first connect someone else made (the scan's connect sweep): ``sock`` is
     connected, ``started`` (time.monotonic) is when its connect began."""
@@ -68,7 +70,7 @@ async def probe_connected(
     except OSError as exc:
         sock.close()
         return unanswered(endpoint, options, failed_connect(exc), started)
-    return await _converse(endpoint, options, reader, writer, started)
+    return await _converse(endpoint, options, context, reader, writer, started)
 
 
 def unanswered(endpoint: Endpoint, options: ProbeOptions, failure: ConnectError, started: float) -> EndpointResult:
@@ -81,19 +83,43 @@ def unanswered(endpoint: Endpoint, options: ProbeOptions, failure: ConnectError,
 async def _converse(
     endpoint: Endpoint,
     options: ProbeOptions,
+    context: ScanContext,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     started: float,
 ) -> EndpointResult:
     transcript = Transcript(started=started)
     seen = Seen()
-    first = _session(endpoint, options, reader, writer, transcript)
+    # The PTR name is asked for now, while the conversation runs: the certificate's names are judged with it.
+    ptr = _PtrName(endpoint, context)
+    try:
+        first = _session(endpoint, options, reader, writer, transcript)
+        await _conversation(endpoint, options, context, first, seen, ptr, started)
+        if seen.state == "open":
+            seen.ptr = await ptr.name()
+    finally:
+        ptr.cancel()
+    return _finish(endpoint, options, seen, transcript, started)
+
+
+async def _conversation(
+    endpoint: Endpoint,
+    options: ProbeOptions,
+    context: ScanContext,
+    first: Session,
+    seen: Seen,
+    ptr: _PtrName,
+    started: float,
+) -> None:
+    """The conversation(s) of an endpoint whose connect was answered (``first``), within the endpoint's time cap;
+    what it saw goes into ``seen``, whatever stops it."""
+    transcript = first.transcript
     try:
         credentials = DummyCredentials.random()
         transcript.hide(credentials.password)
         left = options.endpoint_timeout - (time.monotonic() - started)
         async with asyncio.timeout(left) as budget:
-            await _Prober(endpoint, options, credentials, transcript, seen).run(budget, first)
+            await _Prober(endpoint, options, context, credentials, transcript, seen, ptr).run(budget, first)
     except TimeoutError:
         seen.incomplete = f"the whole probe took longer than {options.endpoint_timeout:g} s; stopped"
         seen.error = seen.error or seen.incomplete
@@ -107,7 +133,6 @@ async def _converse(
             seen.state, seen.error = "error", seen.incomplete
     finally:
         first.abort()  # on every way out, cancellation included; a no-op once the conversation closed it
-    return _finish(endpoint, options, seen, transcript, started)
 
 
 def _finish(
@@ -123,10 +148,37 @@ def endpoint_label(endpoint: Endpoint) -> str:
 
 
 @logged_step("connect", endpoint_label, connected)
-async def _open(endpoint: Endpoint, options: ProbeOptions) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _open(
+    endpoint: Endpoint, options: ProbeOptions, context: ScanContext
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await open_tcp(
-        endpoint.address, endpoint.port, timeout=options.connect_timeout, source_address=options.source_address
+        endpoint.address,
+        endpoint.port,
+        timeout=options.connect_timeout,
+        source_address=options.source_address,
+        timer=context.timer,
     )
+
+
+class _PtrName:
+    """The PTR name of an endpoint's address, looked up once in the background (only within a scan that asks for
+    PTR names, and only when the endpoint does not carry one already)."""
+
+    def __init__(self, endpoint: Endpoint, context: ScanContext) -> None:
+        self._known = endpoint.ptr
+        self._lookup: asyncio.Task[str | None] | None = None
+        if endpoint.ptr is None and context.reverse is not None:
+            self._lookup = asyncio.ensure_future(context.ptr_name(endpoint.address))
+
+    async def name(self) -> str | None:
+        if self._lookup is not None:
+            self._known = await self._lookup
+            self._lookup = None
+        return self._known
+
+    def cancel(self) -> None:
+        if self._lookup is not None:
+            self._lookup.cancel()
 
 
 def _session(
@@ -151,19 +203,23 @@ class _Prober:
         self,
         endpoint: Endpoint,
         options: ProbeOptions,
+        context: ScanContext,
         credentials: DummyCredentials,
         transcript: Transcript,
         seen: Seen,
+        ptr: _PtrName,
     ) -> None:
         self.endpoint = endpoint
         self.options = options
+        self.context = context
+        self.ptr = ptr
         self.credentials = credentials
         self.transcript = transcript
         self.seen = seen
         self.dialect: Dialect[Any] = dialect_for(endpoint.protocol)
 
     async def _connect(self) -> Session:
-        reader, writer = await _open(self.endpoint, self.options)
+        reader, writer = await _open(self.endpoint, self.options, self.context)
         return _session(self.endpoint, self.options, reader, writer, self.transcript)
 
     async def run(self, budget: asyncio.Timeout, first: Session) -> None:
@@ -174,7 +230,7 @@ class _Prober:
             left = None if deadline is None else deadline - loop.time()
             budget.reschedule(None)  # time spent waiting behind the host's other ports is not this probe's
             async with contextlib.AsyncExitStack() as stack:
-                waited = await stack.enter_async_context(conversation_slot(self.endpoint.address))
+                waited = await stack.enter_async_context(self.context.conversation_slot(self.endpoint.address))
                 budget.reschedule(None if left is None else loop.time() + left)
                 session = first
                 if waited:
@@ -409,7 +465,7 @@ class _Prober:
 
     async def _session_ready_for_tls(self, transcript: Transcript) -> Session:
         """A fresh session at the point where TLS starts: connected, and for 110/143 greeted and after STARTTLS."""
-        reader, writer = await _open(self.endpoint, self.options)
+        reader, writer = await _open(self.endpoint, self.options, self.context)
         machine = self.dialect.new_machine()
         session = Session(machine, reader, writer, transcript, read_timeout=self.options.read_timeout)
         if self.endpoint.transport == "implicit":
@@ -434,9 +490,17 @@ class _Prober:
             return
         handshake = self.seen.handshake
         software = detect_software(self.seen.greeting, self.seen.caps_before + self.seen.caps_after)
+        endpoint = self.endpoint
+        if endpoint.ptr is None and (ptr := await self.ptr.name()) is not None:
+            endpoint = dataclasses.replace(endpoint, ptr=ptr)  # the PTR name joins the names judged
         try:
             info, findings = await inspect_tls(
-                self.endpoint, self.options, handshake, software=software, opener=self._ready_for_tls
+                endpoint,
+                self.options,
+                handshake,
+                software=software,
+                opener=self._ready_for_tls,
+                legacy=self.context.legacy,
             )
         except Exception as exc:  # whatever the server presented, the rest of the row stands
             reason = f"{type(exc).__name__}: {exc}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import socket
 import struct
@@ -31,10 +32,10 @@ from scanner.protocols.events import (
     ProtocolError,
     Response,
 )
-from scanner.scan.connect_timer import ConnectDeadline, ConnectTimer, current_timer
 from scanner.tls.plain import HandshakeInfo, PlainChannel, TlsHandshakeError
 
 if TYPE_CHECKING:
+    from scanner.probe.context import ConnectWaits, Deadline
     from scanner.tls.channel import TlsChannel
 
 Machine = ClientMachine
@@ -65,11 +66,10 @@ class Timed:
 
 
 async def open_tcp(
-    address: str, port: int, *, timeout: float, source_address: str | None
+    address: str, port: int, *, timeout: float, source_address: str | None, timer: ConnectWaits | None = None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect; map the outcome to the states a user knows from port scanners. Within a scan the wait for an
-    answer follows the scan's ``ConnectTimer`` (never longer than ``timeout``); outside one it is ``timeout``."""
-    timer = current_timer()
+    """Connect; map the outcome to the states a user knows from port scanners. With a ``timer`` (a scan's) the
+    wait for an answer follows what it learnt (never longer than ``timeout``); without one it is ``timeout``."""
     loop = asyncio.get_running_loop()
     waited = 0.0
     tries = 0
@@ -131,7 +131,7 @@ async def _connected_socket(
     source: str | None,
     started: float,
     ceiling: float,
-    timer: ConnectTimer | None,
+    timer: ConnectWaits | None,
     attempt: int = 1,
 ) -> socket.socket | None:
     """A connected socket, None when nothing answered in time; ConnectError for a refusal or a local failure.
@@ -144,15 +144,17 @@ async def _connected_socket(
     except OSError as exc:
         raise failed_connect(exc) from None
     answered: asyncio.Future[bool] = loop.create_future()
-    deadline: ConnectDeadline | None = None
+    deadline: Deadline | None = None
     fd = -1
     try:
         if error == errno.EINPROGRESS:
             fd = sock.fileno()
             loop.add_writer(fd, _settle, answered, True)
-            deadline = ConnectDeadline(
-                loop, timer, started, ceiling, 2 ** (attempt - 1), lambda: _settle(answered, False)
-            )
+            expire = functools.partial(_settle, answered, False)
+            if timer is None:
+                deadline = loop.call_at(started + ceiling, expire)
+            else:
+                deadline = timer.deadline(loop, started, ceiling, 2 ** (attempt - 1), expire)
             await answered
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             # at the deadline the kernel may have finished a handshake the event loop has not reported yet

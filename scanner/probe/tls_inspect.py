@@ -8,13 +8,13 @@ import hashlib
 import time
 from collections.abc import Awaitable
 
-from scanner.model import CertificateInfo, Endpoint, EndpointResult, Finding, TlsInfo
+from scanner.model import CertificateInfo, Endpoint, Finding, TlsInfo
+from scanner.probe.context import LegacyProbes
 from scanner.probe.options import ProbeOptions
-from scanner.scan import legacy_share
 from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
 from scanner.tls.legacy import LEGACY_VERSIONS, LegacyResult, Opener, probe_legacy_versions
-from scanner.tls.names import NameCandidate, candidates_from, judge_names, split_sans
+from scanner.tls.names import NameCandidate, judge_names, split_sans
 from scanner.tls.trust import TrustStore, load_trust_store
 from scanner.verdicts.certificates import certificate_findings, unreadable_certificate_finding
 
@@ -78,7 +78,11 @@ async def inspect_tls(
     *,
     software: str | None,
     opener: Opener | None,
+    legacy: LegacyProbes | None = None,
 ) -> tuple[TlsInfo, list[Finding]]:
+    """The TLS facts and certificate findings of one handshake. The names judged are ``endpoint``'s (its PTR name
+    included: the probe looks it up before it comes here); ``legacy`` shares legacy-version probes between the
+    ports of one server within a scan."""
     certificate = None
     unreadable: str | None = None
     if handshake.chain_der:
@@ -96,8 +100,8 @@ async def inspect_tls(
     untested: tuple[str, ...] = ()
     probed_on: int | None = None
     if options.legacy_tls and opener is not None:
-        legacy, probed_on = await _legacy_versions(endpoint, handshake, opener, min(options.tls_timeout, 5.0))
-        accepted, untested = legacy.accepted, legacy.untested
+        versions, probed_on = await _legacy_versions(endpoint, handshake, opener, min(options.tls_timeout, 5.0), legacy)
+        accepted, untested = versions.accepted, versions.untested
     if handshake.version in LEGACY_VERSIONS and handshake.version not in accepted:
         # the session itself is legacy (a server that speaks nothing newer): accepted whatever the extra tries said
         accepted = tuple(v for v in LEGACY_VERSIONS if v in accepted or v == handshake.version)
@@ -109,7 +113,7 @@ async def inspect_tls(
 
 
 async def _legacy_versions(
-    endpoint: Endpoint, handshake: HandshakeInfo, opener: Opener, timeout: float
+    endpoint: Endpoint, handshake: HandshakeInfo, opener: Opener, timeout: float, share: LegacyProbes | None
 ) -> tuple[LegacyResult, int | None]:
     """The legacy versions the server accepts, and the port they were probed on when another port of the same
     server was (None: probed here). See scanner.scan.legacy_share for when ports share."""
@@ -117,39 +121,8 @@ async def _legacy_versions(
     def probe() -> Awaitable[LegacyResult]:
         return probe_legacy_versions(opener, server_name=handshake.server_name, timeout=timeout)
 
-    share = legacy_share.current()
-    if share is None or endpoint.protocol not in legacy_share.SHARED_PROTOCOLS or not handshake.chain_der:
+    if share is None or not handshake.chain_der:
         return await probe(), None
     chain = hashlib.sha256(b"".join(handshake.chain_der)).digest()  # the chain itself need not stay in memory
     key = (endpoint.address, endpoint.protocol, chain, handshake.version, handshake.cipher)
     return await share.probe(key, endpoint.port, probe)
-
-
-def with_ptr_name(result: EndpointResult, ptr: str, options: ProbeOptions) -> EndpointResult:
-    """Add the PTR name, found after the probe, to the certificate's name check (issue: names come from the user's
-    name, the resolved name, then PTR). The name verdict and its finding are recomputed; nothing else changes."""
-    result = dataclasses.replace(result, ptr=ptr)
-    tls = result.tls
-    cert = tls.certificate if tls else None
-    name = ptr.lower().rstrip(".")
-    if tls is None or cert is None or any(c.name == name for c in cert.name_checks):
-        return result
-    dns_sans, ip_sans = split_sans(cert.sans)
-    match, checks = judge_names([*candidates_from(cert.name_checks), NameCandidate("ptr", name)], dns_sans, ip_sans)
-    checked = dataclasses.replace(
-        cert,
-        name_match=match,
-        name_checks=checks,
-        names_checked=tuple(c.name for c in checks if c.result != "not checked"),
-    )
-    tls = dataclasses.replace(tls, certificate=checked)
-    fresh = [
-        f
-        for f in certificate_findings(tls, expiry_warn_days=options.expiry_warn_days, software=result.software)
-        if f.id in NAME_FINDINGS
-    ]
-    kept = [f for f in result.findings if f.id not in NAME_FINDINGS]
-    return dataclasses.replace(result, tls=tls, findings=(*kept, *fresh))
-
-
-NAME_FINDINGS = ("cert-name-mismatch", "cert-name-not-checked")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Protocol
 
 FLOOR = 0.1  # seconds: nmap's own minimum RTT timeout (-T3 and -T4)
@@ -78,6 +77,17 @@ class ConnectTimer:
     def sample_seen(self, elapsed: float) -> None:
         """A sample timed by the event loop (a reset): the loop's own lag is not part of the round trip."""
         self.sample(max(elapsed - self.lag, 0.0))
+
+    def deadline(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        started: float,
+        ceiling: float,
+        factor: float,
+        on_expiry: Callable[[], None],
+    ) -> ConnectDeadline:
+        """The deadline of one connect attempt under this timer (see ``ConnectDeadline``)."""
+        return ConnectDeadline(loop, self, started, ceiling, factor, on_expiry)
 
     def waiting(self) -> int:
         return len(self._waiting)
@@ -153,15 +163,3 @@ class ConnectDeadline:
             return
         self.cancel()
         self._on_expiry()
-
-
-_current: ContextVar[ConnectTimer | None] = ContextVar("mailprobe_connect_timer", default=None)
-
-
-def install(timer: ConnectTimer | None) -> None:
-    """Make ``timer`` the one for the current task (and the tasks it creates from now on)."""
-    _current.set(timer)
-
-
-def current_timer() -> ConnectTimer | None:
-    return _current.get()

@@ -2,8 +2,8 @@
 
 The slot is taken after the first connect has been answered, not before: a SYN costs the host nothing, and a
 dropped or closed port must cost one connect timeout or one round trip, never a wait behind its host's other
-ports. The scan installs one ``HostSlots`` for its tasks (a context variable, so the probe function keeps its
-plain ``(endpoint, options)`` signature and a probe run outside a scan is simply not limited).
+ports. The scan hands its ``HostSlots`` to every probe in the probe's ``ScanContext`` (scanner.probe.context); a
+probe run outside a scan is simply not limited.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextvars import ContextVar
 
 
 class HostSlots:
@@ -42,22 +41,3 @@ class HostSlots:
             if not self._users[host]:  # forget idle hosts: a /16 must not leave 65,536 semaphores behind
                 del self._users[host]
                 del self._semaphores[host]
-
-
-_current: ContextVar[HostSlots | None] = ContextVar("mailprobe_host_slots", default=None)
-
-
-def install(slots: HostSlots | None) -> None:
-    """Make ``slots`` the limit for the current task (and the tasks it creates from now on)."""
-    _current.set(slots)
-
-
-@contextlib.asynccontextmanager
-async def conversation_slot(host: str) -> AsyncIterator[bool]:
-    """One conversation slot of ``host`` under the running scan's limit; no limit outside a scan."""
-    slots = _current.get()
-    if slots is None:
-        yield False
-        return
-    async with slots.slot(host) as waited:
-        yield waited

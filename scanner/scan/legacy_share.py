@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
+
+from scanner.probe.context import LegacyKey
 
 if TYPE_CHECKING:
     from scanner.tls.legacy import LegacyResult
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 SHARED_PROTOCOLS = frozenset({"imap", "pop3"})
 MAX_SERVERS = 4096  # servers remembered at once: a range's hosts come and go, their results need not stay
 
-Key = tuple[str, str, bytes, str | None, str | None]  # address, protocol, chain digest, version, cipher
+Key = LegacyKey  # address, protocol, chain digest, version, cipher
 
 
 class LegacyShare:
@@ -36,7 +37,9 @@ class LegacyShare:
         self, key: Key, port: int, run: Callable[[], Awaitable[LegacyResult]]
     ) -> tuple[LegacyResult, int | None]:
         """The legacy result for ``key``: probed by ``run()`` (and None as its port), or the result another port of
-        the same server got (and that port)."""
+        the same server got (and that port). Only IMAP and POP3 ports share (see the module's docstring)."""
+        if key[1] not in SHARED_PROTOCOLS:
+            return await run(), None
         known = self._results.get(key)
         if known is not None:
             shared = await asyncio.shield(known)
@@ -66,15 +69,3 @@ def _lasting(result: LegacyResult) -> bool:
     from scanner.tls.legacy import local_support
 
     return all(local_support(entry.split(":", 1)[0]) for entry in result.untested)
-
-
-_current: ContextVar[LegacyShare | None] = ContextVar("mailprobe_legacy_share", default=None)
-
-
-def install(share: LegacyShare | None) -> None:
-    """Make ``share`` the one for the current task (and the tasks it creates from now on)."""
-    _current.set(share)
-
-
-def current() -> LegacyShare | None:
-    return _current.get()

@@ -13,6 +13,7 @@ The CLI and the TUI both consume ``Scan.results()``; neither knows how probes ar
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import socket
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scanner.model import Endpoint, EndpointResult
+from scanner.probe.context import ReverseLookup, ScanContext
 from scanner.probe.options import ProbeOptions
 from scanner.scan import connect_timer, hostslots, legacy_share, memory
 from scanner.scan.tuning import concurrency_cap, default_concurrency, rarer_gc
@@ -30,8 +32,7 @@ if TYPE_CHECKING:
     from scanner.probe.session import ConnectError
     from scanner.scan.sweep import ConnectSweep
 
-ProbeFunc = Callable[[Endpoint, ProbeOptions], Awaitable[EndpointResult]]
-ReverseFunc = Callable[[str], Awaitable[str | None]]
+ProbeFunc = Callable[[Endpoint, ProbeOptions, ScanContext], Awaitable[EndpointResult]]
 Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
 
 # Conversations at once (open ports being talked to; connects waiting are not counted). Past a few hundred a
@@ -40,7 +41,6 @@ Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | Endpoint
 MAX_CONVERSATIONS = 192
 QUEUE_SIZE = 512  # results waiting for the consumer; past this, probes wait with their slots held
 RELEASE_EVERY = 128  # open endpoints between two collections + malloc_trim (memory.release)
-PTR_TIMEOUT = 3.0
 YIELD_EVERY = 256  # starts between two turns of the event loop
 
 
@@ -100,7 +100,7 @@ class Scan:
         probe: ProbeFunc | None = None,
         total: int | None = None,
         total_source: Callable[[], int | None] | None = None,
-        reverse: ReverseFunc | None = None,
+        reverse: ReverseLookup | None = None,
     ) -> None:
         if concurrency is not None and concurrency < 1 or per_host < 1:
             raise ValueError("concurrency and per_host must be at least 1")
@@ -118,7 +118,10 @@ class Scan:
         self._sweeping = probe is None  # the default probe's first connects are made by a ConnectSweep
         self._total = total
         self._total_source = total_source
-        self._reverse = reverse
+        # what every probe of this scan shares: handed to each one (the probe imports nothing of the scan)
+        self._context = ScanContext(
+            timer=self._connect_timer, slots=self._host_slots, legacy=legacy_share.LegacyShare(), reverse=reverse
+        )
         self._running = asyncio.Event()
         self._running.set()
         self._stopped = False
@@ -182,9 +185,10 @@ class Scan:
         )
 
     async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
-        hostslots.install(self._host_slots)
-        connect_timer.install(self._connect_timer)
-        return await self._probe(endpoint, self.options)
+        """``endpoint`` probed again, as the scan probed it (the TUI's re-probe), under the scan's limits and learnt
+        connect wait. Its legacy TLS versions are probed afresh, not taken from what the scan remembers: a
+        re-probe is asked for to see what the server does now."""
+        return await self._probe(endpoint, self.options, dataclasses.replace(self._context, legacy=None))
 
     # -- the stream ----------------------------------------------------------------------------------------------
 
@@ -208,10 +212,6 @@ class Scan:
                 await asyncio.wait([feeder])  # a new cancellation of the consumer still propagates
 
     async def _feed(self, queue: asyncio.Queue[object]) -> None:
-        # The probe tasks inherit this task's context: one install serves them all.
-        hostslots.install(self._host_slots)
-        connect_timer.install(self._connect_timer)
-        legacy_share.install(legacy_share.LegacyShare())
         sweep: ConnectSweep[_Tag] | None = None
         try:
             async with asyncio.TaskGroup() as group:
@@ -381,32 +381,17 @@ class Scan:
         probe: Callable[..., Awaitable[EndpointResult]],
         *probe_args: Any,
     ) -> None:
-        """Probe (``probe(endpoint, options, *probe_args)``), look the PTR name up, queue the result; the slot is
-        held throughout (the PTR lookup counts against the concurrency, and a full queue holds further starts
-        back)."""
+        """Probe (``probe(endpoint, options, context, *probe_args)``), queue the result; the slot is held throughout
+        (a full queue holds further starts back)."""
         try:
             try:
-                result = await probe(endpoint, self.options, *probe_args)
+                result = await probe(endpoint, self.options, self._context, *probe_args)
             except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
                 result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
-            if self._reverse is not None and result.state == "open" and result.ptr is None:
-                result = await self._with_ptr(endpoint.address, result)
             self._count(result)
             await queue.put(result)
         finally:
             self._release_slot(slot)
-
-    async def _with_ptr(self, address: str, result: EndpointResult) -> EndpointResult:
-        assert self._reverse is not None
-        try:
-            ptr = await asyncio.wait_for(self._reverse(address), PTR_TIMEOUT)
-        except Exception:  # a lookup that fails or times out leaves the row without a PTR name
-            return result
-        if not ptr:
-            return result
-        from scanner.probe.tls_inspect import with_ptr_name
-
-        return with_ptr_name(result, ptr, self.options)  # PTR joins the certificate's name check
 
     def _count(self, result: EndpointResult) -> None:
         self.done += 1
@@ -429,4 +414,6 @@ def _error_result(endpoint: Endpoint, error: str) -> EndpointResult:
         transport=endpoint.transport,
         state="error",
         error=error,
+        ptr=endpoint.ptr,
+        srv_domain=endpoint.srv_domain,
     )

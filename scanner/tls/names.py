@@ -59,11 +59,6 @@ def _check(source: NameSource, name: str, dns_sans: Sequence[str], ip_sans: Sequ
     return NameCheck(name, source, "mismatch")
 
 
-def candidates_from(checks: Iterable[NameCheck]) -> list[NameCandidate]:
-    """The candidates behind earlier checks (to add one, e.g. a PTR name found later, and judge again)."""
-    return [NameCandidate(c.source, c.name) for c in checks]
-
-
 def split_sans(sans: Iterable[str]) -> tuple[list[str], list[str]]:
     """(DNS names, IP addresses) from the flat ``CertificateInfo.sans`` list."""
     dns: list[str] = []

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Input
 
 from scanner.model import EndpointResult, ScanInfo
 from scanner.scan.scheduler import Scan
-from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, endpoint_of, next_in
+from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, next_in
 from scanner.tui.export import export_results
 from scanner.tui.messages import Reprobed, ScanFinished
 from scanner.tui.output import ResultSink, open_output
@@ -315,7 +315,7 @@ class ScanApp(App[int]):
 
     @work(group="reprobe")
     async def _reprobe_one(self, old: EndpointResult) -> None:
-        new = await self.scan.reprobe(endpoint_of(old))
+        new = await self.scan.reprobe(old.endpoint)
         self.post_message(Reprobed(old, new))
 
     @on(Reprobed)

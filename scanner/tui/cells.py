@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from scanner.model import SEVERITY_RANK, Endpoint, EndpointResult, TranscriptLine
+from scanner.model import SEVERITY_RANK, EndpointResult, TranscriptLine
 from scanner.untrusted import for_terminal
 
 
@@ -78,11 +78,6 @@ SEVERITY_CELLS: dict[str, Cell] = {
 NO_FINDING = Cell("✓ none", GOOD)
 # Minimum severities a filter key cycles through (None = all).
 SEVERITY_FILTERS: tuple[str | None, ...] = (None, "critical", "high", "medium", "low", "info")
-
-
-def endpoint_of(result: EndpointResult) -> Endpoint:
-    """The endpoint to probe again for this result."""
-    return Endpoint(result.host, result.address, result.port, result.protocol, result.transport, result.name)
 
 
 def is_listed(result: EndpointResult, show_silent: bool) -> bool:

@@ -9,13 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scanner.probe.session import ConnectError, open_tcp
-from scanner.scan import connect_timer
 from scanner.scan.connect_timer import FLOOR, WARMUP, ConnectDeadline, ConnectTimer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,18 +83,16 @@ async def test_a_deadline_waits_on_when_the_offer_grows_again():
 
 
 @pytest.fixture()
-def trained_timer() -> Iterator[ConnectTimer]:
+def trained_timer() -> ConnectTimer:
     timer = ConnectTimer(3.0)
     for _ in range(WARMUP):
         timer.sample(0.001)
-    connect_timer.install(timer)
-    yield timer
-    connect_timer.install(None)
+    return timer
 
 
 async def test_a_silent_port_gets_two_tries_within_the_learnt_wait(silent_port, trained_timer):
     with pytest.raises(ConnectError) as caught:
-        await open_tcp("127.0.0.1", silent_port, timeout=3.0, source_address=None)
+        await open_tcp("127.0.0.1", silent_port, timeout=3.0, source_address=None, timer=trained_timer)
     assert caught.value.state == "filtered"
     assert "2 tries" in caught.value.reason  # a lost SYN is tried again before "filtered"
     waited = float(caught.value.reason.split("within ")[1].split(" s")[0])
@@ -108,13 +104,14 @@ async def test_answered_connects_teach_the_timer(trained_timer):
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         before = trained_timer.samples
-        reader, writer = await open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0, source_address=None)
+        port = server.getsockname()[1]
+        reader, writer = await open_tcp("127.0.0.1", port, timeout=3.0, source_address=None, timer=trained_timer)
         writer.close()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             closed = probe.getsockname()[1]  # bound, not listening: the kernel answers with a reset
             with pytest.raises(ConnectError) as caught:
-                await open_tcp("127.0.0.1", closed, timeout=3.0, source_address=None)
+                await open_tcp("127.0.0.1", closed, timeout=3.0, source_address=None, timer=trained_timer)
         assert caught.value.state == "closed"
         assert trained_timer.samples == before + 2  # the SYN-ACK and the RST both count
 
@@ -169,24 +166,20 @@ async def test_a_busy_event_loop_does_not_stretch_the_learnt_wait():
     """The loop stalls for 0.3 s while each connect is answered: a SYN-ACK's round trip is the kernel's own
     measurement, so the wait learnt stays at the floor instead of growing with the stall."""
     timer = ConnectTimer(3.0)
-    connect_timer.install(timer)
-    try:
-        with socket.socket() as server:
-            server.bind(("127.0.0.1", 0))
-            server.listen(16)
-            loop = asyncio.get_running_loop()
-            for _ in range(WARMUP):
-                attempt = asyncio.create_task(
-                    open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0, source_address=None)
-                )
-                await asyncio.sleep(0)  # the connect is under way
-                loop.call_soon(time.sleep, 0.3)  # the loop is busy when the answer comes in
-                _, writer = await attempt
-                writer.close()
-        assert timer.samples == WARMUP
-        assert timer.current() == FLOOR
-    finally:
-        connect_timer.install(None)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        loop = asyncio.get_running_loop()
+        for _ in range(WARMUP):
+            attempt = asyncio.create_task(
+                open_tcp("127.0.0.1", server.getsockname()[1], timeout=3.0, source_address=None, timer=timer)
+            )
+            await asyncio.sleep(0)  # the connect is under way
+            loop.call_soon(time.sleep, 0.3)  # the loop is busy when the answer comes in
+            _, writer = await attempt
+            writer.close()
+    assert timer.samples == WARMUP
+    assert timer.current() == FLOOR
 
 
 def test_a_reset_seen_late_counts_without_the_loops_measured_lag():

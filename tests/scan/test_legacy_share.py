@@ -45,6 +45,16 @@ async def test_another_server_or_protocol_probes_for_itself():
     assert prober.calls == 4
 
 
+async def test_submission_ports_never_share():
+    """Postfix sets TLS per master.cf service: 587 and 465 of one server may differ, so each probes for itself."""
+    share = LegacyShare()
+    prober = Prober(LegacyResult(refused=("TLSv1", "TLSv1.1")))
+    smtp = (KEY[0], "smtp", *KEY[2:])
+    results = await asyncio.gather(share.probe(smtp, 587, prober), share.probe(smtp, 465, prober))
+    assert prober.calls == 2
+    assert [source for _, source in results] == [None, None]
+
+
 async def test_a_result_of_the_moment_is_not_shared():
     share = LegacyShare()
     momentary = Prober(LegacyResult(untested=("TLSv1: timeout", "TLSv1.1: timeout")))

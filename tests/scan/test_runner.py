@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import time
 from collections import Counter
 
 import pytest
 
+from scanner.fakeserver import FakeServer, bundled_profile
 from scanner.model import Endpoint, EndpointResult
+from scanner.probe.context import ScanContext
 from scanner.probe.options import ProbeOptions
-from scanner.scan.hostslots import conversation_slot
 from scanner.scan.scheduler import Scan
 from scanner.scan.tuning import FD_RESERVE, default_concurrency
 from tests.factories import result as shared_result
@@ -52,7 +54,7 @@ class FakeProbe:
         self.waiting_on_connect: Counter[str] = Counter()
         self.peak_connecting_per_host = 0
 
-    async def __call__(self, endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+    async def __call__(self, endpoint: Endpoint, options: ProbeOptions, context: ScanContext) -> EndpointResult:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
@@ -64,7 +66,7 @@ class FakeProbe:
                 await asyncio.sleep(self.delay(endpoint))
                 self.waiting_on_connect[endpoint.address] -= 1
                 return row(endpoint, "filtered")
-            async with conversation_slot(endpoint.address):
+            async with context.conversation_slot(endpoint.address):
                 self.per_host[endpoint.address] += 1
                 self.peak_per_host = max(self.peak_per_host, self.per_host[endpoint.address])
                 try:
@@ -190,7 +192,7 @@ async def test_rows_from_the_source_pass_through_and_a_raising_probe_still_gives
         yield dns_row
         yield ep("127.0.0.2")
 
-    async def broken(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+    async def broken(endpoint: Endpoint, options: ProbeOptions, context: ScanContext) -> EndpointResult:
         raise RuntimeError("boom")
 
     scan = Scan(source(), OPTIONS, concurrency=2, probe=broken, total_source=lambda: 2)
@@ -200,18 +202,23 @@ async def test_rows_from_the_source_pass_through_and_a_raising_probe_still_gives
     assert scan.total == 2
 
 
-async def test_ptr_names_are_added_to_open_rows_only():
-    async def probe(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
-        return row(endpoint, "open" if endpoint.address == "127.0.0.2" else "closed")
-
+async def test_ptr_names_are_asked_for_and_added_to_open_rows_only():
+    """Through the sweep and the real probe: an IMAP server answers on one address, the other refuses the connect."""
     asked = []
 
     async def reverse(address: str) -> str | None:
         asked.append(address)
-        return "mail.example.test"
+        return "Mail.Example.Test."
 
-    got = await _collect(Scan([ep("127.0.0.2"), ep("127.0.0.3")], OPTIONS, concurrency=2, probe=probe, reverse=reverse))
-    assert {r.address: r.ptr for r in got} == {"127.0.0.2": "mail.example.test", "127.0.0.3": None}
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.3", 0))  # bound, not listening: the kernel refuses every connect
+        async with FakeServer(bundled_profile("imap-no-tls"), host="127.0.0.2") as server:
+            endpoints = [ep("127.0.0.2", server.port), ep("127.0.0.3", refusing.getsockname()[1])]
+            got = await _collect(Scan(endpoints, OPTIONS, concurrency=2, reverse=reverse))
+    assert {r.address: (r.state, r.ptr) for r in got} == {
+        "127.0.0.2": ("open", "mail.example.test"),
+        "127.0.0.3": ("closed", None),
+    }
     assert asked == ["127.0.0.2"]
 
 

@@ -8,9 +8,9 @@ import dataclasses
 from scanner import certgen
 from scanner.model import Endpoint, EndpointResult
 from scanner.probe import tls_inspect
+from scanner.probe.context import ScanContext
 from scanner.probe.options import ProbeOptions
 from scanner.scan import scheduler as runner
-from scanner.scan.hostslots import conversation_slot
 from scanner.scan.scheduler import Scan
 from scanner.tls.channel import HandshakeInfo
 
@@ -33,13 +33,13 @@ async def test_conversations_are_capped_while_connects_are_not(monkeypatch):
     started = asyncio.Event()
     connecting = 0
 
-    async def probe(endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+    async def probe(endpoint: Endpoint, options: ProbeOptions, context: ScanContext) -> EndpointResult:
         nonlocal talking, peak, connecting
         connecting += 1
         if connecting == 64:
             started.set()
         await started.wait()  # every endpoint "connects" at once: the global limit is 64
-        async with conversation_slot(endpoint.address):
+        async with context.conversation_slot(endpoint.address):
             talking += 1
             peak = max(peak, talking)
             await asyncio.sleep(0.005)

@@ -14,6 +14,7 @@ from scanner.model import (
     PlaintextLogin,
     TranscriptLine,
 )
+from scanner.probe.context import ScanContext
 from scanner.probe.options import ProbeOptions
 from scanner.scan.scheduler import Scan
 from tests.factories import certificate
@@ -153,10 +154,6 @@ def demo_like() -> list[EndpointResult]:
     ]
 
 
-def endpoint_of(r: EndpointResult) -> Endpoint:
-    return Endpoint(r.host, r.address, r.port, r.protocol, r.transport, r.name)
-
-
 class FakeProbe:
     """Answers each endpoint with its canned result after `delay` seconds; `changes` swaps answers for re-probes."""
 
@@ -172,7 +169,7 @@ class FakeProbe:
         if self._released is not None:
             self._released.set()
 
-    async def __call__(self, endpoint: Endpoint, options: ProbeOptions) -> EndpointResult:
+    async def __call__(self, endpoint: Endpoint, options: ProbeOptions, context: ScanContext) -> EndpointResult:
         self.calls.append(endpoint.key)
         if endpoint.key in self.held:
             if self._released is None:
@@ -185,9 +182,7 @@ class FakeProbe:
 
 def fake_scan(results: list[EndpointResult], delay: float = 0.0, concurrency: int = 4) -> tuple[Scan, FakeProbe]:
     probe = FakeProbe(results, delay)
-    scan = Scan(
-        [endpoint_of(r) for r in results], ProbeOptions(), probe=probe, concurrency=concurrency, total=len(results)
-    )
+    scan = Scan([r.endpoint for r in results], ProbeOptions(), probe=probe, concurrency=concurrency, total=len(results))
     return scan, probe
 
 
