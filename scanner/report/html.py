@@ -245,6 +245,8 @@ def _endpoint(r: EndpointResult) -> str:
         ("Greeting", r.greeting),
         ("Error", r.error),
     ]
+    if r.srv_domain:
+        facts.append(("SRV domain", r.srv_domain))
     if r.ptr:
         facts.append(("Reverse DNS", r.ptr))
     facts.append(("Capabilities changed by TLS", capability_changes_text(r.capabilities)))

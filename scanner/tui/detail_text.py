@@ -51,6 +51,8 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
     ]
     if r.ptr:
         summary.insert(1, f"  reverse DNS:      {for_terminal(r.ptr)}")
+    if r.srv_domain:
+        summary.insert(1, f"  SRV domain:       {for_terminal(r.srv_domain)}")
     sections.append(("Summary", summary))
 
     findings: list[str] = []

@@ -19,6 +19,7 @@ from scanner.fakeserver.tls import server_context
 from scanner.model import EndpointResult, PlaintextLogin
 from scanner.scan.scheduler import Scan
 from scanner.tui.app import ScanApp
+from scanner.tui.detail_text import detail_sections
 from tests.targets.dnsserver import LocalDns
 
 SRV_ADDRESS = "127.0.0.61"  # imap.example.net, named by example.org's _imaps._tcp SRV record
@@ -33,6 +34,10 @@ def _comparable(row: EndpointResult) -> EndpointResult:
     return dataclasses.replace(
         row, duration_ms=0, transcript=(), plaintext_login=PlaintextLogin(login.verdict, evidence)
     )
+
+
+def _summary(row: EndpointResult) -> list[str]:
+    return next(lines for title, lines in detail_sections(row) if title == "Summary")
 
 
 async def test_a_reprobe_from_the_tui_gives_the_same_row_as_the_scan(tmp_path: Path) -> None:
@@ -82,6 +87,9 @@ async def test_a_reprobe_from_the_tui_gives_the_same_row_as_the_scan(tmp_path: P
     name_finding = next(f for f in by_ptr.findings if f.id == "cert-name-not-checked")
     assert "host-62.example.net (reverse DNS): mismatch" in name_finding.detail  # judged with the PTR name
     assert "On this submission port" in name_finding.remediation  # the dialect's fix text kept
+
+    assert "  SRV domain:       example.org" in _summary(by_srv)  # what the detail screen shows of them
+    assert "  reverse DNS:      host-62.example.net" in _summary(by_ptr)
 
     assert app.last_changes == {key: [] for key in scanned}  # the TUI says nothing changed ...
     for key, row in scanned.items():  # ... and the rows are the same
