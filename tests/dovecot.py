@@ -108,6 +108,41 @@ def require_dovecot() -> None:
     )
 
 
+NTLM_AUTH = "/usr/bin/ntlm_auth"  # Samba's helper (package winbind)
+
+
+def require_ntlm_auth() -> None:
+    """Debian's Dovecot 2.3 has no NTLM of its own: it offers NTLM through Samba's ntlm_auth (auth_use_winbind)."""
+    require_installed(os.access(NTLM_AUTH, os.X_OK), "ntlm_auth is not installed (apt-get install winbind)")
+
+
+def ntlm_config(directory: Path, *, workgroup: str, netbios_name: str) -> str:
+    """Dovecot settings that offer NTLM (``auth_mechanisms = plain ntlm``), answered by Samba's ntlm_auth with a
+    private smb.conf written in ``directory``: the CHALLENGE names ``netbios_name`` in domain ``workgroup``. No
+    winbindd runs: the CHALLENGE needs none, and nothing here ever authenticates."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for sub in ("state", "cache", "lock", "private"):
+        (directory / sub).mkdir(exist_ok=True)
+        (directory / sub).chmod(0o777)  # the auth process runs as Dovecot's own user
+    conf = directory / "smb.conf"
+    conf.write_text(
+        "[global]\n"
+        f"workgroup = {workgroup}\n"
+        f"netbios name = {netbios_name}\n"
+        "security = ads\n"
+        f"realm = {workgroup}.MAILPROBE.TEST\n"
+        "server role = member server\n"
+        + "".join(f"{sub} directory = {directory / sub}\n" for sub in ("state", "cache", "lock"))
+        + f"private dir = {directory / 'private'}\n"
+        f"log file = {directory / 'samba.log'}\n"
+    )
+    helper = directory / "ntlm_auth.sh"
+    helper.write_text(f'#!/bin/sh\nexec {NTLM_AUTH} --configfile={conf} "$@"\n')
+    helper.chmod(0o755)
+    directory.chmod(0o755)
+    return f"auth_mechanisms = plain ntlm\nauth_use_winbind = yes\nauth_winbind_helper_path = {helper}\n"
+
+
 def _dh_file() -> Path | None:
     for candidate in (Path("/usr/share/dovecot/dh.pem"), Path("/etc/dovecot/dh.pem")):
         if candidate.is_file():

@@ -14,6 +14,7 @@ from scanner.model import (
     Endpoint,
     EndpointResult,
     Finding,
+    NtlmInfo,
     PlaintextLogin,
     StartTls,
     State,
@@ -22,6 +23,7 @@ from scanner.model import (
 from scanner.probe.dialects import dialect_for
 from scanner.probe.options import ProbeOptions
 from scanner.probe.transcript import Transcript
+from scanner.verdicts.capability_changes import capability_changes, capability_findings
 from scanner.verdicts.findings import LoginFacts
 from scanner.verdicts.plaintext import LoginAttempt, LoginEvidence, judge_plaintext_login
 from scanner.verdicts.software import detect_software
@@ -52,6 +54,7 @@ class Seen:
     extra_findings: list[Finding] = field(default_factory=list)
     incomplete: str | None = None  # why the probe stopped before its end (time cap, a failure of ours)
     ptr: str | None = None  # the address's PTR name, looked up during the probe (when the endpoint had none)
+    ntlm: NtlmInfo | None = None  # what an NTLM CHALLENGE named, where NTLM is offered
 
 
 def analysis_failed(reason: str) -> Finding:
@@ -141,6 +144,8 @@ def _result(
                 injected_after_starttls=seen.injected,
             )
         )
+        if endpoint.transport == "starttls":
+            findings.extend(capability_findings(endpoint.protocol, software, seen.caps_before, seen.caps_after))
         findings.extend(seen.extra_findings)
         if seen.incomplete:
             findings.append(_incomplete(seen.incomplete, seen, endpoint.transport))
@@ -183,7 +188,12 @@ def _observed(
         transport=endpoint.transport,
         state=seen.state,
         greeting=seen.greeting,
-        capabilities=Capabilities(seen.caps_before, seen.caps_after),
+        capabilities=Capabilities(
+            seen.caps_before,
+            seen.caps_after,
+            *capability_changes(endpoint.protocol, seen.caps_before, seen.caps_after),
+        ),
+        ntlm=seen.ntlm,
         transcript=transcript.lines(),
         duration_ms=duration_ms,
         ptr=endpoint.ptr or seen.ptr,

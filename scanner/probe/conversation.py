@@ -6,6 +6,8 @@ STARTTLS ports (110/143) take two connections, so that no connection carries mor
   2. greeting, STARTTLS/STLS, TLS handshake, CAPABILITY/CAPA again, the same dummy login(s) over TLS, LOGOUT/QUIT.
      A login whose answer in clear already decides (accepted, AUTHENTICATIONFAILED, PRIVACYREQUIRED, POP3 USER
      refused) is not repeated over TLS unless confirm_over_tls is set: one failed login fewer in the server's logs.
+Where NTLM is offered, its NEGOTIATE/CHALLENGE round trip (cancelled) closes the connection where it is offered when
+that connection has room for one more refused command (``ntlm_step.room_for_ntlm``); else it gets one of its own.
 Implicit-TLS ports (993/995) do the TLS half only. The dummy credentials are random and belong to nobody.
 
 Containment: what was observed stays observed. A probe stopped by the endpoint's time cap, or a failure in one
@@ -24,10 +26,11 @@ import socket
 import time
 from typing import Any
 
-from scanner.model import Endpoint, EndpointResult, Finding, TlsInfo
+from scanner.model import Endpoint, EndpointResult, Finding, NtlmInfo, TlsInfo
 from scanner.probe.assembly import Seen, analysis_failed, assemble
 from scanner.probe.context import ALONE, ScanContext
 from scanner.probe.dialects import Ask, Dialect, DummyCredentials, dialect_for
+from scanner.probe.ntlm_step import disclosure_findings, read_ntlm, room_for_ntlm
 from scanner.probe.options import ProbeOptions
 from scanner.probe.session import ConnectError, Session, SessionError, failed_connect, open_tcp
 from scanner.probe.steplog import (
@@ -37,6 +40,7 @@ from scanner.probe.steplog import (
     handshake_words,
     logged_step,
     login_words,
+    ntlm_words,
     starttls_words,
 )
 from scanner.probe.transcript import Transcript
@@ -217,6 +221,7 @@ class _Prober:
         self.transcript = transcript
         self.seen = seen
         self.dialect: Dialect[Any] = dialect_for(endpoint.protocol)
+        self._ntlm_alone: bool | None = None  # NTLM needs a connection of its own: after TLS (True) or in clear
 
     async def _connect(self) -> Session:
         reader, writer = await _open(self.endpoint, self.options, self.context)
@@ -262,6 +267,8 @@ class _Prober:
             if greeting is None:
                 return
             self.seen.caps_after = await self._capabilities(session, greeting)
+            if self._wants_ntlm(self.seen.caps_after) and not await self._ntlm(session, over_tls=True):
+                return
             await self._goodbye(session)
         except SessionError as exc:
             self._session_failed(exc)
@@ -278,6 +285,8 @@ class _Prober:
             self.seen.starttls_error = "PREAUTH greeting: STARTTLS is impossible once authenticated"
             return
         await self._tls_half()
+        if self._ntlm_alone is not None:
+            await self._ntlm_on_its_own(over_tls=self._ntlm_alone)
         await self._inspect()
 
     async def _clear_half(self, session: Session) -> bool:
@@ -303,7 +312,10 @@ class _Prober:
                     attempt = await self._login(session, mechanism, over_tls=False)
                     self.seen.clear.append(attempt)
                     if attempt.outcome in ("bye", "closed", "timeout", "error"):
+                        self._ntlm_elsewhere(self.seen.caps_before, over_tls=False)
                         return True
+            if not await self._ntlm_last(session, self.seen.clear, self.seen.caps_before, over_tls=False):
+                return True
             await self._goodbye(session)
         except SessionError as exc:
             self._session_failed(exc)
@@ -338,7 +350,10 @@ class _Prober:
                     tls_attempt = await self._login(session, attempt.mechanism, over_tls=True)
                     self.seen.over_tls.append(tls_attempt)
                     if tls_attempt.outcome in ("bye", "closed", "timeout", "error"):
+                        self._ntlm_elsewhere(self.seen.caps_after, over_tls=True)
                         return
+            if not await self._ntlm_last(session, self.seen.over_tls, self.seen.caps_after, over_tls=True):
+                return
             await self._goodbye(session)
         except SessionError as exc:
             self.transcript.note(f"over TLS: {exc.reason}", tls=True)
@@ -399,6 +414,66 @@ class _Prober:
         if fresh.machine.awaiting_tls:
             self.seen.injected = self.seen.injected or fresh.machine.take_unprocessed()
         return fresh
+
+    # -- NTLM (see ntlm_step) ---------------------------------------------------------------------------------
+    def _wants_ntlm(self, capabilities: tuple[str, ...]) -> bool:
+        """NTLM offered here and not read yet (offered in clear and after TLS: read in clear only)."""
+        return self.options.ntlm_probe and self.seen.ntlm is None and self.dialect.offers_ntlm(capabilities)
+
+    def _ntlm_elsewhere(self, capabilities: tuple[str, ...], *, over_tls: bool) -> None:
+        if self._wants_ntlm(capabilities) and self._ntlm_alone is None:
+            self._ntlm_alone = over_tls
+
+    async def _ntlm_last(
+        self, session: Session, attempts: list[LoginAttempt], capabilities: tuple[str, ...], *, over_tls: bool
+    ) -> bool:
+        """The NTLM exchange as the last command of this connection when it has room, else noted for a connection
+        of its own. False when the session ended with it (no goodbye)."""
+        if not self._wants_ntlm(capabilities):
+            return True
+        if not room_for_ntlm(attempts):
+            self._ntlm_elsewhere(capabilities, over_tls=over_tls)
+            return True
+        return await self._ntlm(session, over_tls=over_tls)
+
+    async def _ntlm(self, session: Session, *, over_tls: bool) -> bool:
+        info, usable = await self._read_ntlm(session, over_tls=over_tls)
+        self.seen.ntlm = info
+        software = detect_software(self.seen.greeting, self.seen.caps_before + self.seen.caps_after)
+        self.seen.extra_findings.extend(disclosure_findings(self.endpoint.protocol, software, info))
+        return usable
+
+    @logged_step("NTLM", _where, ntlm_words)
+    async def _read_ntlm(self, session: Session, *, over_tls: bool) -> tuple[NtlmInfo, bool]:
+        return await read_ntlm(self.dialect, session, over_tls=over_tls)
+
+    async def _ntlm_on_its_own(self, *, over_tls: bool) -> None:
+        """The NTLM exchange on a connection of its own: the probe's connections had no room for it."""
+        self.transcript.note("a connection of its own for the NTLM exchange", tls=over_tls)
+        try:
+            if over_tls:
+                session = await self._session_ready_for_tls(self.transcript)
+                try:
+                    await session.start_tls(self._sni(), self.options.tls_timeout)
+                except BaseException:
+                    session.abort()
+                    raise
+                session.machine.tls_started()
+            else:
+                session = await self._connect()
+                try:
+                    await session.greeting()
+                except BaseException:
+                    session.abort()
+                    raise
+        except (ConnectError, SessionError) as exc:
+            self.seen.ntlm = NtlmInfo(over_tls=over_tls, error=f"connection for the NTLM exchange: {exc.reason}")
+            return
+        try:
+            if await self._ntlm(session, over_tls=over_tls):
+                await self._goodbye(session)
+        finally:
+            await session.close()
 
     # -- steps ------------------------------------------------------------------------------------------------
     @logged_step("greeting", _where, greeting_words)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ProbeOptions:
     login_probe: bool = True  # try a dummy login (random credentials) in clear and over TLS
+    ntlm_probe: bool = True  # where NTLM is offered, read what its CHALLENGE names (no credential is sent)
     # Repeat the login over TLS even when the answer in clear already decides (see decided_in_clear).
     confirm_over_tls: bool = False
     connect_timeout: float = 5.0  # the most a connect waits; within a scan, answered connects teach a shorter wait

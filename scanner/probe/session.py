@@ -56,6 +56,7 @@ class SessionError(Exception):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.continuations: tuple[Continuation, ...] = ()  # SASL challenges received before the failure
 
 
 @dataclass(frozen=True)
@@ -332,8 +333,23 @@ class Session:
         started = time.monotonic()
         deadline = asyncio.get_running_loop().time() + (timeout or self.read_timeout)
         payloads = list(sasl_payloads)
-        cancelled = False
         challenges: list[Continuation] = []  # also in the transcript already: the answer's lines repeat them
+        try:
+            return await self._exchange(data, payloads, challenges, timeout, deadline, started)
+        except SessionError as exc:
+            exc.continuations = tuple(challenges)  # what the server had sent is still worth reading (NTLM)
+            raise
+
+    async def _exchange(
+        self,
+        data: bytes,
+        payloads: list[bytes],
+        challenges: list[Continuation],
+        timeout: float | None,
+        deadline: float,
+        started: float,
+    ) -> Timed:
+        cancelled = False
         await self.send(data)
         while True:
             event = await self.next_event(timeout, deadline=deadline)

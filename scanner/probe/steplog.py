@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from scanner.untrusted import for_terminal
 
 if TYPE_CHECKING:
+    from scanner.model import NtlmInfo
     from scanner.probe.session import Session
     from scanner.protocols.events import Greeting
     from scanner.verdicts.plaintext import LoginAttempt
@@ -88,6 +89,14 @@ def login_words(attempt: LoginAttempt) -> str:
     """The mechanism and how the server answered; never the command, which carried the dummy credentials."""
     code = f" [{shown(attempt.code)}]" if attempt.code else ""
     return f"{attempt.mechanism}{' over TLS' if attempt.over_tls else ''} answered {attempt.outcome}{code}"
+
+
+def ntlm_words(outcome: tuple[NtlmInfo, bool]) -> str:
+    """What the NTLM CHALLENGE named, counted (the names themselves stay in the row), or why none was read."""
+    info, _ = outcome
+    if info.error:
+        return f"no CHALLENGE: {shown(info.error)}"
+    return f"CHALLENGE read{' over TLS' if info.over_tls else ''}: {len(info.names)} names"
 
 
 def handshake_words(session: Session) -> str:

@@ -51,10 +51,16 @@ class ScriptedSasl:
 
 
 def ntlm(protocol: str, replies: list[bytes]):  # type: ignore[no-untyped-def]
+    """The round trip on a fresh connection (SMTP: EHLO first, RFC 4954), what was sent after the EHLO."""
     dialect = dialect_for(protocol)
     machine = dialect.new_machine()
+    if protocol == "smtp":
+        replies = [b"250-EX01 Hello\r\n250 AUTH GSSAPI NTLM\r\n", *replies]
     ask = ScriptedSasl(machine, GREETINGS[protocol], replies)
-    return asyncio.run(dialect.ntlm(machine, ask)), ask.sent
+    answer = asyncio.run(dialect.ntlm(machine, ask))
+    if protocol == "smtp":
+        assert ask.sent.pop(0) == b"EHLO mailprobe.invalid\r\n"
+    return answer, ask.sent
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])

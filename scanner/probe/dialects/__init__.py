@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from scanner.model import Protocol
-from scanner.probe.dialects.base import Ask, Dialect, DummyCredentials, LoginAnswer
+from scanner.probe.dialects.base import Ask, AskSasl, Dialect, DummyCredentials, LoginAnswer, NtlmAnswer
 
 
 @functools.cache
@@ -28,4 +28,4 @@ def dialect_for(protocol: Protocol) -> Dialect[Any]:
     raise KeyError(protocol)
 
 
-__all__ = ["Ask", "Dialect", "DummyCredentials", "LoginAnswer", "dialect_for"]
+__all__ = ["Ask", "AskSasl", "Dialect", "DummyCredentials", "LoginAnswer", "NtlmAnswer", "dialect_for"]

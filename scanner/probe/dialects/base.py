@@ -39,6 +39,7 @@ class NtlmAnswer:
 
     challenge: Challenge | None
     error: str | None = None
+    ended: bool = False  # the server ended the session with its answer (BYE, 421): no goodbye
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class Dialect(ABC, Generic[M]):
     async def before_starttls(self, machine: M, ask: Ask) -> None:  # noqa: B027 - optional step, none by default
         """Whatever must be said between the greeting and the STARTTLS command on a fresh connection."""
 
+    async def before_auth(self, machine: M, ask: AskSasl) -> None:  # noqa: B027 - optional step, none by default
+        """Whatever must be said before an AUTH on a connection that has not said it yet (SMTP: EHLO)."""
+
     @abstractmethod
     def starttls(self, machine: M) -> bytes:
         """The command that asks for TLS."""
@@ -112,17 +116,25 @@ class Dialect(ABC, Generic[M]):
     async def ntlm(self, machine: M, ask: AskSasl) -> NtlmAnswer:
         """NTLM's first round trip and nothing more: the NEGOTIATE (no name, no credential) answers the server's
         empty challenge, its CHALLENGE is read, then the exchange is cancelled (``*``)."""
+        await self.before_auth(machine, ask)
         response, challenges = await ask(self.ntlm_command(machine), (negotiate_message(),))
+        return self.read_challenge(challenges, response)
+
+    def read_challenge(self, challenges: tuple[Continuation, ...], response: Response | None) -> NtlmAnswer:
+        """The CHALLENGE among the server's SASL challenges; ``response`` is its final answer (None when it never
+        came: the session failed after the challenges)."""
         # The CHALLENGE comes in the challenge after the empty first one; a server that skips the empty one sends
         # it first. Text after "+ " / "334 " is the base64 payload.
         chosen = challenges[1] if len(challenges) > 1 else (challenges[0] if challenges else None)
         payload = chosen.line.partition(" ")[2].strip() if chosen is not None else ""
+        ended = response is None or response.status == "bye"
         if not payload:
-            return NtlmAnswer(None, f"no NTLM challenge; the server answered {_said(self.protocol, response)}")
+            said = _said(self.protocol, response) if response is not None else "nothing more"
+            return NtlmAnswer(None, f"no NTLM challenge; the server answered {said}", ended)
         try:
-            return NtlmAnswer(parse_challenge(decode_base64(payload)))
+            return NtlmAnswer(parse_challenge(decode_base64(payload)), ended=ended)
         except NtlmError as exc:
-            return NtlmAnswer(None, exc.reason)
+            return NtlmAnswer(None, exc.reason, ended)
 
     def advertised(self, capabilities: tuple[str, ...]) -> Advertised:
         """The capabilities seen in clear as the facts the verdicts read."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from scanner.model import Finding
-from scanner.probe.dialects.base import Ask, Dialect, DummyCredentials, LoginAnswer
+from scanner.probe.dialects.base import Ask, AskSasl, Dialect, DummyCredentials, LoginAnswer
 from scanner.protocols.events import Greeting, Response
 from scanner.protocols.lines import has_capability
 from scanner.protocols.smtp import SmtpClient
@@ -50,6 +50,10 @@ class SmtpDialect(Dialect[SmtpClient]):
 
     async def before_starttls(self, machine: SmtpClient, ask: Ask) -> None:
         await ask(machine.ehlo(CLIENT_NAME), ())  # RFC 3207: STARTTLS follows EHLO
+
+    async def before_auth(self, machine: SmtpClient, ask: AskSasl) -> None:
+        if not machine.extensions:  # a connection of its own, or the first command after TLS (RFC 3207 4.2)
+            await ask(machine.ehlo(CLIENT_NAME), ())
 
     def starttls(self, machine: SmtpClient) -> bytes:
         return machine.starttls()
