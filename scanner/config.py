@@ -8,6 +8,7 @@
     concurrency = 64
     timeout = 5.0
     login_probe = true
+    ntlm_probe = true                     # false: no NTLM challenge read where NTLM is offered
     confirm_over_tls = false              # repeat decided logins over TLS too
     source_address = "192.0.2.1"
     fail_on = "high"                      # or "none"

@@ -42,6 +42,7 @@ class ScanSettings:
     ptr: bool = True
     # probe
     login_probe: bool = True
+    ntlm_probe: bool = True
     confirm_over_tls: bool = False
     timeout: float = 5.0
     fixed_timeout: bool = False
@@ -73,6 +74,8 @@ class ScanSettings:
         """The settings that shape the verdicts, in a few words (TUI header, reports)."""
         words = [f"ports {self.ports}", f"timeout {self.timeout:g}s", f"fail-on {self.fail_on or 'none'}"]
         words.append("dummy login probe" if self.login_probe else "no login probe")
+        if not self.ntlm_probe:
+            words.append("no NTLM probe")
         if self.ca_file:
             words.append(f"CA {self.ca_file}")
         if self.expect_name:
@@ -88,6 +91,7 @@ class ScanSettings:
         keep = (
             "ports",
             "login_probe",
+            "ntlm_probe",
             "confirm_over_tls",
             "timeout",
             "ca_file",
@@ -253,6 +257,7 @@ RULES: dict[str, Rule] = {
     "nameserver": Rule(text, "--nameserver"),
     "ptr": Rule(flag, "--no-ptr"),
     "login_probe": Rule(flag, "--no-login-probe"),
+    "ntlm_probe": Rule(flag, "--no-ntlm-probe"),
     "confirm_over_tls": Rule(flag, "--confirm-over-tls"),
     "timeout": Rule(positive_float, "--timeout"),
     "fixed_timeout": Rule(flag, "--fixed-timeout"),

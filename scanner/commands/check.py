@@ -81,6 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
     parser.add_argument("--no-login-probe", dest="login_probe", action="store_false", help="do not try the dummy login")
     parser.add_argument(
+        "--no-ntlm-probe", dest="ntlm_probe", action="store_false", help="do not read what the NTLM challenge names"
+    )
+    parser.add_argument(
         "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
     )
     parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="DNS server to ask instead of the system's")

@@ -62,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-login-probe", dest="login_probe", action="store_false", help="do not try the dummy login")
     parser.add_argument(
+        "--no-ntlm-probe",
+        dest="ntlm_probe",
+        action="store_false",
+        help="do not read what the NTLM challenge names where NTLM is offered (it sends no credential)",
+    )
+    parser.add_argument(
         "--confirm-over-tls",
         action="store_true",
         help="repeat the dummy login over TLS even when the answer in clear already decides "
@@ -189,6 +195,7 @@ def settings_from_args(args: argparse.Namespace) -> ScanSettings:
 def probe_options(settings: ScanSettings) -> ProbeOptions:
     return ProbeOptions(
         login_probe=settings.login_probe,
+        ntlm_probe=settings.ntlm_probe,
         confirm_over_tls=settings.confirm_over_tls,
         connect_timeout=settings.timeout,
         adaptive_connect_timeout=not settings.fixed_timeout,

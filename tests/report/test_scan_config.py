@@ -151,3 +151,14 @@ def test_argparse_errors_are_one_line_with_a_hint() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--no-such-flag" in done.stderr and "'mailprobe scan --help'" in done.stderr
+
+
+def test_the_ntlm_probe_can_be_left_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from scanner.commands.scan import probe_options
+
+    assert probe_options(settings("mail.example.com")).ntlm_probe is True
+    assert probe_options(settings("mail.example.com", "--no-ntlm-probe")).ntlm_probe is False
+    config = write(tmp_path, 'targets = ["mail.example.com"]\nntlm_probe = false\n')
+    left_out = settings("-c", config)
+    assert probe_options(left_out).ntlm_probe is False
+    assert left_out.recorded()["ntlm_probe"] is False and "no NTLM probe" in left_out.summary()
