@@ -27,12 +27,13 @@ PTR_ADDRESS = "127.0.0.62"  # an address target whose PTR name is host-62.exampl
 
 
 def _comparable(row: EndpointResult) -> EndpointResult:
-    """The row without what differs from one probe to the next on an unchanged server: timings and the random
-    dummy user (in the transcript)."""
+    """The row without what differs from one probe to the next on an unchanged server: timings, the random
+    dummy user (in the transcript) and the server's clock (in its NTLM challenge)."""
     login = row.plaintext_login
     evidence = tuple(re.sub(r"\d+ ms", "N ms", line) for line in login.evidence)
+    ntlm = dataclasses.replace(row.ntlm, server_time=None) if row.ntlm else None
     return dataclasses.replace(
-        row, duration_ms=0, transcript=(), plaintext_login=PlaintextLogin(login.verdict, evidence)
+        row, duration_ms=0, transcript=(), plaintext_login=PlaintextLogin(login.verdict, evidence), ntlm=ntlm
     )
 
 
