@@ -93,11 +93,13 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def imap_commands(m: ImapClient) -> list[Callable[[], bytes]]:
-    return [m.capability, lambda: m.login("u", "p"), lambda: m.authenticate_plain("u", "p"), m.starttls, m.logout]
+    return [m.capability, lambda: m.login("u", "p"), lambda: m.authenticate_plain("u", "p"),
+            lambda: m.authenticate("NTLM"), m.starttls, m.logout]  # fmt: skip
 
 
 def pop3_commands(m: Pop3Client) -> list[Callable[[], bytes]]:
-    return [m.capa, lambda: m.user("u"), lambda: m.pass_("p"), lambda: m.auth_plain("u", "p"), m.stls, m.quit]
+    return [m.capa, lambda: m.user("u"), lambda: m.pass_("p"), lambda: m.auth_plain("u", "p"), lambda: m.auth("NTLM"),
+            m.stls, m.quit]  # fmt: skip
 
 
 def drive(machine: ClientMachine, commands: list[Callable[[], bytes]], pieces: list[bytes]) -> None:
