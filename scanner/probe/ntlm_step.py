@@ -29,7 +29,7 @@ def room_for_ntlm(attempts: list[LoginAttempt]) -> bool:
 
 def sasl_asker(session: Session) -> AskSasl:
     async def ask(command: bytes, sasl: tuple[bytes, ...]) -> tuple[Response, tuple[Continuation, ...]]:
-        timed = await session.command(command, sasl_payloads=sasl)
+        timed = await session.command(command, sasl_payloads=sasl, public_payloads=True)  # a NEGOTIATE: no secret
         return timed.response, timed.continuations
 
     return ask

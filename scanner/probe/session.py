@@ -325,7 +325,12 @@ class Session:
         return event
 
     async def command(
-        self, data: bytes, *, sasl_payloads: tuple[bytes, ...] = (), timeout: float | None = None
+        self,
+        data: bytes,
+        *,
+        sasl_payloads: tuple[bytes, ...] = (),
+        timeout: float | None = None,
+        public_payloads: bool = False,
     ) -> Timed:
         """Send one command and wait for its complete answer, all of it within one reply timeout; answer SASL
         continuations with the payloads in order and cancel the exchange once they run out. A continuation after
@@ -335,7 +340,7 @@ class Session:
         payloads = list(sasl_payloads)
         challenges: list[Continuation] = []  # also in the transcript already: the answer's lines repeat them
         try:
-            return await self._exchange(data, payloads, challenges, timeout, deadline, started)
+            return await self._exchange(data, payloads, challenges, timeout, deadline, started, public_payloads)
         except SessionError as exc:
             exc.continuations = tuple(challenges)  # what the server had sent is still worth reading (NTLM)
             raise
@@ -348,6 +353,7 @@ class Session:
         timeout: float | None,
         deadline: float,
         started: float,
+        public_payloads: bool = False,
     ) -> Timed:
         cancelled = False
         await self.send(data)
@@ -362,7 +368,8 @@ class Session:
                     cancelled = True
                     await self.send(self.machine.continuation_cancel(), sasl=False)
                 else:
-                    await self.send(self.machine.continuation(payloads.pop(0)), sasl=True)
+                    # masked in the transcript unless the payloads carry nothing secret (NTLM's NEGOTIATE)
+                    await self.send(self.machine.continuation(payloads.pop(0)), sasl=not public_payloads)
                 continue
             if isinstance(event, ConnectionClosed):
                 raise SessionError("closed", "the server closed the connection instead of answering")

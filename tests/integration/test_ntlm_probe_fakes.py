@@ -5,6 +5,7 @@ hostile CHALLENGEs that leave the rest of the row as it would be without NTLM.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import re
 
@@ -101,6 +102,9 @@ def test_names_decoded_where_ntlm_is_offered(tls, profile, over_tls, severity, c
     assert session.ntlm_negotiate == negotiate_message()
     payloads = [r.data for r in session.received if r.verb == ""]
     assert payloads[-1] == b"*"
+    # and the transcript shows it as sent (it holds nothing to mask)
+    negotiate = base64.b64encode(negotiate_message()).decode()
+    assert any(line.direction == "C" and line.text == negotiate for line in result.transcript)
 
 
 def test_the_verdict_and_the_other_findings_are_what_they_are_without_ntlm(tls) -> None:  # type: ignore[no-untyped-def]
