@@ -339,6 +339,7 @@ def smtp_commands(m: SmtpClient) -> list:  # type: ignore[type-arg]
         lambda: m.ehlo("mailprobe.invalid"),
         lambda: m.auth_plain("u", "p", initial_response=False),
         m.auth_login,
+        lambda: m.auth("NTLM"),
         m.starttls,
         lambda: m.helo("mailprobe.invalid"),
         m.quit,
