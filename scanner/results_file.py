@@ -6,6 +6,11 @@ followed by one EndpointResult object a line. A file may hold several blocks (``
 re-probes add lines); the current state is the latest line of each endpoint (address, port), which is what
 ``read_result_file`` returns. Files of schema version 1 (results only, no scan line) read as one unnamed scan.
 
+A **talking line** ``{"record": "talking", "address": ..., "port": ..., ...}`` is written (``TalkJournal``), in one
+synchronous write, when an endpoint's first connect is answered and before its conversation (and so its dummy
+login) begins. ``--resume`` never probes such an endpoint again: if it has no result line, the scan stopped during
+its conversation and it gets an "interrupted" row instead (``read_progress``). Readers of results skip these lines.
+
 Whole lines only, written with unbuffered writes: inside an event loop, the lines finished in one turn of the loop
 go out together in one write at the end of that turn (a range's dropped ports finish by the hundred at once, and a
 write per line cost a tenth of a dead range's CPU); outside one, each line at once. Nothing waits longer than that,
@@ -24,14 +29,16 @@ import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scanner.errors import UsageError
-from scanner.model import EndpointResult, ScanInfo
+from scanner.model import Endpoint, EndpointResult, ScanInfo
 from scanner.untrusted import for_json
 
 SCHEMA_VERSION = 2  # of the file format: the scan line and the result objects (docs/*.schema.json)
+TALKING = "talking"  # record of an endpoint whose conversation began (see TalkJournal)
 
 
 def new_scan(targets: Iterable[str], options: dict[str, object], *, resumes: str | None = None) -> ScanInfo:
@@ -142,7 +149,10 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[ScanInfo | EndpointRe
                 continue
             try:
                 data = json.loads(text)
-                if data.get("record") == "scan":
+                kind = data.get("record")
+                if kind == TALKING:
+                    continue  # the talking journal: read by read_progress only
+                if kind == "scan":
                     version = data.get("schema_version")
                     if not isinstance(version, int) or version > SCHEMA_VERSION:
                         raise UsageError(
@@ -226,3 +236,108 @@ def last_scan_id(path: str | os.PathLike[str]) -> str | None:
 def read_keys(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
     """(address, port) of every endpoint already in a results file (for --resume)."""
     return [result.key for result in iter_results(path)]
+
+
+# -- the talking journal and resume ----------------------------------------------------------------------------------
+
+
+class TalkJournal:
+    """Talking lines appended to a results file, each in one synchronous ``os.write`` before the conversation goes
+    on, so no crash can lose the line of a conversation that has begun. The file is opened with O_APPEND: forked
+    workers share the descriptor, and whole lines from several processes never interleave (the result writer's
+    lines are whole lines too)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise UsageError(f"-o {path}: {exc.strerror}") from None
+
+    def note(self, endpoint: Endpoint, where: str | None = None) -> None:
+        record: dict[str, object] = {"record": TALKING, **_endpoint_fields(endpoint)}
+        if where:
+            record["where"] = where
+        data = (for_json(json.dumps(record, ensure_ascii=False, separators=(",", ":"))) + "\n").encode()
+        os.write(self._fd, data)  # a short write of a few dozen bytes to a regular file does not happen
+
+    async def before_talk(self, endpoint: Endpoint) -> None:
+        """The engine's hook (Scan(before_talk=...)): the line is on disk before the conversation starts."""
+        self.note(endpoint)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _endpoint_fields(endpoint: Endpoint) -> dict[str, object]:
+    return {
+        "host": endpoint.host,
+        "address": endpoint.address,
+        "name": endpoint.name,
+        "port": endpoint.port,
+        "protocol": endpoint.protocol,
+        "transport": endpoint.transport,
+    }
+
+
+INTERRUPTED = "interrupted"  # the error text of an interrupted row starts with this word
+
+
+def interrupted_row(endpoint: Endpoint, where: str | None = None) -> EndpointResult:
+    """The row of an endpoint whose conversation began but never finished (its scanner was killed, or its node
+    died): not probed again, since its dummy login may already have been sent."""
+    at = f" on {where}" if where else ""
+    return EndpointResult(
+        host=endpoint.host,
+        address=endpoint.address,
+        name=endpoint.name,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        transport=endpoint.transport,
+        state="error",
+        error=f"{INTERRUPTED}: the scan{at} stopped during this endpoint's conversation; not probed again, "
+        "as its dummy login may already have been sent",
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a results file says a resumed scan must not probe again."""
+
+    done: tuple[tuple[str, int], ...]  # (address, port) of every result line and every talking line
+    interrupted: tuple[EndpointResult, ...] = field(default=())  # talking lines without a result: their rows
+
+
+def read_progress(path: str | os.PathLike[str]) -> Progress:
+    """The endpoints a --resume of ``path`` skips, and the interrupted rows it owes (talking, never finished)."""
+    results: set[tuple[str, int]] = set()
+    talking: dict[tuple[str, int], EndpointResult] = {}
+    for record in iter_records(path):
+        if isinstance(record, EndpointResult):
+            results.add(record.key)
+    for number, data in _talking_lines(path):
+        try:
+            endpoint = Endpoint(
+                str(data["host"]),
+                str(data["address"]),
+                int(data["port"]),
+                data["protocol"],
+                data["transport"],
+                name=data.get("name"),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(f"{path}:{number}: not a mailprobe talking line") from None
+        if endpoint.key not in results:
+            talking[endpoint.key] = interrupted_row(endpoint, data.get("where"))
+    return Progress(tuple(results | talking.keys()), tuple(talking.values()))
+
+
+def _talking_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    marker = f'"record":"{TALKING}"'.encode()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if marker in raw and raw.endswith(b"\n"):
+                data = json.loads(raw)
+                if isinstance(data, dict) and data.get("record") == TALKING:
+                    yield number, data

@@ -101,7 +101,10 @@ class ScanSettings:
             "fail_on",
             "shard",
         )
-        return {name: getattr(self, name) for name in keep}
+        recorded = {name: getattr(self, name) for name in keep}
+        if self.shard == "auto":
+            recorded["shard"] = str(Shard.parse("auto"))  # which part this pod scanned, for merge and reports
+        return recorded
 
 
 # -- one rule per setting: raw value (a command-line string or a TOML value) -> typed value, ValueError if bad -------
@@ -218,10 +221,17 @@ def discover_choice(value: object) -> str:
 
 
 def shard(value: object) -> str:
+    """K/N, or ``auto`` (an Indexed Job's pod: its environment is checked now, and recorded as the K/N it gives)."""
+    if isinstance(value, str) and value.strip() == "auto":
+        try:
+            Shard.parse("auto")
+        except UsageError as exc:
+            raise ValueError(str(exc).removeprefix("--shard auto: ")) from None
+        return "auto"
     try:
         Shard.parse(text(value))
     except UsageError:
-        raise ValueError(f"expected K/N with 1 <= K <= N, e.g. 2/4, got {value!r}") from None
+        raise ValueError(f"expected K/N with 1 <= K <= N, e.g. 2/4, or auto, got {value!r}") from None
     return str(value)
 
 

@@ -146,3 +146,31 @@ def test_merge_of_scans_with_different_options_states_each(tmp_path):
     assert scan["options"]["ports"] == ["143,993", "587,993"]
     assert scan["options"]["timeout"] == 5.0
     assert scan["targets"] == ["192.0.2.1", "192.0.2.2"]
+
+
+def test_talking_lines_make_resume_owe_an_interrupted_row_and_readers_skip_them(tmp_path):
+    from scanner.model import Endpoint
+    from scanner.results_file import TalkJournal, read_progress, read_result_file
+
+    path = tmp_path / "r.jsonl"
+    finished = Endpoint("127.0.0.2", "127.0.0.2", 143, "imap", "starttls")
+    cut_short = Endpoint("mail.example.test", "127.0.0.3", 995, "pop3", "implicit", name="mail.example.test")
+    with JsonlWriter(path, new_scan(["127.0.0.2-3"], {})) as writer:
+        journal = TalkJournal(path)
+        journal.note(finished)
+        journal.note(cut_short, where="node 7f3a")
+        journal.close()
+        writer.write(shared_result(address="127.0.0.2", host="127.0.0.2", port=143))
+    assert [r.key for r in read_result_file(path).results] == [("127.0.0.2", 143)]  # reports never see them
+    progress = read_progress(path)
+    assert sorted(progress.done) == [("127.0.0.2", 143), ("127.0.0.3", 995)]  # neither is probed again
+    (row,) = progress.interrupted
+    assert (row.host, row.name, row.key, row.protocol, row.transport) == (
+        "mail.example.test",
+        "mail.example.test",
+        ("127.0.0.3", 995),
+        "pop3",
+        "implicit",
+    )
+    assert row.state == "error" and row.error is not None
+    assert row.error.startswith("interrupted: the scan on node 7f3a stopped during this endpoint's conversation")

@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="FILE", help="JSON Lines results of mailprobe scan")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write (replaced)")
+    parser.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="the inputs are the N shards of one scan (--shard K/N or auto): refuse to merge when one is missing",
+    )
     parser.set_defaults(func=run)
 
 
@@ -52,11 +58,29 @@ def merge(inputs: list[str]) -> tuple[ScanInfo, list[EndpointResult]]:
     return info, list(merged.values())
 
 
+def check_shards(info: ScanInfo, count: int) -> None:
+    """Every shard K/count recorded in the inputs' scan lines, and no other: a missing pod's part is not merged
+    silently into what looks like the whole scan."""
+    if count < 1:
+        raise UsageError(f"--shards {count}: must be at least 1")
+    recorded = info.options.get("shard")
+    found = set(recorded if isinstance(recorded, list) else [recorded])
+    expected = {f"{k}/{count}" for k in range(1, count + 1)}
+    missing = sorted(expected - found, key=lambda text: int(text.split("/")[0]))
+    others = sorted(str(value) for value in found - expected)
+    if missing or others:
+        said = [f"shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing"] if missing else []
+        said += [f"not a shard of {count}: {', '.join(others)}"] if others else []
+        raise UsageError(f"--shards {count}: {'; '.join(said)}")
+
+
 def run(args: argparse.Namespace) -> int:
     for path in args.inputs:
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
     info, results = merge(args.inputs)
+    if args.shards is not None:
+        check_shards(info, args.shards)
     target = Path(args.output)
     # write beside the target and rename, so an input may also be the output and a crash leaves the old file
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")

@@ -211,11 +211,13 @@ def probe_options(settings: ScanSettings) -> ProbeOptions:
 
 def plan_targets(settings: ScanSettings) -> TargetPlan:
     """The target plan, with a resolver when DNS is used. Raises UsageError before any packet is sent."""
-    done: list[tuple[str, int]] = []
+    done: tuple[tuple[str, int], ...] = ()
+    interrupted: tuple[EndpointResult, ...] = ()
     if settings.resume and os.path.exists(settings.resume):
-        from scanner.results_file import read_keys
+        from scanner.results_file import read_progress
 
-        done = read_keys(settings.resume)
+        progress = read_progress(settings.resume)  # talking lines included: a begun conversation is never repeated
+        done, interrupted = progress.done, progress.interrupted
     plan = build_plan(
         settings.targets,
         ports=settings.ports,
@@ -226,6 +228,7 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
         yes=settings.yes,
         shard=settings.shard,
         done=done,
+        interrupted=interrupted,
     )
     if plan.names or plan.domains or settings.nameserver or settings.ptr:
         from scanner.targets.dns import Resolver, parse_nameserver  # dnspython: imported only when DNS is used
@@ -238,13 +241,19 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
 def runner_limits(settings: ScanSettings, plan: TargetPlan) -> dict[str, Any]:
     """Keyword arguments of scanner.scan.scheduler.Scan (and of every worker's Scan: --concurrency is shared
     between them; without it each process takes its own default)."""
-    return {
+    limits: dict[str, Any] = {
         "concurrency": settings.concurrency,
         "per_host": settings.per_host,
         "rate": settings.rate,
         "total_source": plan.current_total,
         "reverse": plan.resolver.reverse_for_scan if settings.ptr else None,
     }
+    if settings.output:
+        from scanner.results_file import TalkJournal
+
+        # a talking line in the file before each conversation: --resume never repeats a login that may have been sent
+        limits["before_talk"] = TalkJournal(settings.output).before_talk
+    return limits
 
 
 def _say_concurrency_cap(requested: int | None, processes: int) -> None:
@@ -264,6 +273,20 @@ def _say_concurrency_cap(requested: int | None, processes: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    code = scan(settings)
+    if settings.shard == "auto" and code in (1, 3):
+        # A pod of an Indexed Job: its exit status says whether its shard was scanned, since Kubernetes retries a
+        # pod that fails. Findings and policies are judged once, on the merged results (docs/scanning.md).
+        print(
+            f"mailprobe: shard {settings.recorded()['shard']} scanned (exit {code} becomes 0 with --shard auto; "
+            "judge the merged results)",
+            file=sys.stderr,
+        )
+        return 0
+    return code
+
+
+def scan(settings: ScanSettings) -> int:
     validation = prepared_validation(settings)  # a bad baseline or policy file fails now, before any packet
     if settings.ca_file:
         require_ca_file(settings.ca_file)

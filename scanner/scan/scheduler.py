@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from scanner.scan.sweep import ConnectSweep
 
 ProbeFunc = Callable[[Endpoint, ProbeOptions, ScanContext], Awaitable[EndpointResult]]
+TalkHook = Callable[[Endpoint], Awaitable[None]]  # awaited once an endpoint answered, before its conversation
 Source = Iterable[Endpoint | EndpointResult] | AsyncIterable[Endpoint | EndpointResult]
 
 # Conversations at once (open ports being talked to; connects waiting are not counted). Past a few hundred a
@@ -101,6 +102,7 @@ class Scan:
         total: int | None = None,
         total_source: Callable[[], int | None] | None = None,
         reverse: ReverseLookup | None = None,
+        before_talk: TalkHook | None = None,
     ) -> None:
         if concurrency is not None and concurrency < 1 or per_host < 1:
             raise ValueError("concurrency and per_host must be at least 1")
@@ -122,6 +124,9 @@ class Scan:
         self._context = ScanContext(
             timer=self._connect_timer, slots=self._host_slots, legacy=legacy_share.LegacyShare(), reverse=reverse
         )
+        # Awaited before each conversation (after the first connect was answered, before any login): the results
+        # file's talking journal, or a distributed scan's permission to talk. Raising means "do not talk".
+        self._before_talk = before_talk
         self._running = asyncio.Event()
         self._running.set()
         self._stopped = False
@@ -188,6 +193,8 @@ class Scan:
         """``endpoint`` probed again, as the scan probed it (the TUI's re-probe), under the scan's limits and learnt
         connect wait. Its legacy TLS versions are probed afresh, not taken from what the scan remembers: a
         re-probe is asked for to see what the server does now."""
+        if self._before_talk is not None:
+            await self._before_talk(endpoint)
         return await self._probe(endpoint, self.options, dataclasses.replace(self._context, legacy=None))
 
     # -- the stream ----------------------------------------------------------------------------------------------
@@ -385,7 +392,14 @@ class Scan:
         (a full queue holds further starts back)."""
         try:
             try:
+                if self._before_talk is not None:
+                    try:
+                        await self._before_talk(endpoint)
+                    except Exception as exc:
+                        raise _NotTalking(f"not probed: {exc}") from exc
                 result = await probe(endpoint, self.options, self._context, *probe_args)
+            except _NotTalking as exc:
+                result = _error_result(endpoint, str(exc))
             except Exception as exc:  # the probe promises not to raise; a bug must still leave a row
                 result = _error_result(endpoint, f"internal error: {type(exc).__name__}: {exc}")
             self._count(result)
@@ -402,6 +416,10 @@ class Scan:
                 memory.release()  # conversations leave cycles and freed TLS buffers behind: give them back
         if result.worst_severity:
             self.findings[result.worst_severity] += 1
+
+
+class _NotTalking(Exception):
+    """The before_talk hook refused (or failed): the endpoint gets a row without a conversation."""
 
 
 def _error_result(endpoint: Endpoint, error: str) -> EndpointResult:

@@ -276,9 +276,11 @@ def share_of(value: int, count: int) -> int:
     return (value % (2 * count - 1) + 1) // 2
 
 
-def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint]:
+def _share(plan: TargetPlan, index: int, count: int) -> Iterator[Endpoint | EndpointResult]:
+    if index == 0:
+        yield from plan.interrupted  # rows a resumed scan owes (conversations a crash cut short): the parent's
     # skipped by value, before an address string or an Endpoint is made for another process's endpoints
-    return plan.literal_endpoints(skip=lambda value, _port: share_of(value, count) != index)
+    yield from plan.literal_endpoints(skip=lambda value, _port: share_of(value, count) != index)
 
 
 async def _stream(scan: Scan, fd: int) -> None:

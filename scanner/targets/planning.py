@@ -4,9 +4,10 @@ expanded lazily into endpoints (names are resolved by DNS only when the endpoint
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +28,37 @@ class Shard:
     count: int
 
     @classmethod
-    def parse(cls, text: str) -> Shard:
+    def parse(cls, text: str, environ: Mapping[str, str] | None = None) -> Shard:
+        """``K/N`` (1-based), or ``auto``: a Kubernetes Indexed Job's pod, whose 0-based index the Job controller
+        sets in JOB_COMPLETION_INDEX; the count (the Job's completions) comes from MAILPROBE_SHARD_COUNT."""
+        if text.strip() == "auto":
+            return cls.from_environment(os.environ if environ is None else environ)
         m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
         if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
             raise UsageError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
         return cls(int(m.group(1)) - 1, int(m.group(2)))
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Shard:
+        values = []
+        for name in (INDEX_VARIABLE, COUNT_VARIABLE):
+            raw = environ.get(name)
+            if raw is None or not raw.strip().isdigit():
+                state = "is not set" if raw is None else f"is {raw!r}, not a whole number"
+                hint = (
+                    "the Job controller sets it in the pods of an Indexed Job (completionMode: Indexed)"
+                    if name == INDEX_VARIABLE
+                    else "set it to the Job's completions"
+                )
+                raise UsageError(f"--shard auto: {name} {state} ({hint})")
+            values.append(int(raw))
+        index, count = values
+        if not 0 <= index < count:
+            raise UsageError(f"--shard auto: {INDEX_VARIABLE}={index} is not below {COUNT_VARIABLE}={count}")
+        return cls(index, count)
+
+    def __str__(self) -> str:
+        return f"{self.index + 1}/{self.count}"
 
     def count_of(self, size: int, offset: int = 0) -> int:
         """How many of the global ranks offset .. offset+size-1 fall to this shard."""
@@ -49,6 +76,8 @@ class Shard:
 
 
 ALL = Shard(0, 1)
+INDEX_VARIABLE = "JOB_COMPLETION_INDEX"  # set by Kubernetes in each pod of an Indexed Job, 0-based
+COUNT_VARIABLE = "MAILPROBE_SHARD_COUNT"
 
 
 @dataclass
@@ -67,6 +96,9 @@ class TargetPlan:
     default_ports: tuple[PortSpec, ...] = tuple(PortSpec(p, *pt) for p, pt in DEFAULT_PORTS.items())
     shard: Shard = ALL
     done: frozenset[int] | set[int] = frozenset()  # resume: packed (address int, port) keys already in the file
+    # resume: rows owed for endpoints whose conversation began but never finished (never probed again); they come
+    # first in the endpoint stream and count in the total
+    interrupted: tuple[EndpointResult, ...] = ()
     resolver: Any = None  # scanner.targets.dns.Resolver, made on first use
     resolved_endpoints: int = 0  # endpoints produced from names so far
     names_finished: bool = False
@@ -102,7 +134,7 @@ class TargetPlan:
         """Endpoints to scan: exact for literal targets; None until every name has been resolved."""
         if (self.names or self.domains) and not self.names_finished:
             return None
-        return self.literal_total + self.resolved_endpoints
+        return self.literal_total + self.resolved_endpoints + len(self.interrupted)
 
     def current_total(self) -> int | None:
         return self.total
@@ -129,6 +161,8 @@ class TargetPlan:
         return self.iter_endpoints()
 
     async def iter_endpoints(self) -> AsyncIterator[Endpoint | EndpointResult]:
+        for row in self.interrupted:
+            yield row
         named: set[int] = set()  # (address, port) keys produced from names, preferred for their SNI name
         if self.names or self.domains:
             async for item in self._named_endpoints():
@@ -201,6 +235,7 @@ def build_plan(
     yes: bool = False,
     shard: Shard | str | None = None,
     done: Iterable[tuple[str, int]] = (),
+    interrupted: Iterable[EndpointResult] = (),
 ) -> TargetPlan:
     """Parse and check every target, exclusion and option; nothing is resolved or sent yet."""
     default_ports = parse_ports(ports) if isinstance(ports, str) else ports
@@ -248,6 +283,7 @@ def build_plan(
         default_ports=default_ports,
         shard=chosen_shard,
         done=_pack_done(done),
+        interrupted=tuple(interrupted),
     )
     addresses = plan.literal_addresses
     if addresses > GUARD_ADDRESSES and not yes:
