@@ -57,6 +57,8 @@ class ScanSettings:
     rate: float | None = None
     workers: int | None = None
     discover: str | None = None  # zmap, masscan or off; None: automatic (see scanner.targets.discover)
+    ray: str | None = None  # a Ray cluster's address (or auto): the scan runs on its nodes (scanner.scan.ray_scan)
+    vantages: tuple[tuple[str, str], ...] = ()  # with ray: (node selector, targets) pairs
     # output
     format: str | None = None  # None: the TUI on a terminal, else the table
     output: str | None = None
@@ -220,6 +222,16 @@ def discover_choice(value: object) -> str:
     return str(value)
 
 
+def vantage_pairs(value: object) -> tuple[tuple[str, str], ...]:
+    """[[selector, targets], ...]: the command line's --vantage SELECTOR TARGETS, or a config file's list of pairs."""
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, str) and v.strip() for v in pair)
+        for pair in value
+    ):
+        raise ValueError('expected pairs of a node selector and targets, e.g. [["site=paris", "192.0.2.0/24"]]')
+    return tuple((str(pair[0]), str(pair[1])) for pair in value)
+
+
 def shard(value: object) -> str:
     """K/N, or ``auto`` (an Indexed Job's pod: its environment is checked now, and recorded as the K/N it gives)."""
     if isinstance(value, str) and value.strip() == "auto":
@@ -281,6 +293,8 @@ RULES: dict[str, Rule] = {
     "rate": Rule(positive_float, "--rate"),
     "workers": Rule(positive_int, "--workers"),
     "discover": Rule(discover_choice, "--discover"),
+    "ray": Rule(text, "--ray"),
+    "vantages": Rule(vantage_pairs, "--vantage"),
     "format": Rule(output_format, "--format"),
     "output": Rule(text, "-o", path=True),
     "append": Rule(flag, "--append"),
@@ -311,6 +325,8 @@ def build_settings(
             values[name] = checked(rule.check, file_values[name], f"config file {config_path}: {name}")
     if values.get("fail_on_regression") and not values.get("baseline"):
         raise UsageError("--fail-on-regression needs --baseline FILE (or baseline = in the config file)")
+    if values.get("vantages") and not values.get("ray"):
+        raise UsageError("--vantage needs --ray ADDRESS (vantage points are the nodes of a Ray cluster)")
     if values.get("resume") and not values.get("output"):
         values["output"] = values["resume"]  # --resume FILE appends the rest of the scan to FILE
     return ScanSettings(**values, config=config_path)

@@ -67,6 +67,8 @@ HEAVY = (
     "tomllib",
     "html",
     "prometheus_client",
+    "ray",  # the optional extra behind --ray
+    "scanner.scan.ray_scan",
 )
 
 

@@ -178,6 +178,21 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument(
         "--resume", metavar="FILE", help="skip endpoints already in FILE (JSON Lines) and append the rest to it"
     )
+    engine.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the scan on the nodes of a Ray cluster (host:6379, ray://host:10001 or auto; "
+        "pip install 'mailprobe[ray]' on every node); results, TUI and exit code stay here",
+    )
+    engine.add_argument(
+        "--vantage",
+        dest="vantages",
+        nargs=2,
+        action="append",
+        metavar=("SELECTOR", "TARGETS"),
+        help="with --ray: scan TARGETS (addresses, networks, ranges, comma-separated) only from the nodes with "
+        "label SELECTOR=key=value or custom resource SELECTOR (repeatable)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> ScanSettings:
@@ -297,6 +312,10 @@ def scan(settings: ScanSettings) -> int:
     # --debug writes to stderr, which the TUI's screen would swallow or be garbled by: the table shows instead
     debugging = logging.getLogger("mailprobe").isEnabledFor(logging.DEBUG)
     use_tui = settings.tui and settings.format is None and sys.stdout.isatty() and sys.stdin.isatty() and not debugging
+    if settings.ray:
+        from scanner.commands.scan_ray import scan_on_ray
+
+        return scan_on_ray(settings, plan, validation, info, use_tui)
     from scanner.scan.workers import WorkerScan, worker_count
 
     limits = runner_limits(settings, plan)
