@@ -164,6 +164,8 @@ class NodeScanner:
     async def control(self, what: str) -> None:
         if self._scan is not None:
             getattr(self._scan, what)()  # pause, resume or stop
+        if what == "stop":
+            self._queues()[0].put_nowait(None)  # a scan waiting for its next endpoint sees the stop too
 
     async def reprobe(self, endpoint: Endpoint) -> str:
         from scanner.scan.scheduler import Scan
