@@ -176,3 +176,18 @@ def test_hostile_challenges_give_a_reason_and_keep_the_row(tls, case: str) -> No
     assert result.plaintext_login.verdict == plain.plaintext_login.verdict == "refused"
     assert result.starttls == plain.starttls == "ok" and result.tls is not None
     assert {f.id for f in result.findings} == {f.id for f in plain.findings}
+
+
+def test_ntlm_after_tls_on_a_connection_of_its_own(tls) -> None:  # type: ignore[no-untyped-def]
+    """Two dummy logins repeated over TLS leave no room there: NTLM (offered only after TLS) gets a third connection,
+    through STARTTLS, and is read over TLS."""
+    base = bundled_profile("exchange-imap-plaintextlogin")
+    clear = tuple(c for c in base.capabilities_clear if c != "AUTH=NTLM")
+    profile = dataclasses.replace(base, capabilities_clear=clear)
+    result, server = probe(profile, tls)
+    assert result.ntlm is not None and result.ntlm.names == NAMES and result.ntlm.over_tls is True
+    assert [f.severity for f in result.findings if f.id == "ntlm-info-disclosure"] == ["low"]
+    assert len(server.sessions) == 3 and ntlm_sessions(server) == [2]
+    third = server.sessions[2]
+    assert third.tls_started and third.verbs("clear") == ["STARTTLS"] and third.verbs("tls")[0] == "AUTHENTICATE"
+    assert all(s.invalid_state_count <= 2 for s in server.sessions)

@@ -110,3 +110,18 @@ def test_a_server_that_skips_the_empty_challenge() -> None:
 )
 def test_offers_ntlm(protocol: str, capabilities: tuple[str, ...], offered: bool) -> None:
     assert dialect_for(protocol).offers_ntlm(capabilities) is offered
+
+
+def test_room_for_ntlm_on_a_connection() -> None:
+    from scanner.probe.ntlm_step import room_for_ntlm
+    from scanner.verdicts.plaintext import LoginAttempt
+
+    def attempt(outcome: str) -> LoginAttempt:
+        return LoginAttempt("LOGIN", False, outcome, None, "", 1)  # type: ignore[arg-type]
+
+    assert room_for_ntlm([])  # no login (--no-login-probe, implicit TLS): the exchange is the only AUTH
+    assert room_for_ntlm([attempt("no")]) and room_for_ntlm([attempt("bad")]) and room_for_ntlm([attempt("err")])
+    assert not room_for_ntlm([attempt("no"), attempt("bad")])  # the cancel would be the third refused command
+    assert not room_for_ntlm([attempt("ok")])  # authenticated: no AUTH on this session
+    for ended in ("bye", "closed", "timeout", "error"):
+        assert not room_for_ntlm([attempt(ended)])
