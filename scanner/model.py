@@ -188,6 +188,78 @@ class CertificateInfo:
 
 
 @dataclass(frozen=True)
+class VersionSuites:
+    """The suites one protocol version accepts, in the order the server prefers them."""
+
+    version: str
+    suites: tuple[str, ...]  # IANA names; the server's order when server_order, else the order mailprobe offered
+    server_order: bool | None = None  # True: the server picks by its own order; None: fewer than two suites
+
+
+Coverage = Literal["all", "some", "none"]
+
+
+@dataclass(frozen=True)
+class TlsConfiguration:
+    """A server's TLS configuration as enumerated by scanner.tls.enumerate (one per server, shared by its ports)."""
+
+    versions: tuple[str, ...] = ()  # accepted, oldest first ("SSLv3" ... "TLSv1.3")
+    suites: tuple[VersionSuites, ...] = ()  # per accepted version, newest first
+    groups: tuple[str, ...] = ()  # key-exchange groups accepted (IANA names), in the server's order
+    dh_bits: int | None = None  # the smallest finite-field DH prime the server sent (DHE suites), None: none seen
+    forward_secrecy: Coverage | None = None  # of the accepted suites, how many have an ephemeral key exchange
+    aead: Coverage | None = None  # of the accepted suites, how many are AEAD (GCM, CCM, ChaCha20-Poly1305)
+    compression: bool | None = None  # TLS compression (CRIME) accepted; None: no TLS 1.2-or-older version to ask
+    secure_renegotiation: bool | None = None  # RFC 5746 renegotiation_info in the ServerHello
+    extended_master_secret: bool | None = None  # RFC 7627
+    fallback_scsv: bool | None = None  # RFC 7507 honoured; None: fewer than two versions, nothing to fall back to
+    untested: tuple[str, ...] = ()  # "<what>: <reason>", what could not be asked or answered
+    handshakes: int = 0  # ClientHellos sent (each on its own connection)
+    duration_ms: int = 0
+    enumerated_on: int | None = None  # the port of the same server that enumerated (None: this port)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One way a server departs from a Mozilla profile."""
+
+    check: str  # the guideline's key: tls_versions, ciphers, ciphersuites, tls_curves, dh_param_size, ...
+    detail: str
+
+
+@dataclass(frozen=True)
+class ProfileCompliance:
+    compliant: bool | None  # None: nothing found against it, but the enumeration was incomplete
+    deviations: tuple[Deviation, ...] = ()
+
+
+@dataclass(frozen=True)
+class MozillaCompliance:
+    """The configuration judged against each profile of Mozilla's server-side TLS guidelines."""
+
+    guidelines: str  # the version of the guidelines ("5.7")
+    modern: ProfileCompliance
+    intermediate: ProfileCompliance
+    old: ProfileCompliance
+    # one word: the strictest profile met ("modern", "intermediate", "old"), "none", or "unknown" (derived)
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", self._summary())
+
+    def _summary(self) -> str:
+        verdicts = [(name, getattr(self, name).compliant) for name in ("modern", "intermediate", "old")]
+        for name, compliant in verdicts:
+            if compliant:
+                return name  # the strictest profile met
+        return "unknown" if any(compliant is None for _, compliant in verdicts) else "none"
+
+    def profile(self, name: str) -> ProfileCompliance:
+        found: ProfileCompliance = getattr(self, name)
+        return found
+
+
+@dataclass(frozen=True)
 class TlsInfo:
     version: str | None
     cipher: str | None
@@ -197,6 +269,8 @@ class TlsInfo:
     # the port of the same server whose probe gave the two fields above (None: probed on this port); see
     # scanner.scan.legacy_share
     legacy_versions_probed_on: int | None = None
+    configuration: TlsConfiguration | None = None  # None: not enumerated (--no-tls-enumeration)
+    mozilla: MozillaCompliance | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +401,41 @@ def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
         legacy_versions_accepted=tuple(data.get("legacy_versions_accepted", ())),
         legacy_versions_untested=tuple(data.get("legacy_versions_untested", ())),
         legacy_versions_probed_on=data.get("legacy_versions_probed_on"),
+        configuration=_configuration_from_dict(data["configuration"]) if data.get("configuration") else None,
+        mozilla=_mozilla_from_dict(data["mozilla"]) if data.get("mozilla") else None,
+    )
+
+
+def _configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
+    return TlsConfiguration(
+        versions=tuple(data.get("versions", ())),
+        suites=tuple(
+            VersionSuites(s["version"], tuple(s.get("suites", ())), s.get("server_order"))
+            for s in data.get("suites", ())
+        ),
+        groups=tuple(data.get("groups", ())),
+        dh_bits=data.get("dh_bits"),
+        forward_secrecy=data.get("forward_secrecy"),
+        aead=data.get("aead"),
+        compression=data.get("compression"),
+        secure_renegotiation=data.get("secure_renegotiation"),
+        extended_master_secret=data.get("extended_master_secret"),
+        fallback_scsv=data.get("fallback_scsv"),
+        untested=tuple(data.get("untested", ())),
+        handshakes=int(data.get("handshakes", 0)),
+        duration_ms=int(data.get("duration_ms", 0)),
+        enumerated_on=data.get("enumerated_on"),
+    )
+
+
+def _mozilla_from_dict(data: dict[str, Any]) -> MozillaCompliance:
+    def profile(name: str) -> ProfileCompliance:
+        entry = data.get(name) or {}
+        deviations = tuple(Deviation(d["check"], d["detail"]) for d in entry.get("deviations", ()))
+        return ProfileCompliance(entry.get("compliant"), deviations)
+
+    return MozillaCompliance(
+        str(data.get("guidelines", "")), profile("modern"), profile("intermediate"), profile("old")
     )
 
 

@@ -50,6 +50,8 @@ class ScanSettings:
     expect_name: str | None = None
     expiry_warn: int = 30
     legacy_tls: bool = True
+    tls_enumeration: bool = True  # versions, suites, groups per server, judged against Mozilla's profiles
+    tls_profile: str = "intermediate"  # modern, intermediate or old: whose deviations become findings
     source_address: str | None = None
     # engine
     concurrency: int | None = None
@@ -100,6 +102,8 @@ class ScanSettings:
             "expect_name",
             "expiry_warn",
             "legacy_tls",
+            "tls_enumeration",
+            "tls_profile",
             "fail_on",
             "shard",
         )
@@ -232,6 +236,12 @@ def vantage_pairs(value: object) -> tuple[tuple[str, str], ...]:
     return tuple((str(pair[0]), str(pair[1])) for pair in value)
 
 
+def tls_profile(value: object) -> str:
+    if value not in ("modern", "intermediate", "old"):
+        raise ValueError(f"expected modern, intermediate or old, got {value!r}")
+    return str(value)
+
+
 def shard(value: object) -> str:
     """K/N, or ``auto`` (an Indexed Job's pod: its environment is checked now, and recorded as the K/N it gives)."""
     if isinstance(value, str) and value.strip() == "auto":
@@ -287,6 +297,8 @@ RULES: dict[str, Rule] = {
     "expect_name": Rule(host_name, "--expect-name"),
     "expiry_warn": Rule(day_count, "--expiry-warn"),
     "legacy_tls": Rule(flag, "--no-legacy-tls"),
+    "tls_enumeration": Rule(flag, "--no-tls-enumeration"),
+    "tls_profile": Rule(tls_profile, "--tls-profile"),
     "source_address": Rule(ip_address, "--source-address"),
     "concurrency": Rule(positive_int, "--concurrency"),
     "per_host": Rule(positive_int, "--per-host"),

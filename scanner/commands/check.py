@@ -86,6 +86,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
     )
+    parser.add_argument(
+        "--no-tls-enumeration",
+        dest="tls_enumeration",
+        action="store_false",
+        help="skip enumerating each server's TLS versions, suites and groups (and the Mozilla profile check)",
+    )
+    parser.add_argument(
+        "--tls-profile",
+        metavar="PROFILE",
+        help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",
+    )
     parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="DNS server to ask instead of the system's")
     parser.add_argument(
         "--from-file",

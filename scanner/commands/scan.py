@@ -97,6 +97,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
     )
+    parser.add_argument(
+        "--no-tls-enumeration",
+        dest="tls_enumeration",
+        action="store_false",
+        help="skip enumerating each server's TLS versions, suites and groups (and the Mozilla profile check)",
+    )
+    parser.add_argument(
+        "--tls-profile",
+        metavar="PROFILE",
+        help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",
+    )
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="plain output even on a terminal")
     add_target_arguments(parser)
@@ -220,6 +231,8 @@ def probe_options(settings: ScanSettings) -> ProbeOptions:
         expect_name=settings.expect_name,
         expiry_warn_days=settings.expiry_warn,
         legacy_tls=settings.legacy_tls,
+        tls_enumeration=settings.tls_enumeration,
+        tls_profile=settings.tls_profile,
         source_address=settings.source_address,
     )
 

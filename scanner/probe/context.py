@@ -2,8 +2,8 @@
 
 A probe of one endpoint needs four things that belong to the whole scan: the connect wait learnt from the scan's
 answers (``ConnectWaits``), the per-host and per-process limit on conversations (``ConversationSlots``), the
-legacy-version results the ports of one server share (``LegacyProbes``), and the reverse lookup of PTR names
-(``reverse``). They are described here as protocols, so the probe knows nothing of how a scan keeps them
+legacy-version results the ports of one server share (``LegacyProbes``), the reverse lookup of PTR names
+(``reverse``), and the TLS configurations the ports of one server share (``TlsEnumerations``). They are described here as protocols, so the probe knows nothing of how a scan keeps them
 (``scanner.scan`` implements them: ``ConnectTimer``, ``HostSlots``, ``LegacyShare``; the resolver is
 ``scanner.targets.dns``'s). ``ALONE`` is the context of a probe outside any scan: the user's connect timeout, no
 limits, nothing shared, no PTR lookup.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from scanner.model import TlsConfiguration
     from scanner.tls.legacy import LegacyResult
 
 PTR_TIMEOUT = 3.0  # seconds for a PTR answer; without one the row simply has no PTR name
@@ -73,6 +74,16 @@ class LegacyProbes(Protocol):
         ...
 
 
+class TlsEnumerations(Protocol):
+    """TLS configurations shared between the ports of one server (``scanner.scan.tls_share``)."""
+
+    async def enumerate(
+        self, key: LegacyKey, port: int, run: Callable[[], Awaitable[TlsConfiguration]]
+    ) -> TlsConfiguration:
+        """The configuration for ``key``: ``run()``'s, or the one another port got (its ``enumerated_on`` set)."""
+        ...
+
+
 ReverseLookup = Callable[[str], Awaitable[str | None]]
 
 
@@ -84,6 +95,7 @@ class ScanContext:
     slots: ConversationSlots | None = None
     legacy: LegacyProbes | None = None
     reverse: ReverseLookup | None = None
+    tls: TlsEnumerations | None = None
 
     @contextlib.asynccontextmanager
     async def conversation_slot(self, host: str) -> AsyncIterator[bool]:

@@ -576,6 +576,7 @@ class _Prober:
                 software=software,
                 opener=self._ready_for_tls,
                 legacy=self.context.legacy,
+                tls=self.context.tls,
             )
         except Exception as exc:  # whatever the server presented, the rest of the row stands
             reason = f"{type(exc).__name__}: {exc}"

@@ -21,4 +21,8 @@ class ProbeOptions:
     expect_name: str | None = None  # name to check the certificate against when the target is an address
     expiry_warn_days: int = 30
     legacy_tls: bool = True  # try TLS 1.0/1.1 handshakes to see whether they are still accepted
+    # enumerate the server's TLS configuration (versions, suites, groups; scanner.tls.enumerate) and judge it
+    # against Mozilla's profiles; replaces the legacy check. Off here, on by default on the command line.
+    tls_enumeration: bool = False
+    tls_profile: str = "intermediate"  # the Mozilla profile whose deviations become findings
     source_address: str | None = None  # local address to connect from (tests use 127.0.0.1 vs servers on 127.0.0.2+)

@@ -8,8 +8,8 @@ import hashlib
 import time
 from collections.abc import Awaitable
 
-from scanner.model import CertificateInfo, Endpoint, Finding, TlsInfo
-from scanner.probe.context import LegacyProbes
+from scanner.model import CertificateInfo, Endpoint, Finding, TlsConfiguration, TlsInfo
+from scanner.probe.context import LegacyProbes, TlsEnumerations
 from scanner.probe.options import ProbeOptions
 from scanner.tls.certificate import analyse_chain
 from scanner.tls.channel import HandshakeInfo
@@ -79,10 +79,12 @@ async def inspect_tls(
     software: str | None,
     opener: Opener | None,
     legacy: LegacyProbes | None = None,
+    tls: TlsEnumerations | None = None,
 ) -> tuple[TlsInfo, list[Finding]]:
     """The TLS facts and certificate findings of one handshake. The names judged are ``endpoint``'s (its PTR name
     included: the probe looks it up before it comes here); ``legacy`` shares legacy-version probes between the
-    ports of one server within a scan."""
+    ports of one server within a scan, ``tls`` the TLS enumerations (which replace the legacy probe when
+    ``options.tls_enumeration``)."""
     certificate = None
     unreadable: str | None = None
     if handshake.chain_der:
@@ -99,17 +101,56 @@ async def inspect_tls(
     accepted: tuple[str, ...] = ()
     untested: tuple[str, ...] = ()
     probed_on: int | None = None
-    if options.legacy_tls and opener is not None:
+    configuration: TlsConfiguration | None = None
+    if options.tls_enumeration and opener is not None:
+        # the enumeration asks every version, the legacy ones included: no separate legacy probe
+        configuration = await _enumerated(endpoint, handshake, opener, options, tls)
+        accepted = tuple(v for v in LEGACY_VERSIONS if v in configuration.versions)
+        untested = tuple(u for u in configuration.untested if u.startswith("enumeration incomplete"))
+        probed_on = configuration.enumerated_on
+    elif options.legacy_tls and opener is not None:
         versions, probed_on = await _legacy_versions(endpoint, handshake, opener, min(options.tls_timeout, 5.0), legacy)
         accepted, untested = versions.accepted, versions.untested
     if handshake.version in LEGACY_VERSIONS and handshake.version not in accepted:
         # the session itself is legacy (a server that speaks nothing newer): accepted whatever the extra tries said
         accepted = tuple(v for v in LEGACY_VERSIONS if v in accepted or v == handshake.version)
-    info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested, probed_on)
+    mozilla = None
+    if configuration is not None:
+        from scanner.verdicts.tls_profile import judge as judge_profiles  # loaded with the first enumeration
+
+        mozilla = judge_profiles(configuration, certificate)
+    info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested, probed_on, configuration, mozilla)
     findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
     if unreadable:
         findings.append(unreadable_certificate_finding(unreadable, software))
+    if mozilla is not None:
+        from scanner.verdicts.tls_profile import profile_findings
+
+        findings.extend(profile_findings(mozilla, options.tls_profile, software))
     return info, findings
+
+
+async def _enumerated(
+    endpoint: Endpoint,
+    handshake: HandshakeInfo,
+    opener: Opener,
+    options: ProbeOptions,
+    share: TlsEnumerations | None,
+) -> TlsConfiguration:
+    """The server's TLS configuration, enumerated here or shared by another port of the same server (see
+    scanner.scan.tls_share for when ports share)."""
+    from scanner.tls.enumerate import EnumerationLimits, enumerate_tls  # loaded only when enumerating
+
+    limits = EnumerationLimits(hello_timeout=min(options.tls_timeout, 5.0))
+
+    def run() -> Awaitable[TlsConfiguration]:
+        return enumerate_tls(opener, server_name=handshake.server_name, limits=limits)
+
+    if share is None or not handshake.chain_der:
+        return await run()
+    chain = hashlib.sha256(b"".join(handshake.chain_der)).digest()
+    key = (endpoint.address, endpoint.protocol, chain, handshake.version, handshake.cipher)
+    return await share.enumerate(key, endpoint.port, run)
 
 
 async def _legacy_versions(

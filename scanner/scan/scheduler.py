@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from scanner.model import Endpoint, EndpointResult
 from scanner.probe.context import ReverseLookup, ScanContext
 from scanner.probe.options import ProbeOptions
-from scanner.scan import connect_timer, hostslots, legacy_share, memory
+from scanner.scan import connect_timer, hostslots, legacy_share, memory, tls_share
 from scanner.scan.tuning import concurrency_cap, default_concurrency, rarer_gc
 
 if TYPE_CHECKING:
@@ -122,7 +122,11 @@ class Scan:
         self._total_source = total_source
         # what every probe of this scan shares: handed to each one (the probe imports nothing of the scan)
         self._context = ScanContext(
-            timer=self._connect_timer, slots=self._host_slots, legacy=legacy_share.LegacyShare(), reverse=reverse
+            timer=self._connect_timer,
+            slots=self._host_slots,
+            legacy=legacy_share.LegacyShare(),
+            reverse=reverse,
+            tls=tls_share.TlsShare(),
         )
         # Awaited before each conversation (after the first connect was answered, before any login): the results
         # file's talking journal, or a distributed scan's permission to talk. Raising means "do not talk".
@@ -195,7 +199,7 @@ class Scan:
         re-probe is asked for to see what the server does now."""
         if self._before_talk is not None:
             await self._before_talk(endpoint)
-        return await self._probe(endpoint, self.options, dataclasses.replace(self._context, legacy=None))
+        return await self._probe(endpoint, self.options, dataclasses.replace(self._context, legacy=None, tls=None))
 
     # -- the stream ----------------------------------------------------------------------------------------------
 
