@@ -117,6 +117,7 @@ class PostfixInstance:
         cert_path: str | Path | None = None,
         key_path: str | Path | None = None,
         hostname: str = "mail.mailprobe.test",
+        extra_main_cf: str = "",
     ) -> None:
         if setup not in SETUPS:
             raise ValueError(f"unknown Postfix set-up {setup!r}; known: {', '.join(SETUPS)}")
@@ -133,6 +134,7 @@ class PostfixInstance:
         self.cert_path = Path(cert_path or dovecot.cert_path)
         self.key_path = Path(key_path or dovecot.key_path)
         self.hostname = hostname
+        self.extra_main_cf = extra_main_cf  # appended to main.cf (later lines win in Postfix)
         self.root = Path(tempfile.mkdtemp(prefix="mp-postfix-"))
         self.root.chmod(0o755)
         self.config_dir = self.root / "conf"
@@ -174,7 +176,7 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_path = {self.sasl_path}
 smtpd_tls_security_level = {s.security_level}
 smtpd_tls_auth_only = {"yes" if s.auth_only_after_tls else "no"}
-{tls}"""
+{tls}{self.extra_main_cf}"""
 
     def _master_cf(self) -> str:
         lines = [f"{self.address}:{SUBMISSION} inet n - n - - smtpd"]

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from scanner.model import Coverage, TlsConfiguration, VersionSuites
-from scanner.tls.hello import ALERT_INAPPROPRIATE_FALLBACK, ServerAnswer, ServerFlight, client_hello
+from scanner.tls.hello import ServerAnswer, ServerFlight, client_hello
 from scanner.tls.suites import (
     GROUPS,
     LEGACY_SUITES,
@@ -92,7 +92,7 @@ class _Asker:
                 self.timeouts += 1
                 if self.timeouts >= self.limits.max_timeouts:
                     raise _Stop(f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s")
-                return ServerAnswer("closed", detail="no answer in time")
+                return ServerAnswer("timeout", detail=f"no answer within {self.limits.hello_timeout:g} s")
             self.answers.append(answer)
             return answer
         raise AssertionError("unreachable")
@@ -232,15 +232,18 @@ async def _groups(asker: _Asker, found: _Found) -> None:
 
 async def _fallback(asker: _Asker, found: _Found) -> None:
     """TLS_FALLBACK_SCSV (RFC 7507): offered with the second-newest version, a server that has a newer one must
-    answer inappropriate_fallback. Only asked when there is something to fall back from."""
+    answer inappropriate_fallback. Only asked when there is something to fall back from. The hello is one the
+    server accepted without the signal, so any refusal is the signal's doing: some servers (Dovecot) close the
+    connection without sending the alert."""
     versions = [v for v in VERSIONS_NEWEST_FIRST if v in found.suites]
     if len(versions) < 2:
         return
     lower = versions[1]
-    answer = await asker.ask(lower, list(LEGACY_SUITES), list(GROUPS), fallback=True)
-    if answer.outcome == "alert" and answer.alert == ALERT_INAPPROPRIATE_FALLBACK:
-        found.fallback_scsv = True
-    elif answer.outcome == "accepted":
+    offered = [code for code, name in SUITE_NAMES.items() if name in found.suites[lower]]
+    answer = await asker.ask(lower, offered, list(GROUPS), fallback=True)
+    if answer.outcome == "accepted":
         found.fallback_scsv = False
+    elif answer.outcome == "timeout":
+        found.untested.append(f"TLS_FALLBACK_SCSV: {answer.detail}")
     else:
-        found.untested.append(f"TLS_FALLBACK_SCSV: {answer.detail or answer.outcome}")
+        found.fallback_scsv = True

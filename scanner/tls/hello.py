@@ -51,7 +51,7 @@ EXT_SUPPORTED_VERSIONS = 0x002B
 EXT_KEY_SHARE = 0x0033
 EXT_RENEGOTIATION_INFO = 0xFF01
 
-ALERT_INAPPROPRIATE_FALLBACK = 86
+
 # Signature schemes offered: every one a server may sign with, so the choice of suite is never narrowed by ours.
 _SIGNATURE_SCHEMES = (
     0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806, 0x0809, 0x080A, 0x080B,
@@ -121,14 +121,14 @@ def _vec16(data: bytes) -> bytes:
     return struct.pack(">H", len(data)) + data
 
 
-Outcome = Literal["accepted", "alert", "closed", "not_tls"]
+Outcome = Literal["accepted", "alert", "closed", "not_tls", "timeout"]
 
 
 @dataclass(frozen=True)
 class ServerAnswer:
     """What the server answered to one ClientHello."""
 
-    outcome: Outcome  # accepted: a ServerHello (or HelloRetryRequest); the rest are refusals of some kind
+    outcome: Outcome  # accepted: a ServerHello (or HelloRetryRequest); timeout: no answer; the rest are refusals
     version: str | None = None  # negotiated ("TLSv1.2"), or the code in hex when unknown
     suite: int | None = None
     compression: int = 0  # the method chosen: 0 none, 1 DEFLATE

@@ -8,7 +8,8 @@ What is judged, and how it lines up with sslyze's ``--mozilla_config`` checker (
 versions, TLS 1.3 suites, older suites (IANA names), elliptic-curve groups, the smallest ECDH and DH sizes, the
 certificate (type, curve, RSA size, signature, lifespan, trust), TLS compression, RFC 5746 secure renegotiation,
 RFC 7627 extended master secret and RFC 7507 TLS_FALLBACK_SCSV. Two rules go beyond sslyze, both from the
-guidelines: the old profile asks the server to impose its cipher order (``server_preferred_order``), and
+guidelines: the old profile asks the server to impose its cipher order (``server_preferred_order``; only held
+against a server that accepts suites outside intermediate's, where the order decides what a client gets), and
 finite-field groups in TLS 1.3 (ffdhe2048, ...) count as DH, judged by ``dh_param_size`` (the modern profile has
 no DH at all). Post-quantum hybrid groups (X25519MLKEM768, ...) postdate 5.7 and are not held against a server.
 Not judged: Heartbleed, CCS injection, ROBOT (probes of their own) and HSTS (no HTTP).
@@ -97,9 +98,22 @@ def _protocol_deviations(p: Profile, c: TlsConfiguration) -> list[Deviation]:
             Deviation("fallback_scsv", "TLS_FALLBACK_SCSV ignored: a downgraded handshake is accepted (RFC 7507)")
         )
     if p.server_preferred_order:
-        follows = [vs.version for vs in c.suites if vs.server_order is False]
+        # The old profile wants the server's order so that a modern client never ends up on one of the weak suites
+        # kept for old clients; among intermediate's suites alone the client's choice is harmless (and sslyze does
+        # not judge the order at all).
+        strong = set(PROFILES["intermediate"].ciphers)
+        follows = [
+            vs.version
+            for vs in c.suites
+            if vs.version != "TLSv1.3" and vs.server_order is False and not set(vs.suites) <= strong
+        ]
         if follows:
-            out.append(Deviation("server_preferred_order", f"follows the client's suite order in {_names(follows)}"))
+            out.append(
+                Deviation(
+                    "server_preferred_order",
+                    f"follows the client's order among weaker suites in {_names(follows)}",
+                )
+            )
     return out
 
 

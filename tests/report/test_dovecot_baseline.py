@@ -45,7 +45,8 @@ def sha256(cert_file: Path) -> str:
 def scan(address: str, ca_file: Path, output: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable, "-m", "scanner", "scan", address, "--source-address", "127.0.0.1", "--ca-file", str(ca_file),
-        "--expect-name", NAME, "--timeout", "3", "--no-legacy-tls", "--format", "table", "-o", str(output), *extra,
+        "--expect-name", NAME, "--timeout", "3", "--no-legacy-tls", "--no-tls-enumeration", "--format", "table",
+        "-o", str(output), *extra,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
 

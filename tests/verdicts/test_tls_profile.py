@@ -71,7 +71,8 @@ def test_intermediate_server() -> None:
     assert verdict.summary == "intermediate"
     small_dh = dataclasses.replace(config, dh_bits=1024)
     assert _checks(small_dh, cert, "intermediate") == {"dh_param_size"}
-    assert _checks(small_dh, cert, "old") == {"server_preferred_order"}  # 1024 is enough for old
+    assert judge(small_dh, cert).old.compliant is True  # 1024 is enough for old; among intermediate's suites
+    # alone the client's order is harmless (the server follows it here)
 
 
 def test_old_profile_wants_the_server_order_and_allows_tls10_and_rsa_key_exchange() -> None:
