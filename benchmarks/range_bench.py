@@ -504,8 +504,17 @@ def compare(
     *,
     nmap: bool,
     sslyze: Path | None = None,
+    without_enumeration: bool = False,
 ) -> Turns:
-    turns = Turns(label, {"mailprobe": [], **({"nmap": []} if nmap else {}), **({"sslyze": []} if sslyze else {})})
+    turns = Turns(
+        label,
+        {
+            "mailprobe": [],
+            **({"no-enum": []} if without_enumeration else {}),
+            **({"nmap": []} if nmap else {}),
+            **({"sslyze": []} if sslyze else {}),
+        },
+    )
     for turn in range(1, args.repeat + 1):
         print(f"[{label} {turn}/{args.repeat}] mailprobe scan {network} ...", file=sys.stderr)
         out = bench.dir / f"{label}.jsonl"
@@ -516,8 +525,20 @@ def compare(
         turns.runs["mailprobe"].append(mp)
         print(
             f"  mailprobe: {mp.wall:.2f} s, CPU {mp.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
-            f"peak RSS {mp.peak_rss_mb:.0f} MB (PSS {mp.peak_pss_mb:.0f} MB), {summarise_mailprobe(out)}"
+            f"peak RSS {mp.peak_rss_mb:.0f} MB (PSS {mp.peak_pss_mb:.0f} MB), {summarise_mailprobe(out)}, "
+            f"{summarise_enumeration(out)}"
         )
+        if without_enumeration:  # the same scan without the TLS enumeration (issue 24: its cost stays visible)
+            bare = bench.dir / f"{label}-no-enum.jsonl"
+            bare.unlink(missing_ok=True)
+            served = bench.dovecot_cpu()
+            ne = measure(mailprobe_cmd(bench, str(network), bare, args.timeout, [*extra, "--no-tls-enumeration"]))
+            served = bench.dovecot_cpu() - served
+            turns.runs["no-enum"].append(ne)
+            print(
+                f"  --no-tls-enumeration: {ne.wall:.2f} s, CPU {ne.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
+                f"peak RSS {ne.peak_rss_mb:.0f} MB, {summarise_mailprobe(bare)}"
+            )
         if nmap:
             xml_path = bench.dir / f"{label}-nmap.xml"
             nm = measure(nmap_cmd(bench, str(network), xml_path))
@@ -535,7 +556,22 @@ def compare(
                 f"{summarise_sslyze(json_path)}"
             )
     turns.report(network.num_addresses * len(PORTS))
+    if without_enumeration:
+        cost = turns.median("mailprobe") / turns.median("no-enum") - 1
+        print(f"  {label} TLS enumeration cost: {cost:+.1%} wall time (median with / median without - 1)")
     return turns
+
+
+def summarise_enumeration(path: Path) -> str:
+    """How many enumerations the scan ran, their handshakes, and the largest number one server got."""
+    runs = hellos = most = 0
+    for row in map(json.loads, path.open()):
+        config = (row.get("tls") or {}).get("configuration")
+        if config and config.get("enumerated_on") is None:
+            runs += 1
+            hellos += config["handshakes"]
+            most = max(most, config["handshakes"])
+    return f"{runs} TLS enumerations, {hellos} handshakes (at most {most} for one server)"
 
 
 def live_floor(bench: Bench, addresses: list[str], args: argparse.Namespace, extra: list[str]) -> float:
@@ -578,6 +614,11 @@ def main() -> int:
         help="where sslyze is installed (created on first use)",
     )
     parser.add_argument("--skip-nmap", action="store_true")
+    parser.add_argument(
+        "--enumeration-cost",
+        action="store_true",
+        help="on the mixed /22, also run each turn with --no-tls-enumeration and print the difference",
+    )
     parser.add_argument("--skip-sslyze", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="copy the result files to DIR")
     args = parser.parse_args()
@@ -601,7 +642,9 @@ def main() -> int:
         with_ca = [*extra, "--ca-file", str(bench.ca_file), "--expect-name", NAME]
         print(f"load average before the runs: {os.getloadavg()[0]:.2f} (2-core machine: above 2 means waiting)")
         if "mixed" in parts:
-            turns = compare(bench, "mixed", RANGE, args, with_ca, nmap=not args.skip_nmap)
+            turns = compare(
+                bench, "mixed", RANGE, args, with_ca, nmap=not args.skip_nmap, without_enumeration=args.enumeration_cost
+            )
             report_floor("mixed", turns.median("mailprobe"), live_floor(bench, live_addresses(), args, with_ca))
         if "dark" in parts:
             turns = compare(bench, "dark", DARK, args, with_ca, nmap=not args.skip_nmap)

@@ -37,6 +37,13 @@ def certificate_cell(result: EndpointResult) -> str:
     return " ".join(words)
 
 
+def tls_words(result: EndpointResult) -> str:
+    """The version negotiated and, when the configuration was judged, the strictest Mozilla profile it meets."""
+    tls = result.tls
+    version = (tls.version if tls else None) or "-"
+    return f"{version} ({tls.mozilla.summary})" if tls and tls.mozilla else version
+
+
 def table_row(result: EndpointResult) -> list[str]:
     worst = result.worst_severity
     return [
@@ -48,7 +55,7 @@ def table_row(result: EndpointResult) -> list[str]:
         _VERDICT_WORDS.get(result.plaintext_login.verdict, result.plaintext_login.verdict),
         result.starttls if result.transport == "starttls" else "implicit",
         certificate_cell(result),
-        (result.tls.version if result.tls else None) or "-",
+        tls_words(result),
         worst.upper() if worst else "ok",
     ]
 

@@ -14,6 +14,7 @@ from scanner.report.summary import Summary, by_host, describe_scans, sorted_find
 from scanner.row_facts import capability_changes_text, ntlm_facts
 from scanner.text import plural
 from scanner.untrusted import for_html, for_html_attribute
+from scanner.verdicts.tls_profile import describe as describe_tls
 
 _CSS = """
 :root { --critical:#8b0000; --high:#c0392b; --medium:#b9770e; --low:#2e6da4; --info:#5d6d7e; --ok:#1e7b34; }
@@ -300,5 +301,9 @@ def _certificate(c: CertificateInfo, r: EndpointResult) -> str:
         rows.append(("TLS", f"{tls.version or '-'} {tls.cipher or ''}".strip()))
         if tls.legacy_versions_accepted:
             rows.append(("Legacy TLS accepted", ", ".join(tls.legacy_versions_accepted)))
+        if tls.mozilla is not None:
+            rows.append((f"Mozilla TLS profile ({tls.mozilla.guidelines})", tls.mozilla.summary))
+        if tls.configuration is not None or tls.mozilla is not None:
+            rows.append(("TLS configuration", " | ".join(describe_tls(tls.configuration, tls.mozilla))))
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     return f'<h3>Certificate</h3><dl class="cert">{items}</dl>'

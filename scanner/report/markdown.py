@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from scanner.model import EndpointResult, ScanInfo
+from scanner.output import tls_words
 from scanner.report.summary import by_host, describe_scans, sorted_findings, summarise
 from scanner.row_facts import capability_changes_text, ntlm_facts
 from scanner.untrusted import for_markdown
+from scanner.verdicts.tls_profile import describe as describe_tls
 
 
 def _md(value: object) -> str:
@@ -40,7 +42,7 @@ def render_markdown(results: Iterable[EndpointResult], generated: str, scans: Se
         out += ["| Endpoint | Service | State | Plaintext login | STARTTLS | TLS | Worst | Findings |"]
         out += ["|---|---|---|---|---|---|---|---|"]
         for r in endpoints:
-            tls = r.tls.version if r.tls and r.tls.version else None
+            tls = tls_words(r) if r.tls and r.tls.version else None  # version (Mozilla profile met)
             out.append(
                 f"| {_md(r.address)}:{r.port} | {r.protocol}/{r.transport} | {r.state} | {r.plaintext_login.verdict} "
                 f"| {r.starttls} | {_md(tls)} | {r.worst_severity or 'none'} | {len(r.findings)} |"
@@ -77,4 +79,7 @@ def _endpoint_details(r: EndpointResult) -> list[str]:
             f"valid until {_md(cert.not_after)} ({cert.days_left} days); {_md(cert.key)}; {trust}; "
             f"name match {match}; SHA-256 {_md(cert.sha256)}",
         ]
+    if r.tls is not None and (r.tls.configuration is not None or r.tls.mozilla is not None):
+        lines += ["", "TLS configuration:", ""]
+        lines += [f"- {_md(line.strip())}" for line in describe_tls(r.tls.configuration, r.tls.mozilla)]
     return lines

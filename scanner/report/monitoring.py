@@ -143,7 +143,11 @@ def _urgency(check: EndpointCheck) -> tuple[int, int]:
 def _ok_words(result: EndpointResult) -> str:
     verdict = result.plaintext_login.verdict.replace("_", " ")
     cert = result.tls.certificate if result.tls else None
-    return f"plaintext login {verdict}" + (f", certificate valid {cert.days_left}d" if cert else "")
+    mozilla = result.tls.mozilla if result.tls else None
+    profile = f", TLS meets Mozilla {mozilla.summary}" if mozilla and mozilla.summary not in ("none", "unknown") else ""
+    if mozilla and mozilla.summary in ("none", "unknown"):
+        profile = f", TLS meets no Mozilla profile{' (enumeration incomplete)' if mozilla.summary == 'unknown' else ''}"
+    return f"plaintext login {verdict}" + (f", certificate valid {cert.days_left}d" if cert else "") + profile
 
 
 def perfdata(outcome: CheckOutcome) -> list[str]:

@@ -149,9 +149,12 @@ def tls_cell(r: EndpointResult) -> Cell:
     if r.tls is None or r.tls.version is None:
         return Cell("- none", DIM)
     legacy = [v.replace("TLSv", "") for v in r.tls.legacy_versions_accepted]
+    profile = f" ({r.tls.mozilla.summary})" if r.tls.mozilla else ""
     if legacy:
-        return Cell(f"! {r.tls.version} +{','.join(legacy)}", WARN)
-    return Cell(for_terminal(r.tls.version), "")
+        return Cell(f"! {r.tls.version} +{','.join(legacy)}{profile}", WARN)
+    if r.tls.mozilla and r.tls.mozilla.summary in ("none", "unknown"):
+        return Cell(f"{for_terminal(r.tls.version)}{profile}", WARN)
+    return Cell(for_terminal(r.tls.version) + profile, "")
 
 
 def severity_cell(r: EndpointResult) -> Cell:

@@ -18,6 +18,7 @@ from scanner.tui.cells import (
     tls_cell,
 )
 from scanner.untrusted import for_terminal, for_terminal_quoted
+from scanner.verdicts.tls_profile import describe as describe_tls
 
 Section = tuple[str, list[str]]
 
@@ -108,6 +109,8 @@ def _tls_lines(r: EndpointResult) -> list[str]:
     lines.extend(f"  not tested: {line}" for line in r.tls.legacy_versions_untested)
     if r.tls.legacy_versions_probed_on is not None:
         lines.append(f"  legacy versions probed on port {r.tls.legacy_versions_probed_on} of this server")
+    # certificate facts (a trust error naming the subject) can be in a deviation: server text, so for_terminal
+    lines.extend(f"  {for_terminal(line)}" for line in describe_tls(r.tls.configuration, r.tls.mozilla))
     cert = r.tls.certificate
     if cert is None:
         lines.append("  no certificate")

@@ -154,6 +154,46 @@ def _certificate_deviations(p: Profile, cert: CertificateInfo) -> list[Deviation
     return out
 
 
+def describe(configuration: TlsConfiguration | None, mozilla: MozillaCompliance | None) -> list[str]:
+    """The enumeration and its judgement in plain lines, for the TUI's detail view and the reports."""
+    lines: list[str] = []
+    if configuration is not None:
+        c = configuration
+        where = f" (enumerated on port {c.enumerated_on})" if c.enumerated_on is not None else ""
+        lines.append(f"versions: {', '.join(c.versions) or 'none'}{where}")
+        for vs in c.suites:
+            order = {True: "server's order", False: "follows the client's order", None: ""}[vs.server_order]
+            lines.append(f"{vs.version} suites{f' ({order})' if order else ''}: {', '.join(vs.suites)}")
+        lines.append(f"groups: {', '.join(c.groups) or '-'}; DH: {f'{c.dh_bits} bits' if c.dh_bits else '-'}")
+        flags = {
+            "forward secrecy": c.forward_secrecy,
+            "AEAD": c.aead,
+            "compression": c.compression,
+            "secure renegotiation": c.secure_renegotiation,
+            "extended master secret": c.extended_master_secret,
+            "TLS_FALLBACK_SCSV": c.fallback_scsv,
+        }
+        lines.append("; ".join(f"{k}: {_word(v)}" for k, v in flags.items()))
+        lines.append(f"cost: {c.handshakes} handshakes, {c.duration_ms} ms")
+        lines.extend(f"not tested: {u}" for u in c.untested)
+    if mozilla is not None:
+        lines.append(f"Mozilla guidelines {mozilla.guidelines}: {mozilla.summary}")
+        for name in PROFILE_NAMES:
+            verdict = mozilla.profile(name)
+            said = {True: "compliant", False: "not compliant", None: "unknown (enumeration incomplete)"}
+            lines.append(f"  {name}: {said[verdict.compliant]}")
+            lines.extend(f"    {d.check}: {d.detail}" for d in verdict.deviations)
+    return lines
+
+
+def _word(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 # -- findings ---------------------------------------------------------------------------------------------------
 
 _Fix = Callable[[Profile], tuple[str, str, str]]  # (Exchange, Dovecot, Postfix)

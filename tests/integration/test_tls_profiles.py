@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -98,3 +99,19 @@ def test_tls_profile_chooses_the_findings_and_the_flag_skips_it(scanned) -> None
     assert {"tls-mozilla-tls-versions", "tls-mozilla-certificate-types"} <= ids
     skipped = scan(host, "--no-tls-enumeration", "-p", "993")
     assert skipped[993]["tls"]["configuration"] is None and skipped[993]["tls"]["mozilla"] is None
+
+
+def test_check_and_the_table_name_the_profile_met(scanned) -> None:  # type: ignore[no-untyped-def]
+    host, _ = scanned["intermediate"]
+    common = [host.address, "-p", "993", "--ca-file", str(host.ca_file), "--source-address", "127.0.0.1"]
+    check = subprocess.run(
+        [sys.executable, "-m", "scanner", "check", *common],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert f"{host.address}:993 imap/implicit:" in check.stdout and "TLS meets Mozilla intermediate" in check.stdout
+    table = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", *common, "--no-ptr", "--format", "table", "--no-tui"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},  # the table is cut to the terminal's width
+    )  # fmt: skip
+    assert "TLSv1.3 (intermediate)" in table.stdout, table.stdout
