@@ -1,12 +1,12 @@
 """What a probe takes from the scan it runs in, handed to it explicitly: ``ScanContext``.
 
-A probe of one endpoint needs four things that belong to the whole scan: the connect wait learnt from the scan's
+A probe of one endpoint needs five things that belong to the whole scan: the connect wait learnt from the scan's
 answers (``ConnectWaits``), the per-host and per-process limit on conversations (``ConversationSlots``), the
-legacy-version results the ports of one server share (``LegacyProbes``), the reverse lookup of PTR names
-(``reverse``), and the TLS configurations the ports of one server share (``TlsEnumerations``). They are described here as protocols, so the probe knows nothing of how a scan keeps them
-(``scanner.scan`` implements them: ``ConnectTimer``, ``HostSlots``, ``LegacyShare``; the resolver is
-``scanner.targets.dns``'s). ``ALONE`` is the context of a probe outside any scan: the user's connect timeout, no
-limits, nothing shared, no PTR lookup.
+legacy-version results the ports of one server share (``LegacyProbes``), the TLS configurations they share
+(``TlsEnumerations``), and the reverse lookup of PTR names (``reverse``). They are described here as protocols, so
+the probe knows nothing of how a scan keeps them (``scanner.scan`` implements them: ``ConnectTimer``,
+``HostSlots``, ``LegacyShare``, ``TlsShare``; the resolver is ``scanner.targets.dns``'s). ``ALONE`` is the context
+of a probe outside any scan: the user's connect timeout, no limits, nothing shared, no PTR lookup.
 """
 
 from __future__ import annotations

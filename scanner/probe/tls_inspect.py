@@ -119,7 +119,9 @@ async def inspect_tls(
         from scanner.verdicts.tls_profile import judge as judge_profiles  # loaded with the first enumeration
 
         mozilla = judge_profiles(configuration, certificate)
-    info = TlsInfo(handshake.version, handshake.cipher, certificate, accepted, untested, probed_on, configuration, mozilla)
+    info = TlsInfo(
+        handshake.version, handshake.cipher, certificate, accepted, untested, probed_on, configuration, mozilla
+    )
     findings = certificate_findings(info, expiry_warn_days=options.expiry_warn_days, software=software)
     if unreadable:
         findings.append(unreadable_certificate_finding(unreadable, software))

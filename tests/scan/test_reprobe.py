@@ -32,8 +32,16 @@ def _comparable(row: EndpointResult) -> EndpointResult:
     login = row.plaintext_login
     evidence = tuple(re.sub(r"\d+ ms", "N ms", line) for line in login.evidence)
     ntlm = dataclasses.replace(row.ntlm, server_time=None) if row.ntlm else None
+    tls = row.tls
+    if tls is not None and tls.configuration is not None:  # the TLS enumeration's duration is a timing too
+        tls = dataclasses.replace(tls, configuration=dataclasses.replace(tls.configuration, duration_ms=0))
     return dataclasses.replace(
-        row, duration_ms=0, transcript=(), plaintext_login=PlaintextLogin(login.verdict, evidence), ntlm=ntlm
+        row,
+        duration_ms=0,
+        transcript=(),
+        plaintext_login=PlaintextLogin(login.verdict, evidence),
+        ntlm=ntlm,
+        tls=tls,
     )
 
 
