@@ -15,9 +15,12 @@ Whole lines only, written with unbuffered writes: inside an event loop, the line
 go out together in one write at the end of that turn (a range's dropped ports finish by the hundred at once, and a
 write per line cost a tenth of a dead range's CPU); outside one, each line at once. Nothing waits longer than that,
 so a killed scan keeps every line it finished before the loop's last turn. Linux may still cut the one
-write() under way short when SIGKILL arrives while it copies pages, so a kill can leave at most the last line torn:
-readers skip a last line without its newline, and a writer appending to such a file first cuts the torn tail off,
-so the next line starts clean and every line in the file is whole again.
+write() under way short when SIGKILL arrives while it copies pages, so a kill can leave at most the last line
+unfinished. The cut falls on a page boundary, anywhere in a line, so also just before its newline: a last line
+without its newline that is a whole record counts (readers take it, and a writer appending to the file first ends
+it with its newline), a torn one does not (readers skip it, and a writer first cuts it off). Either way what
+``--resume`` reads as done is exactly what stays in the file: an endpoint whose row reached the file is never
+probed again, and one whose row did not is.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class JsonlWriter:
             raise UsageError(f"-o {path}: {exc.strerror}") from None
         self.lines = 0
         self._pending: list[str] = []  # lines of this turn of the event loop, not yet written
-        _cut_partial_tail(self._fd)
+        _mend_tail(self._fd)
         if scan is not None:
             self._write_line(scan_line(scan))
 
@@ -117,8 +120,9 @@ class JsonlWriter:
         self.close()
 
 
-def _cut_partial_tail(fd: int) -> None:
-    """If the file does not end with a newline, truncate it after its last newline (the tail is a torn line)."""
+def _mend_tail(fd: int) -> None:
+    """If the file does not end with a newline, end its last line when that is a whole record (a kill cut the
+    write just before the newline), else truncate the file after its last newline (the tail is a torn line)."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
         return
@@ -128,45 +132,71 @@ def _cut_partial_tail(fd: int) -> None:
         chunk = os.pread(fd, position - start, start)
         newline = chunk.rfind(b"\n")
         if newline >= 0:
-            os.ftruncate(fd, start + newline + 1)
-            return
+            position = start + newline + 1
+            break
         position = start
-    os.ftruncate(fd, 0)
+    if _is_record(os.pread(fd, size - position, position)):
+        os.write(fd, b"\n")  # O_APPEND: at the end
+    else:
+        os.ftruncate(fd, position)
+
+
+_BAD_LINE = (ValueError, KeyError, TypeError, AttributeError)  # what decoding a line that is not a record raises
+
+
+def _decode(text: bytes, path: str | os.PathLike[str], number: int) -> ScanInfo | EndpointResult | None:
+    """One line (stripped) as a record, None for a talking line (read by ``read_progress`` only); a _BAD_LINE error
+    when it is not one, UsageError for a newer schema."""
+    data = json.loads(text)
+    kind = data.get("record")
+    if kind == TALKING:
+        return None
+    if kind == "scan":
+        version = data.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{path}:{number}: written with results schema {version!r}, newer than this mailprobe "
+                f"reads ({SCHEMA_VERSION}); upgrade mailprobe"
+            )
+        return ScanInfo.from_dict(data)
+    return EndpointResult.from_dict(data)
+
+
+def _is_record(tail: bytes) -> bool:
+    """Whether a last line without its newline is a whole result or scan line, as ``iter_records`` reads it (the
+    same test, so the writer keeps exactly the tail the readers took; ``read_progress`` takes only talking lines
+    with their newline, so such a tail is cut)."""
+    text = tail.strip()
+    if not text:
+        return False
+    try:
+        return _decode(text, "", 0) is not None
+    except (*_BAD_LINE, UsageError):
+        return False
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[ScanInfo | EndpointResult]:
-    """Every scan line and result of a file, in order. A last line without its newline (a torn write) is skipped;
-    a bad line anywhere else, or a schema newer than this version reads, is an error naming the file and line."""
+    """Every scan line and result of a file, in order. A last line without its newline counts when it is a whole
+    record (a write cut just before the newline) and is skipped otherwise (a torn write); a bad line anywhere else,
+    or a schema newer than this version reads, is an error naming the file and line."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 (closed below; a generator)
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror}") from None
     with handle:
         for number, raw in enumerate(handle, 1):
-            complete = raw.endswith(b"\n")
             text = raw.strip()
             if not text:
                 continue
             try:
-                data = json.loads(text)
-                kind = data.get("record")
-                if kind == TALKING:
-                    continue  # the talking journal: read by read_progress only
-                if kind == "scan":
-                    version = data.get("schema_version")
-                    if not isinstance(version, int) or version > SCHEMA_VERSION:
-                        raise UsageError(
-                            f"{path}:{number}: written with results schema {version!r}, newer than this mailprobe "
-                            f"reads ({SCHEMA_VERSION}); upgrade mailprobe"
-                        )
-                    yield ScanInfo.from_dict(data)
-                else:
-                    yield EndpointResult.from_dict(data)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                if not complete:
+                record = _decode(text, path, number)
+            except _BAD_LINE as exc:
+                if not raw.endswith(b"\n"):
                     return  # torn tail of a crashed writer
                 reason = f"{type(exc).__name__}: {exc}"
                 raise UsageError(f"{path}:{number}: not a mailprobe result line ({reason})") from None
+            if record is not None:
+                yield record
 
 
 def iter_results(path: str | os.PathLike[str]) -> Iterator[EndpointResult]:

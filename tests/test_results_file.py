@@ -58,6 +58,34 @@ def test_file_that_is_only_a_torn_line_becomes_empty(tmp_path):
     assert read_keys(path) == [("192.0.2.9", 143)]
 
 
+def test_a_last_line_whole_but_for_its_newline_is_done_and_kept(tmp_path):
+    """SIGKILL cuts a write on a page boundary, which can fall just before a line's newline: that row reached the
+    file, so --resume counts its endpoint as done (read_keys) and must keep it. The writer ends the line instead of
+    cutting it off; cut off, the endpoint would be neither in the file nor probed again."""
+    path = tmp_path / "r.jsonl"
+    path.write_text(result("192.0.2.1").to_json() + "\n" + result("192.0.2.2").to_json())
+    done = read_keys(path)
+    assert done == [("192.0.2.1", 143), ("192.0.2.2", 143)]
+    with JsonlWriter(path) as writer:
+        writer.write(result("192.0.2.3"))
+    assert read_keys(path) == [*done, ("192.0.2.3", 143)]  # what resume skipped is exactly what the file holds
+    assert path.read_bytes().count(b"\n") == 3
+
+
+def test_what_resume_reads_as_done_is_what_the_writer_keeps_wherever_a_kill_cuts(tmp_path):
+    """Every cut of the last write, at every byte: the endpoints read_keys reports as done are exactly the ones
+    whose rows the file still holds once a writer has opened it to append."""
+    lines = [result(f"192.0.2.{i}").to_json() + "\n" for i in (1, 2)]
+    text = "".join(lines)
+    for cut in range(len(lines[0]), len(text) + 1):
+        path = tmp_path / f"cut{cut}.jsonl"
+        path.write_text(text[:cut])
+        done = read_keys(path)
+        JsonlWriter(path).close()
+        assert read_keys(path) == done, cut
+        assert path.read_bytes().endswith(b"\n")
+
+
 def test_a_bad_line_in_the_middle_is_an_error_naming_the_line(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(result("192.0.2.1").to_json() + "\nnot json\n" + result("192.0.2.2").to_json() + "\n")
@@ -81,6 +109,14 @@ WRITER = textwrap.dedent("""
 """)
 
 
+def parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
 def test_sigkill_of_a_writing_process_loses_no_finished_line(tmp_path):
     """Linux may cut a write() short when SIGKILL arrives while it copies pages, so a kill can leave at most the
     line being written torn (20 kB lines here make that likely); every line before it is whole, readers skip the
@@ -101,12 +137,13 @@ def test_sigkill_of_a_writing_process_loses_no_finished_line(tmp_path):
     assert len(whole) > 50
     assert all(json.loads(line)["state"] == "error" for line in whole)  # every finished line is intact
     keys = read_keys(path)
-    assert len(keys) == len(set(keys)) == len(whole)  # a torn tail (if any) is skipped, not an error
+    # a torn tail (if any) is skipped, not an error; a tail cut just before its newline is a whole row and counts
+    whole_tail = parses(tail)
+    assert len(keys) == len(set(keys)) == len(whole) + whole_tail
     with JsonlWriter(path) as writer:
         writer.write(result("192.0.2.1"))
     assert read_keys(path) == [*keys, ("192.0.2.1", 143)]
-    assert path.read_bytes().endswith(b"\n") and path.read_bytes().count(b"\n") == len(whole) + 1
-    del tail
+    assert path.read_bytes().endswith(b"\n") and path.read_bytes().count(b"\n") == len(keys) + 1
 
 
 def test_merge_joins_shards_and_keeps_the_last_line_of_an_endpoint(tmp_path, capsys):

@@ -81,6 +81,7 @@ class WorkerScan:
         """Fork the workers (shares 1 to N-1; share 0 is this process's). Call before any event loop runs here."""
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         for index in range(1, self.workers):
             read_fd, write_fd = os.pipe()
             _widen(write_fd)
@@ -89,7 +90,7 @@ class WorkerScan:
                 os.close(read_fd)
                 for sibling in self._children:
                     os.close(sibling.fd)
-                _worker_main(index, self.workers, write_fd, self.plan, self.options, self.scan_kwargs)
+                _worker_main(index, self.workers, write_fd, self.plan, self.options, self.scan_kwargs, parent)
             os.close(write_fd)
             self._children.append(_Worker(index, pid, read_fd))
 
@@ -159,12 +160,12 @@ class WorkerScan:
 
 
 def _worker_main(
-    index: int, count: int, fd: int, plan: TargetPlan, options: ProbeOptions, scan_kwargs: dict[str, Any]
+    index: int, count: int, fd: int, plan: TargetPlan, options: ProbeOptions, scan_kwargs: dict[str, Any], parent: int
 ) -> None:
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the parent, which ends the workers
-        _end_with_parent()
+        _end_with_parent(parent)
         asyncio.run(_stream(Scan(_share(plan, index, count), options, **_share_kwargs(scan_kwargs, count)), fd))
     except BrokenPipeError:
         code = 0  # the parent is gone (killed or stopped): nothing left to tell it
@@ -258,15 +259,18 @@ def _share_kwargs(scan_kwargs: dict[str, Any], count: int) -> dict[str, Any]:
     return kwargs
 
 
-def _end_with_parent() -> None:
-    """Linux: SIGTERM this worker when the parent dies (even by SIGKILL), so no orphan goes on probing."""
+def _end_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this worker when the parent (pid ``parent``) dies, even by SIGKILL, so no orphan goes on
+    probing endpoints whose rows nobody writes (a --resume would probe them again: a dummy login sent twice)."""
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(0)
+    # The parent died before prctl took effect. Compared with its pid, not with 1: an orphan goes to the nearest
+    # subreaper (systemd --user, a container's init run as one, a supervisor), not always to pid 1.
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def share_of(value: int, count: int) -> int:

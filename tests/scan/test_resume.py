@@ -52,6 +52,14 @@ def scan_cmd(out: Path, ports: list[int], *extra: str) -> list[str]:
     ]
 
 
+def parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
 def lines_of(path: Path) -> list[dict]:
     data = path.read_bytes()
     assert data.endswith(b"\n")
@@ -76,10 +84,10 @@ def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path, workers)
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    # every finished line is whole; at most the line being written at the kill may be torn (Linux can cut a
-    # write short on SIGKILL), and --resume cuts such a tail off
-    *whole, _tail = out.read_bytes().split(b"\n")
-    first = [row for row in map(json.loads, whole) if row.get("record") != "scan"]
+    # every finished line is whole; at most the line being written at the kill may be unfinished (Linux can cut a
+    # write short on SIGKILL): --resume cuts a torn tail off, and keeps a row cut just before its newline
+    *whole, tail = out.read_bytes().split(b"\n")
+    first = [row for row in map(json.loads, whole + [tail] if parses(tail) else whole) if row.get("record") != "scan"]
     assert 30 <= len(first) < 200
 
     done = subprocess.run(
@@ -98,3 +106,27 @@ def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path, workers)
     assert {row["state"] for row in after} == {"closed"}
     # the resumed run printed only the endpoints it scanned
     assert len(done.stdout.splitlines()) == 200 - len(first)
+
+
+def test_resume_after_a_kill_cut_the_write_just_before_a_newline(tmp_path):
+    """SIGKILL cuts a write on a page boundary, so the file can end with a whole row missing only its newline. That
+    endpoint was probed and its row reached the file: --resume neither probes it again nor loses it, and probes
+    exactly the endpoints without a row."""
+    out = tmp_path / "scan.jsonl"
+    ports = closed_ports(4)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    full = subprocess.run(scan_cmd(out, ports, "-o", str(out)), cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert full.returncode == 3, full.stderr
+    scan, *rows = out.read_bytes().splitlines(keepends=True)
+    kept = rows[:60]
+    out.write_bytes(scan + b"".join(kept).removesuffix(b"\n"))  # the 60th row whole but for its newline
+
+    done = subprocess.run(
+        scan_cmd(out, ports, "--resume", str(out)), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3, done.stderr
+    after = lines_of(out)
+    keys = [(row["address"], row["port"]) for row in after]
+    assert len(keys) == len(set(keys)) == 200  # each endpoint exactly once: none repeated, none lost
+    assert after[:60] == [json.loads(row) for row in kept]
+    assert len(done.stdout.splitlines()) == 140  # only the endpoints without a row were probed

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,51 @@ def test_worker_count_rules(monkeypatch):
     assert worker_count(3, build_plan(["192.0.2.1"]), tui=False) == 3  # asked for
     assert worker_count(3, big, tui=True) == 1  # the TUI scans in one process
     assert worker_count(3, build_plan(["mail.example.com"]), tui=False) == 1  # names resolve in one place
+
+
+# A worker whose parent dies before the worker asked to die with it (under load a forked child may not run for a
+# while), in a process tree with a subreaper: systemd --user, a supervisor or a container's init run as one takes the
+# orphan instead of pid 1. Here the script is the subreaper; the worker's first parent exits at once.
+ORPHAN = textwrap.dedent("""
+    import ctypes, os, sys, time
+    from scanner.scan.workers import _end_with_parent
+    assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    me = os.getpid()
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:  # the scan's parent process, killed right after the fork
+        parent = os.getpid()
+        if os.fork() == 0:  # the worker
+            os.close(read_end)
+            while os.getppid() == parent:
+                time.sleep(0.001)
+            os.write(write_end, f"orphaned under pid {os.getppid() - me} from the subreaper\\n".encode())
+            _end_with_parent(parent)
+            os.write(write_end, b"went on probing\\n")
+            os._exit(0)
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(middle, 0)
+    told = b""
+    while chunk := os.read(read_end, 100):
+        told += chunk
+    os.wait()  # the worker, now a child of this process
+    sys.stdout.write(told.decode())
+""")
+
+
+def test_a_worker_orphaned_before_it_could_follow_its_parent_ends_under_a_subreaper():
+    """Its rows would reach nobody, and --resume would probe its endpoints again: a second dummy login each."""
+    done = subprocess.run(
+        [sys.executable, "-c", ORPHAN],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "orphaned under pid 0 from the subreaper\n"
 
 
 def scan_rows(*args: str) -> list[dict]:
