@@ -90,6 +90,7 @@ class Measured:
     returncode: int
     cpu: float = 0.0  # user + system seconds of the process and the children it waited for
     peak_pss_mb: float = 0.0  # the same peak with shared pages split between the processes sharing them
+    stderr: str = ""
 
 
 def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: float = 3600) -> Measured:
@@ -118,7 +119,7 @@ def measure(cmd: list[str], *, stdout: object = subprocess.DEVNULL, timeout: flo
     elif err.strip():
         print("    " + err.strip().splitlines()[-1], file=sys.stderr)
     # Only the sampled figures: wait4's ru_maxrss also counts the forked copy of this (large) process before exec.
-    return Measured(wall, together / 1024, proc.returncode, usage.ru_utime + usage.ru_stime, together_pss / 1024)
+    return Measured(wall, together / 1024, proc.returncode, usage.ru_utime + usage.ru_stime, together_pss / 1024, err)
 
 
 def session_memory_kb(sid: int) -> tuple[int, int]:

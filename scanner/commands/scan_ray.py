@@ -66,6 +66,9 @@ def scan_on_ray(
         code = asyncio.run(plain_scan(scan, settings, validation, info))  # type: ignore[arg-type]
     for line in scan.lost:
         print(f"mailprobe: {line}", file=sys.stderr)
-    counts = ", ".join(f"{name} {count:,}" for name, count in sorted(scan.rows_by_node.items()))
+    counts = ", ".join(
+        f"{name} {count:,}" + (f" (CPU {scan.cpu_by_node[name]:.1f} s)" if name in scan.cpu_by_node else "")
+        for name, count in sorted(scan.rows_by_node.items())
+    )
     print(f"mailprobe: rows per Ray node: {counts or 'none'}", file=sys.stderr)
     return code

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from scanner.targets.parsing import parse_located
 # dead range is scanned in waves of that many), and bounded, as it is what a dead node leaves to sort out.
 WINDOW = 20_000
 BATCH = 64  # endpoints per feed call
+ENDING = 5.0  # seconds the nodes get to end their scans once every row is in
 EVENTS_PER_MESSAGE = 256  # rows and talk requests an actor sends back in one streamed object
 
 
@@ -193,12 +195,14 @@ class NodeScanner:
 
         self._scan = Scan(source(), self._options, before_talk=self._ask, **self._limits)
 
+        cpu = time.process_time()
+
         async def produce() -> None:
             try:
                 async for result in self._scan.results():
                     events.put_nowait(("row", result.to_json()))
             finally:
-                events.put_nowait(("end", None))
+                events.put_nowait(("end", time.process_time() - cpu))  # this node's CPU, Ray's threads included
 
         producer = asyncio.create_task(produce())
         ended = False
@@ -283,6 +287,7 @@ class RayScan:
         self._nodes: list[_Node] = []
         self.lost: list[str] = []  # one line per node lost during the scan
         self.rows_by_node: Counter[str] = Counter()
+        self.cpu_by_node: dict[str, float] = {}  # CPU seconds each node's scan took (known once it ended)
         self._stopped = False
         self._fed = False  # every endpoint of the targets handed out
         self._running = asyncio.Event()
@@ -354,9 +359,12 @@ class RayScan:
             for node in self._nodes:
                 if node.alive and not node.ended:
                     node.actor.feed.remote(None)  # its scan ends once idle; the actor stays for re-probes
-            for task in (*readers, feeder):
-                task.cancel()
-            await asyncio.wait([*readers, feeder])
+            try:
+                await asyncio.wait(readers, timeout=ENDING)  # each node's last word: the CPU its scan took
+            finally:
+                for task in (*readers, feeder):
+                    task.cancel()
+                await asyncio.wait([*readers, feeder])
 
     def _finished(self) -> bool:
         """Every endpoint has its row (or, after stop(), every node's scan has ended)."""
@@ -459,6 +467,7 @@ class RayScan:
                         await out.put(row)
                     elif kind == "end":
                         node.ended = True
+                        self.cpu_by_node[node.info.name] = float(value)
                 if grants:
                     node.actor.grant.remote(grants)
                 if len(node.outstanding) < WINDOW // 2:

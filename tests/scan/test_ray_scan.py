@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -121,7 +122,7 @@ def test_a_scan_on_three_nodes_gives_the_rows_of_one_machine_from_every_node(clu
     assert set(logins.values()) == {1}  # every live endpoint got its one dummy login
     # every node sent rows, and the vantage's endpoints were talked to from the site=a node only
     (said,) = [line for line in spread.stderr.splitlines() if line.startswith("mailprobe: rows per Ray node:")]
-    counts = [int(part.rsplit(" ", 1)[1]) for part in said.split(": ", 2)[2].split(", ")]
+    counts = [int(count.replace(",", "")) for count in re.findall(r"\(\w{8}\) ([0-9,]+)", said)]
     assert len(counts) == 3 and min(counts) > 0 and sum(counts) == len(one), said
     talked = {(line["address"], line["where"]) for line in lines if line.get("record") == "talking"}
     head = {where for address, where in talked if address in fleet.addresses[:3]}
