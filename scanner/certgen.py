@@ -115,10 +115,6 @@ class CA:
     def cert_der(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.DER)
 
-    @property
-    def is_root(self) -> bool:
-        return not self.intermediates
-
     def write(self, directory: str | os.PathLike[str], stem: str = "ca") -> Path:
         """Write this CA's certificate alone as ``<stem>.pem`` (a trust anchor file for --ca-file)."""
         path = Path(directory) / f"{stem}.pem"

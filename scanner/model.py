@@ -306,6 +306,23 @@ class EndpointResult:
     ntlm: NtlmInfo | None = None  # where NTLM is offered: what its CHALLENGE gave away
     srv_domain: str | None = None  # the mail domain whose SRV record named this host (RFC 6186 name checks)
 
+    @classmethod
+    def without_conversation(cls, endpoint: Endpoint, state: State, error: str | None = None) -> EndpointResult:
+        """The row of an endpoint nothing was said with: its name did not resolve, its port was closed or silent, or
+        the probe failed before it could report. Every such row is built here."""
+        return cls(
+            host=endpoint.host,
+            address=endpoint.address,
+            name=endpoint.name,
+            port=endpoint.port,
+            protocol=endpoint.protocol,
+            transport=endpoint.transport,
+            state=state,
+            error=error,
+            ptr=endpoint.ptr,
+            srv_domain=endpoint.srv_domain,
+        )
+
     @property
     def key(self) -> tuple[str, int]:
         return (self.address, self.port)

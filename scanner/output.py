@@ -1,4 +1,6 @@
-"""Plain output of results: the terminal table and JSON on stdout. Shared by `scan` and `demo --no-tui`."""
+"""Plain output of results: the terminal table and JSON on stdout. Shared by `scan` and `demo --no-tui`.
+
+Words and counts come from scanner.tally, as the TUI's and the reports' do."""
 
 from __future__ import annotations
 
@@ -8,17 +10,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
-from scanner.model import SEVERITIES, SEVERITY_RANK, EndpointResult
+from scanner.model import SEVERITY_RANK, EndpointResult, ScanInfo
+from scanner.tally import Counts, verdict_label
 from scanner.text import plural
 from scanner.untrusted import for_json, for_terminal
-
-_VERDICT_WORDS = {
-    "refused": "refused",
-    "accepted": "ACCEPTED",
-    "inconclusive": "inconclusive?",
-    "not_tested": "-",
-    "not_applicable": "n/a",
-}
 
 
 def certificate_cell(result: EndpointResult) -> str:
@@ -52,7 +47,7 @@ def table_row(result: EndpointResult) -> list[str]:
         f"{result.protocol}/{result.transport}",
         result.state if result.state != "error" else f"error: {result.error or ''}",
         result.software or "-",
-        _VERDICT_WORDS.get(result.plaintext_login.verdict, result.plaintext_login.verdict),
+        verdict_label(result.plaintext_login.verdict).short,
         result.starttls if result.transport == "starttls" else "implicit",
         certificate_cell(result),
         tls_words(result),
@@ -96,23 +91,19 @@ def what_to_fix(results: Iterable[EndpointResult]) -> list[str]:
 
 def summary_line(results: Iterable[EndpointResult], hidden: Counter[str] | None = None) -> str:
     """'12 endpoints (3 open, 9 closed); findings: 2 critical, 1 medium': the counts stderr's summary repeats."""
-    states: Counter[str] = Counter(hidden or {})
-    for result in results:
-        states[result.state] += 1
-    severities = findings_by_severity(results)
-    state_text = ", ".join(f"{n:,} {s}" for s, n in sorted(states.items()))
-    sev_text = ", ".join(f"{severities[s]:,} {s}" for s in SEVERITIES if severities[s])
-    return f"{plural(sum(states.values()), 'endpoint')} ({state_text}); " + (
-        f"findings: {sev_text}" if sev_text else "no findings"
+    counts = Counts.of(results, hidden)
+    found = counts.findings_text()
+    return f"{plural(counts.endpoints, 'endpoint')} ({counts.states_text()}); " + (
+        f"findings: {found}" if found else "no findings"
     )
 
 
-def findings_by_severity(results: Iterable[EndpointResult]) -> Counter[str]:
-    return Counter(f.severity for r in results for f in r.findings)
+def write_json(results: Sequence[EndpointResult], scan: ScanInfo, stream: TextIO) -> None:
+    """``{"scan": <the scan line of a results file>, "results": [...]}``."""
+    from scanner.results_file import scan_record
 
-
-def write_json(results: Sequence[EndpointResult], stream: TextIO) -> None:
-    stream.write(for_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2)) + "\n")
+    document = {"scan": scan_record(scan), "results": [r.to_dict() for r in results]}
+    stream.write(for_json(json.dumps(document, ensure_ascii=False, indent=2)) + "\n")
 
 
 def _fit(cell: str, width: int) -> str:

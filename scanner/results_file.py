@@ -34,11 +34,14 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from scanner.errors import UsageError
 from scanner.model import Endpoint, EndpointResult, ScanInfo
 from scanner.untrusted import for_json
+
+if TYPE_CHECKING:
+    from scanner.scan.linesink import LineSink
 
 SCHEMA_VERSION = 2  # of the file format: the scan line and the result objects (docs/*.schema.json)
 TALKING = "talking"  # record of an endpoint whose conversation began (see TalkJournal)
@@ -58,8 +61,13 @@ def new_scan(targets: Iterable[str], options: dict[str, object], *, resumes: str
     )
 
 
+def scan_record(scan: ScanInfo) -> dict[str, object]:
+    """The scan line's object: the scan and the format version of the results after it."""
+    return {**scan.to_dict(), "schema_version": SCHEMA_VERSION}
+
+
 def scan_line(scan: ScanInfo) -> str:
-    return json.dumps({**scan.to_dict(), "schema_version": SCHEMA_VERSION}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(scan_record(scan), ensure_ascii=False, separators=(",", ":"))
 
 
 class JsonlWriter:
@@ -81,6 +89,18 @@ class JsonlWriter:
     def write(self, result: EndpointResult) -> None:
         self._write_line(result.to_json())
         self.lines += 1
+
+    # A sink of the result pipeline (scanner.pipeline): a revised row is a later line of the same endpoint.
+    add = write
+
+    def revise(self, old: EndpointResult, new: EndpointResult) -> None:
+        self.write(new)
+
+    async def drain(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.close()
 
     def _write_line(self, line: str) -> None:
         line = for_json(line) + "\n"  # safe to print, and always valid UTF-8
@@ -118,6 +138,54 @@ class JsonlWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class JsonlStream:
+    """The results format on a stream (stdout): the scan line, then one result a line, revised rows again as later
+    lines, so what a reader gets is a results file. On a pipe, a slow reader slows the scan down instead of blocking
+    the event loop (scanner.scan.linesink)."""
+
+    def __init__(self, stream: TextIO, scan: ScanInfo) -> None:
+        self.stream = stream
+        self.scan = scan
+        self._pipe: LineSink | None = None
+        self._started = False
+        self._pending: list[str] = []
+
+    async def start(self) -> JsonlStream:
+        """Open the pipe (when stdout is one) and write the scan line; call inside the event loop, before the scan."""
+        from scanner.scan.linesink import LineSink
+
+        self._pipe = await LineSink.for_stream(self.stream)
+        self._put(scan_line(self.scan))
+        await self.drain()
+        return self
+
+    def add(self, result: EndpointResult) -> None:
+        self._put(result.to_json())
+
+    def revise(self, old: EndpointResult, new: EndpointResult) -> None:
+        self._put(new.to_json())
+
+    def _put(self, line: str) -> None:
+        self._pending.append(for_json(line) + "\n")
+
+    async def drain(self) -> None:
+        lines, self._pending = "".join(self._pending), []
+        if not lines:
+            return
+        if self._pipe is not None:
+            await self._pipe.write(lines)
+        else:
+            self.stream.write(lines)
+            self.stream.flush()
+
+    async def aclose(self) -> None:
+        await self.drain()
+        if self._pipe is not None:
+            pipe, self._pipe = self._pipe, None
+            with contextlib.suppress(BrokenPipeError):
+                await pipe.close()
 
 
 def _mend_tail(fd: int) -> None:
@@ -318,15 +386,10 @@ def interrupted_row(endpoint: Endpoint, where: str | None = None) -> EndpointRes
     """The row of an endpoint whose conversation began but never finished (its scanner was killed, or its node
     died): not probed again, since its dummy login may already have been sent."""
     at = f" on {where}" if where else ""
-    return EndpointResult(
-        host=endpoint.host,
-        address=endpoint.address,
-        name=endpoint.name,
-        port=endpoint.port,
-        protocol=endpoint.protocol,
-        transport=endpoint.transport,
-        state="error",
-        error=f"{INTERRUPTED}: the scan{at} stopped during this endpoint's conversation; not probed again, "
+    return EndpointResult.without_conversation(
+        endpoint,
+        "error",
+        f"{INTERRUPTED}: the scan{at} stopped during this endpoint's conversation; not probed again, "
         "as its dummy login may already have been sent",
     )
 

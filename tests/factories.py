@@ -17,11 +17,13 @@ from scanner.model import (
     EndpointResult,
     Finding,
     PlaintextLogin,
+    Protocol,
     TlsInfo,
 )
 
-_IMPLICIT_PORTS = {993: "imap", 995: "pop3", 465: "submission"}
-_STARTTLS_PORTS = {143: "imap", 110: "pop3", 587: "submission"}
+# smtp is submission (587/465), as in the model: the protocol a probe writes
+_IMPLICIT_PORTS: dict[int, Protocol] = {993: "imap", 995: "pop3", 465: "smtp"}
+_STARTTLS_PORTS: dict[int, Protocol] = {143: "imap", 110: "pop3", 587: "smtp"}
 
 
 def certificate(
@@ -63,7 +65,7 @@ def result(
     address: str = "192.0.2.10",
     host: str | None = None,
     state: str = "open",
-    protocol: str | None = None,
+    protocol: Protocol | None = None,
     transport: str | None = None,
     verdict: str = "refused",
     cert: CertificateInfo | None = None,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner.model import EndpointResult
 from scanner.results_file import read_result_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,8 @@ def test_scan_json_and_jsonl_against_real_dovecot(dovecot_plaintext_allowed, tmp
         "scan", address, "--source-address", "127.0.0.1", "--format", "json", "-o", str(out), "--no-legacy-tls"
     )
     assert done.returncode == 1, done.stderr  # a critical finding is at or above the default --fail-on high
-    rows = json.loads(done.stdout)
+    document = json.loads(done.stdout)
+    rows = document["results"]
     assert sorted(r["port"] for r in rows) == [110, 143, 993, 995]
     by_port = {r["port"]: r for r in rows}
     assert by_port[143]["plaintext_login"]["verdict"] == "accepted"
@@ -67,6 +69,10 @@ def test_scan_json_and_jsonl_against_real_dovecot(dovecot_plaintext_allowed, tmp
     assert sorted(r.port for r in file.results) == [110, 143, 993, 995] and file.lines == 4
     (scan,) = file.scans  # the file says which scan it holds: targets and options
     assert scan.targets == (address,) and scan.options["ports"] == "110,143,993,995" and scan.started.endswith("Z")
+    # stdout carries the same scan line as the file, and the same rows
+    assert document["scan"]["record"] == "scan" and document["scan"]["scan_id"] == scan.scan_id
+    assert document["scan"]["schema_version"] == 2
+    assert [EndpointResult.from_dict(r) for r in rows] == list(file.results)
 
 
 @pytest.mark.dovecot
@@ -98,8 +104,8 @@ def test_confirm_over_tls_sends_the_login_over_tls_too(dovecot_plaintext_refused
         "--fail-on",
         "none",
     )
-    plain = json.loads(mailprobe(*common).stdout)[0]
-    confirmed = json.loads(mailprobe(*common, "--confirm-over-tls").stdout)[0]
+    plain = json.loads(mailprobe(*common).stdout)["results"][0]
+    confirmed = json.loads(mailprobe(*common, "--confirm-over-tls").stdout)["results"][0]
     assert plain["plaintext_login"]["verdict"] == confirmed["plaintext_login"]["verdict"] == "refused"
     over_tls = [t["text"] for t in confirmed["transcript"] if t["tls"] and t["direction"] == "C"]
     assert any("LOGIN" in text for text in over_tls)
@@ -114,7 +120,7 @@ def test_closed_ports_are_rows_not_crashes(tmp_path):
     )
     assert done.returncode == 3, done.stderr  # nothing reachable: the scan could not validate anything
     assert "Nothing reachable" in done.stderr
-    rows = json.loads(done.stdout)
+    rows = json.loads(done.stdout)["results"]
     assert [(r["port"], r["state"]) for r in sorted(rows, key=lambda r: r["port"])] == [(1, "closed"), (2, "closed")]
 
 
@@ -122,7 +128,7 @@ def test_a_concurrency_past_the_descriptor_limit_is_lowered_and_said(tmp_path):
     done = mailprobe("scan", "127.0.0.254", "-p", "imap:1", "--format", "json", "--concurrency", "100000000")
     lowered = [line for line in done.stderr.splitlines() if "--concurrency" in line]
     assert len(lowered) == 1 and "lowered to" in lowered[0] and "ulimit -n" in lowered[0], done.stderr
-    assert [r["state"] for r in json.loads(done.stdout)] == ["closed"]  # a row, not "Too many open files"
+    assert [r["state"] for r in json.loads(done.stdout)["results"]] == ["closed"]  # a row, not "Too many open files"
 
 
 @pytest.mark.dovecot

@@ -24,7 +24,7 @@ def rows() -> list[EndpointResult]:
         result(110, state="closed"),
         result(143, state="error"),
         result(995, cert=certificate(trusted=False, days_left=-3), legacy=("TLSv1",)),
-        result(587, protocol="submission", findings=(Finding("x", "high", "t", "d", "r"),)),
+        result(587, findings=(Finding("x", "high", "t", "d", "r"),)),
         result(143, address="2001:db8::10", host="mail.example.com"),
     ]
 

@@ -165,9 +165,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def collect(settings: ScanSettings, source: str | None) -> list[EndpointResult]:
-    """The results to judge: probed now, or the current state of a results file."""
-    from scanner.verdicts.host import with_host_findings
-
+    """The results to judge: probed now (through the result pipeline, as `mailprobe scan` does), or the current
+    state of a results file."""
     if source:
         from scanner.report.load import read_results
 
@@ -181,9 +180,13 @@ def collect(settings: ScanSettings, source: str | None) -> list[EndpointResult]:
     scan = Scan(plan.endpoints, probe_options(settings), total=plan.total, **runner_limits(settings, plan))
 
     async def gather() -> list[EndpointResult]:
-        return [result async for result in scan.results()]
+        from scanner.pipeline import Collector, ResultPipeline
 
-    return with_host_findings(asyncio.run(gather()))
+        rows = Collector(every=True)
+        await ResultPipeline([rows]).run(scan.results())
+        return rows.rows
+
+    return asyncio.run(gather())
 
 
 def write_atomically(path: str, text: str) -> None:

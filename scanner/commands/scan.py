@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import dataclasses
 import logging
 import os
 import sys
@@ -19,11 +17,11 @@ from scanner.probe.options import ProbeOptions
 from scanner.scan.scheduler import Scan
 from scanner.settings import DEFAULT_PORTS_TEXT, RULES, ScanSettings, build_settings
 from scanner.targets.planning import TargetPlan, build_plan
-from scanner.untrusted import for_json
 
 # What the first connect does not need is imported where it is used: the config file reader, the output formats,
 # the validation (baseline, policy) and the reports (tests/test_startup.py holds a plain scan to it).
 if TYPE_CHECKING:
+    from scanner.pipeline import Collector
     from scanner.report.validate import Validation
     from scanner.scan.workers import WorkerScan
     from scanner.targets.discover import Discovery
@@ -241,7 +239,7 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
     """The target plan, with a resolver when DNS is used. Raises UsageError before any packet is sent."""
     done: tuple[tuple[str, int], ...] = ()
     interrupted: tuple[EndpointResult, ...] = ()
-    if settings.resume and os.path.exists(settings.resume):
+    if settings.resume:  # a missing file was refused by scan_info: one line and exit 2, not a new scan
         from scanner.results_file import read_progress
 
         progress = read_progress(settings.resume)  # talking lines included: a begun conversation is never repeated
@@ -407,6 +405,11 @@ def scan_info(settings: ScanSettings) -> ScanInfo:
     results is refused unless --append (a new scan added to the file) or --resume (the same scan continued)."""
     from scanner.results_file import holds_results, last_scan_id, new_scan
 
+    if settings.resume and not os.path.isfile(settings.resume):
+        raise UsageError(
+            f"--resume {settings.resume}: no such file; --resume completes a scan written with -o FILE "
+            f"(to start one: -o {settings.resume})"
+        )
     if settings.output and holds_results(settings.output) and not settings.append and not settings.resume:
         raise UsageError(
             f"-o {settings.output} already holds results of an earlier scan; add --append to add this scan to it "
@@ -456,100 +459,48 @@ async def plain_scan(
     info: ScanInfo,
     discovery: Discovery | None = None,
 ) -> int:
-    from scanner.results_file import JsonlWriter
-    from scanner.scan.linesink import LineSink
+    """The scan without the TUI: the results file, stdout and progress are sinks of the one result pipeline; the
+    table, the JSON document and validation read the rows a Collector kept."""
+    from scanner.pipeline import Collector, ResultPipeline, ResultSink
+    from scanner.results_file import JsonlStream, JsonlWriter
     from scanner.scan.progress import Progress, resume_hint
 
-    shown: list[EndpointResult] = []
-    hidden: Counter[str] = Counter()
-    writer = JsonlWriter(settings.output, info) if settings.output else None
     progress = Progress(total=lambda: scan.total, stream=sys.stderr)
-    open_addresses: set[str] = set()
-    # Closed or silent implicit-TLS ports, in any order relative to their host's open ones; kept small (a /16 of
-    # silent addresses has 131,072 of them) and turned back into rows only for hosts with an open port.
-    unanswered_implicit: dict[str, list[tuple[int, str, str]]] = {}
     # A baseline diff or a policy judges every endpoint asked for (vanished, closed); otherwise the rows that
-    # matter are enough, which keeps memory flat on large ranges.
-    everything: list[EndpointResult] | None = [] if validation and validation.judges_every_endpoint else None
-    # A slow reader of stdout slows the scan down instead of blocking the event loop
-    stdout_pipe = await LineSink.for_stream(sys.stdout) if settings.format == "jsonl" else None
+    # matter are enough, which keeps memory flat on large ranges. JSON lists every endpoint with its transcript.
+    every = settings.format == "json" or bool(validation and validation.judges_every_endpoint)
+    kept = Collector(every=every, transcripts=settings.format == "json")
+    sinks: list[ResultSink] = [progress, kept]
+    if settings.output:
+        sinks.insert(0, JsonlWriter(settings.output, info))
+    if settings.format == "jsonl":
+        sinks.insert(0, await JsonlStream(sys.stdout, info).start())
+    pipeline = ResultPipeline(sinks)
     try:
-        async for result in scan.results():
-            progress.update(result)
-            if writer:
-                writer.write(result)
-            if settings.format == "jsonl":
-                line = for_json(result.to_json()) + "\n"
-                if stdout_pipe:
-                    await stdout_pipe.write(line)
-                else:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-            if settings.format == "json" or result.state in ("open", "error"):
-                # JSON lists every endpoint; the table counts closed/filtered ones
-                shown.append(result if settings.format == "json" else _kept(result))
-                open_addresses.add(result.address)
-            else:
-                hidden[result.state] += 1
-                if result.transport == "implicit":  # e.g. a closed 993 next to an open 143: implicit-tls-missing
-                    unanswered_implicit.setdefault(result.address, []).append(_compact(result))
-            if everything is not None:
-                everything.append(_kept(result))
+        await pipeline.run(scan.results())
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.close(note=resume_hint(settings.output))
         raise InterruptedAndSaid from None
-    finally:
-        progress.stop()  # the bar leaves the terminal before anything else is printed
-        if writer:
-            writer.close()
-        if stdout_pipe:
-            with contextlib.suppress(BrokenPipeError):
-                await stdout_pipe.close()
     if discovery is not None:
         print(discovery.summary(), file=sys.stderr)
     for failure in getattr(scan, "failures", ()):
         hint = f": --resume {settings.output} completes them" if settings.output else ""
         print(f"mailprobe: {failure}; endpoints it had not finished have no result{hint}", file=sys.stderr)
-    from scanner.output import findings_by_severity, render_table, write_json
-    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
+    from scanner.output import render_table, write_json
 
-    shown = [
-        r
-        for r in with_host_findings(shown + _rows_for(open_addresses, unanswered_implicit))
-        if r.state in ("open", "error") or settings.format == "json"
-    ]
-    progress.close(findings=findings_by_severity(shown))  # the same counts as the table's last line
+    progress.close()  # the same counts as the table's last line
     if settings.format == "json":
-        write_json(shown, sys.stdout)
+        write_json(kept.rows, info, sys.stdout)
     elif settings.format != "jsonl":
-        print(render_table(shown, hidden=hidden))
-    return judged(everything if everything is not None else shown, validation, settings, _verdict_stream(settings))
+        print(render_table([r for r in kept.rows if r.state in ("open", "error")], hidden=_hidden(kept)))
+    return judged(kept.rows, validation, settings, _verdict_stream(settings))
 
 
-def _kept(result: EndpointResult) -> EndpointResult:
-    """A row kept for the end of the scan (table, host findings, validation), which never shows transcripts: the
-    transcript and the serialised line are left out, so memory does not grow by kilobytes per open endpoint."""
-    return dataclasses.replace(result, transcript=())
-
-
-def _compact(result: EndpointResult) -> tuple[int, str, str]:
-    return (result.port, result.protocol, result.state)
-
-
-def _rows_for(addresses: set[str], unanswered: dict[str, list[tuple[int, str, str]]]) -> list[EndpointResult]:
-    return [
-        EndpointResult(
-            host=address,
-            address=address,
-            name=None,
-            port=port,
-            protocol=protocol,  # type: ignore[arg-type]
-            transport="implicit",
-            state=state,  # type: ignore[arg-type]
-        )
-        for address in addresses & unanswered.keys()
-        for port, protocol, state in unanswered[address]
-    ]
+def _hidden(kept: Collector) -> Counter[str]:
+    """Closed and silent endpoints: counted below the table, not listed."""
+    hidden = Counter(kept.hidden)
+    hidden.update(r.state for r in kept.rows if r.state not in ("open", "error"))
+    return hidden
 
 
 def require_ca_file(path: str) -> None:

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from scanner.model import SEVERITY_RANK, EndpointResult, Finding
+from scanner.tally import VERDICT_RANK
 from scanner.text import plural
 from scanner.untrusted import for_json, for_terminal
 
 Direction = Literal["better", "worse", "neutral"]
 Status = Literal["appeared", "vanished", "changed", "unchanged"]
 
-# Higher is better; equal ranks are a neutral change (e.g. refused -> not_applicable).
-_VERDICT_RANK = {"accepted": 0, "inconclusive": 1, "not_tested": 1, "refused": 2, "not_applicable": 2}
+# Higher is better; equal ranks are a neutral change (e.g. refused -> not_applicable). Verdicts: scanner.tally's.
 _STARTTLS_RANK = {"failed": 0, "not_offered": 0, "ok": 1, "not_applicable": 1}
 _TLS_RANK = {"SSLv3": 0, "TLSv1": 1, "TLSv1.1": 2, "TLSv1.2": 3, "TLSv1.3": 4}
 
@@ -191,7 +191,7 @@ def _changes(a: EndpointResult, b: EndpointResult) -> list[Change]:
     changes: list[Change | None] = []
     if a.state != b.state:
         changes.append(Change("state", a.state, b.state, "neutral"))
-    changes.append(_ranked("plaintext_login", a.plaintext_login.verdict, b.plaintext_login.verdict, _VERDICT_RANK))
+    changes.append(_ranked("plaintext_login", a.plaintext_login.verdict, b.plaintext_login.verdict, VERDICT_RANK))
     changes.append(_ranked("starttls", a.starttls, b.starttls, _STARTTLS_RANK))
     ta, tb = a.tls, b.tls
     changes.append(_ranked("tls_version", ta.version if ta else None, tb.version if tb else None, _TLS_RANK))

@@ -12,6 +12,7 @@ from scanner.model import SEVERITY_RANK, CertificateInfo, EndpointResult, Findin
 from scanner.report.diff import ScanDiff
 from scanner.report.summary import Summary, by_host, describe_scans, sorted_findings, summarise
 from scanner.row_facts import capability_changes_text, ntlm_facts
+from scanner.tally import STARTTLS_WORDS, STATE_WORDS, VERDICTS
 from scanner.text import plural
 from scanner.untrusted import for_html, for_html_attribute
 from scanner.verdicts.tls_profile import describe as describe_tls
@@ -99,21 +100,8 @@ def _sev(severity: str | None) -> str:
     return f'<span class="sev sev-{_a(severity)}">{_e(severity)}</span>'
 
 
-# Words for people instead of the JSON enum values.
-STATE_WORDS = {"open": "answering", "closed": "closed (connection refused)", "filtered": "no answer", "error": "error"}
-VERDICT_WORDS = {
-    "refused": "refused",
-    "accepted": "ACCEPTED in clear",
-    "inconclusive": "inconclusive",
-    "not_tested": "not tested",
-    "not_applicable": "not applicable (TLS from the start)",
-}
-STARTTLS_WORDS = {
-    "ok": "works",
-    "failed": "failed",
-    "not_offered": "not offered",
-    "not_applicable": "TLS from the start",
-}
+# Words for people instead of the JSON enum values: scanner.tally's, as every view uses.
+VERDICT_WORDS = {verdict: label.long for verdict, label in VERDICTS.items()}
 
 
 def _host_order(host: str, endpoints: list[EndpointResult]) -> tuple[int, str]:

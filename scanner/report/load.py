@@ -3,8 +3,9 @@
 Delegates to scanner.results_file, the one reader of the format (crash-tolerant: a torn last line is skipped; a
 missing file or a corrupt line elsewhere is a UsageError naming the file and line). Every consumer gets the latest
 result of each endpoint, so two scans appended to one file read as the second alone (plus endpoints only the first
-had). Host-level findings (which need several ports of a host) are not in the streamed lines; they are added here,
-as everywhere a whole scan is in hand.
+had). Host-level findings (which need several ports of a host) come with the rows a scan writes (scanner.pipeline);
+they are judged again here over the whole file, with the same rules, for files written before that and for scans
+resumed across runs (rows that have them already are left as they are).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from scanner.model import EndpointResult, ScanInfo
 from scanner.output import tls_words
 from scanner.report.summary import by_host, describe_scans, sorted_findings, summarise
 from scanner.row_facts import capability_changes_text, ntlm_facts
+from scanner.tally import STARTTLS_WORDS, STATE_WORDS, verdict_label
 from scanner.untrusted import for_markdown
 from scanner.verdicts.tls_profile import describe as describe_tls
 
@@ -33,8 +34,9 @@ def render_markdown(results: Iterable[EndpointResult], generated: str, scans: Se
         "|---|---|",
         f"| Hosts | {s.hosts} |",
         f"| Endpoints | {s.endpoints} |",
-        f"| States | {_md(', '.join(f'{k}: {v}' for k, v in s.states.items()))} |",
-        f"| Plaintext login (open) | {_md(', '.join(f'{k}: {v}' for k, v in s.verdicts.items()))} |",
+        f"| States | {_md(', '.join(f'{_state(k)}: {v}' for k, v in s.states.items()))} |",
+        f"| Plaintext login (answering endpoints) | "
+        f"{_md(', '.join(f'{verdict_label(k).long}: {v}' for k, v in s.verdicts.items()))} |",
         f"| Findings | {s.findings} ({', '.join(f'{k}: {v}' for k, v in s.severities.items())}) |",
     ]
     for host, endpoints in by_host(rows).items():
@@ -44,14 +46,23 @@ def render_markdown(results: Iterable[EndpointResult], generated: str, scans: Se
         for r in endpoints:
             tls = tls_words(r) if r.tls and r.tls.version else None  # version (Mozilla profile met)
             out.append(
-                f"| {_md(r.address)}:{r.port} | {r.protocol}/{r.transport} | {r.state} | {r.plaintext_login.verdict} "
-                f"| {r.starttls} | {_md(tls)} | {r.worst_severity or 'none'} | {len(r.findings)} |"
+                f"| {_md(r.address)}:{r.port} | {r.protocol}/{r.transport} | {_md(_state(r.state))} "
+                f"| {_md(verdict_label(r.plaintext_login.verdict).long)} | {_md(_starttls(r))} | {_md(tls)} "
+                f"| {r.worst_severity or 'none'} | {len(r.findings)} |"
             )
         for r in endpoints:
             details = _endpoint_details(r)
             if details:
                 out += ["", f"### {_md(r.address)}:{r.port} {r.protocol}/{r.transport}", "", *details]
     return "\n".join(out) + "\n"
+
+
+def _state(state: str) -> str:
+    return STATE_WORDS.get(state, state)
+
+
+def _starttls(r: EndpointResult) -> str:
+    return STARTTLS_WORDS.get(r.starttls, r.starttls)
 
 
 def _endpoint_details(r: EndpointResult) -> list[str]:

@@ -1,12 +1,13 @@
-"""Counts every report shows first: hosts, endpoints, states, plaintext-login verdicts, findings by severity."""
+"""Counts every report shows first: hosts, endpoints, states, plaintext-login verdicts, findings by severity
+(scanner.tally's counts)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scanner.model import SEVERITIES, EndpointResult, Finding, ScanInfo
+from scanner.tally import Counts
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,15 @@ class Summary:
 
 
 def summarise(results: Iterable[EndpointResult]) -> Summary:
+    """The counts of scanner.tally (as the table, progress and the TUI count), plus hosts."""
     rows = list(results)
-    severities = Counter(f.severity for r in rows for f in r.findings)
+    counts = Counts.of(rows)
     return Summary(
         hosts=len({r.host for r in rows}),
-        endpoints=len(rows),
-        states=dict(Counter(r.state for r in rows).most_common()),
-        verdicts=dict(Counter(r.plaintext_login.verdict for r in rows if r.state == "open").most_common()),
-        severities={s: severities.get(s, 0) for s in SEVERITIES},
+        endpoints=counts.endpoints,
+        states=dict(counts.states.most_common()),
+        verdicts=dict(counts.verdicts.most_common()),
+        severities={s: counts.findings[s] for s in SEVERITIES},
     )
 
 

@@ -67,10 +67,8 @@ def evaluate_after_scan(
     today: dt.date | None = None,
 ) -> int:
     """Print the baseline diff, the policy outcome and threshold failures; return the exit code.
-    Output goes to ``stream`` (default stdout)."""
-    from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
-
-    results = with_host_findings(results)  # idempotent: the baseline file gets them in read_results too
+    Output goes to ``stream`` (default stdout). ``results`` carry their host findings already (a scan's rows come
+    through scanner.pipeline, a file's through scanner.report.load), as the baseline's do."""
     out = stream or sys.stdout
     regressions: list[str] = []
     if v.baseline is not None:

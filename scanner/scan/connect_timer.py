@@ -51,12 +51,6 @@ class ConnectTimer:
     def current(self) -> float:
         return self._offer
 
-    @property
-    def adaptive(self) -> bool:
-        """True once the offer is below the ceiling (a connect that times out then has budget left for a second
-        try; open_tcp decides that from the time actually waited)."""
-        return self._offer < self.ceiling
-
     def sample(self, rtt: float) -> None:
         self.samples += 1
         if self.srtt is None:

@@ -3,30 +3,22 @@
 On a terminal: a rich progress bar (rich comes with Textual) redrawn twice a second by rich's own refresh thread,
 so the elapsed time and ETA move even while every probe waits on a slow server; beside it done/total, open,
 findings by severity and the rate. Not a terminal (CI, redirection): silent until the final summary line.
-Findings are counted as the table counts them (findings, not endpoints), so stderr and stdout agree.
+A sink of the result pipeline (scanner.pipeline): it counts with scanner.tally.Counts, as the table and the TUI do,
+host findings included, so stderr and stdout agree.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from scanner.model import SEVERITIES, EndpointResult
+from scanner.model import EndpointResult
+from scanner.tally import Counts
 from scanner.text import plural
 
 TotalLike = int | None | Callable[[], int | None]
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class Progress:
@@ -46,8 +38,7 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self.done = 0
-        self.states: Counter[str] = Counter()
-        self.findings: Counter[str] = Counter()
+        self.counts = Counts()
         self._closed = False
         self._bar: Any = None
         self._task: Any = None
@@ -81,47 +72,45 @@ class Progress:
     def total(self) -> int | None:
         return self._total() if callable(self._total) else self._total
 
-    def update(self, result: EndpointResult) -> None:
+    def add(self, result: EndpointResult) -> None:
         self.done += 1
-        self.states[result.state] += 1
-        self.findings.update(f.severity for f in result.findings)
+        self.counts.add(result)
+        self._redraw()
+
+    def revise(self, old: EndpointResult, new: EndpointResult) -> None:
+        self.counts.replace(old, new)
+        self._redraw()
+
+    async def drain(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.stop()  # the bar leaves the terminal before anything else is printed
+
+    def _redraw(self) -> None:
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, total=self.total, status=self.status_text())
-
-    def status_line(self, now: float | None = None) -> str:
-        """Everything the terminal line says, as plain text."""
-        elapsed = (self.clock() if now is None else now) - self.started
-        total = self.total
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        parts = [f"{self.done:,}/{total:,}" if total is not None else f"{self.done:,}/?", self.status_text(now)]
-        if total is not None and rate > 0 and self.done < total:
-            parts.append(f"ETA {_duration((total - self.done) / rate)}")
-        return "  ".join(parts)
 
     def status_text(self, now: float | None = None) -> str:
         """The counts beside rich's bar, elapsed time and ETA columns."""
         elapsed = (self.clock() if now is None else now) - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        parts = [f"open {self.states['open']:,}"]
-        found = self._findings_text()
+        parts = [f"open {self.counts.states['open']:,}"]
+        found = self.counts.findings_text()
         if found:
             parts.append(f"findings {found}")
         parts.append(f"{rate:,.0f}/s")
         return "  ".join(parts)
 
-    def _findings_text(self, findings: Counter[str] | None = None) -> str:
-        counts = self.findings if findings is None else findings
-        return ", ".join(f"{counts[s]:,} {s}" for s in SEVERITIES if counts[s])
-
-    def summary(self, findings: Counter[str] | None = None) -> str:
-        """The closing line; ``findings``: the final counts by severity (the table's), else those seen so far."""
+    def summary(self) -> str:
+        """The closing line: the same counts as the table's last line."""
         elapsed = self.clock() - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        states = ", ".join(f"{self.states[s]:,} {s}" for s in ("open", "closed", "filtered", "error") if self.states[s])
         text = f"mailprobe: {plural(self.done, 'endpoint')} in {elapsed:.1f}s ({rate:,.0f}/s)"
+        states = self.counts.states_text()
         if states:
             text += f": {states}"
-        found = self._findings_text(findings)
+        found = self.counts.findings_text()
         return text + (f"; findings: {found}" if found else "; no findings")
 
     def stop(self) -> None:
@@ -130,13 +119,13 @@ class Progress:
             self._bar.stop()
             self._bar = None
 
-    def close(self, note: str | None = None, findings: Counter[str] | None = None) -> None:
+    def close(self, note: str | None = None) -> None:
         """Clear the status line and print the summary (and an optional note, e.g. how to resume)."""
         if self._closed:
             return
         self._closed = True
         self.stop()
-        self.stream.write(self.summary(findings) + "\n")
+        self.stream.write(self.summary() + "\n")
         if note:
             self.stream.write(note + "\n")
         self.stream.flush()

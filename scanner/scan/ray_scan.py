@@ -518,16 +518,7 @@ async def _async(items: Any) -> AsyncIterator[Any]:
 
 
 def _not_scanned(endpoint: Endpoint, why: str) -> EndpointResult:
-    return EndpointResult(
-        host=endpoint.host,
-        address=endpoint.address,
-        name=endpoint.name,
-        port=endpoint.port,
-        protocol=endpoint.protocol,
-        transport=endpoint.transport,
-        state="error",
-        error=f"not scanned: {why}",
-    )
+    return EndpointResult.without_conversation(endpoint, "error", f"not scanned: {why}")
 
 
 def _failed(endpoint: Endpoint, exc: BaseException) -> EndpointResult:

@@ -19,7 +19,7 @@ import socket
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scanner.model import Endpoint, EndpointResult
@@ -49,30 +49,6 @@ def _default_probe() -> ProbeFunc:
     from scanner.probe.conversation import probe_endpoint
 
     return probe_endpoint
-
-
-@dataclass(frozen=True)
-class ScanStats:
-    """A snapshot of progress counters."""
-
-    started: int
-    done: int
-    active: int
-    parked: int
-    total: int | None
-    elapsed: float
-    states: dict[str, int] = field(default_factory=dict)
-    findings: dict[str, int] = field(default_factory=dict)  # endpoints by worst severity
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        if self.total is None or self.done == 0 or self.rate == 0:
-            return None
-        return max(self.total - self.done, 0) / self.rate
 
 
 _END = object()
@@ -144,9 +120,6 @@ class Scan:
         self._parked: dict[str, deque[Endpoint]] = {}
         self._parked_count = 0
         self._ready: deque[Endpoint] = deque()  # parked endpoints whose host slot is already reserved
-        self.states: Counter[str] = Counter()
-        self.findings: Counter[str] = Counter()
-        self._started_at: float | None = None
         self._next_start = 0.0
 
     # -- control -------------------------------------------------------------------------------------------------
@@ -179,20 +152,6 @@ class Scan:
                 return value
         return self._total
 
-    @property
-    def stats(self) -> ScanStats:
-        elapsed = time.monotonic() - self._started_at if self._started_at is not None else 0.0
-        return ScanStats(
-            self.started,
-            self.done,
-            self.active,
-            self._parked_count + len(self._ready),
-            self.total,
-            elapsed,
-            dict(self.states),
-            dict(self.findings),
-        )
-
     async def reprobe(self, endpoint: Endpoint) -> EndpointResult:
         """``endpoint`` probed again, as the scan probed it (the TUI's re-probe), under the scan's limits and learnt
         connect wait. Its legacy TLS versions are probed afresh, not taken from what the scan remembers: a
@@ -209,7 +168,6 @@ class Scan:
         nothing of the scan outlives the stream. The queue is bounded: a slow consumer holds probes back (a probe
         keeps its slot until its result is queued), so memory does not grow with the range."""
         queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
-        self._started_at = time.monotonic()
         feeder = asyncio.create_task(self._feed(queue))
         with rarer_gc():
             try:
@@ -413,13 +371,10 @@ class Scan:
 
     def _count(self, result: EndpointResult) -> None:
         self.done += 1
-        self.states[result.state] += 1
         if result.state == "open":
             self._talked += 1
             if self._talked % RELEASE_EVERY == 0:
                 memory.release()  # conversations leave cycles and freed TLS buffers behind: give them back
-        if result.worst_severity:
-            self.findings[result.worst_severity] += 1
 
 
 class _NotTalking(Exception):
@@ -427,15 +382,4 @@ class _NotTalking(Exception):
 
 
 def _error_result(endpoint: Endpoint, error: str) -> EndpointResult:
-    return EndpointResult(
-        host=endpoint.host,
-        address=endpoint.address,
-        name=endpoint.name,
-        port=endpoint.port,
-        protocol=endpoint.protocol,
-        transport=endpoint.transport,
-        state="error",
-        error=error,
-        ptr=endpoint.ptr,
-        srv_domain=endpoint.srv_domain,
-    )
+    return EndpointResult.without_conversation(endpoint, "error", error)

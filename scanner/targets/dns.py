@@ -17,7 +17,7 @@ import dns.resolver
 import dns.reversename
 
 from scanner.errors import UsageError
-from scanner.model import Endpoint, EndpointResult
+from scanner.model import Endpoint, EndpointResult, Protocol, Transport
 
 # RFC 6186 services -> (protocol, transport)
 SRV_SERVICES: dict[str, tuple[str, str]] = {
@@ -217,16 +217,12 @@ async def discover_domain(resolver: Resolver, domain: str, default_ports: tuple)
 
 def _error_rows(host: str, specs: Iterable, reason: str) -> Iterable[EndpointResult]:
     for spec in specs:
-        yield EndpointResult(
-            host=host,
-            address=host,
-            name=host,
-            port=spec.port,
-            protocol=spec.protocol,
-            transport=spec.transport,
-            state="error",
-            error=f"DNS: {reason}",
-        )
+        yield _unresolved(host, spec.port, spec.protocol, spec.transport, f"DNS: {reason}")
+
+
+def _unresolved(name: str, port: int, protocol: Protocol, transport: Transport, error: str) -> EndpointResult:
+    """The row of a name that gave no address to connect to: the name stands in for the address."""
+    return EndpointResult.without_conversation(Endpoint(name, name, port, protocol, transport, name), "error", error)
 
 
 async def _resolve_all(resolver: Resolver, hosts: list[str]) -> dict[str, list[str] | DnsError]:
@@ -269,16 +265,7 @@ async def expand_names(
     for domain, (found_hosts, errors) in domain_hosts.items():
         if not any(isinstance(resolved.get(h), list) or h in advertised for h in found_hosts):
             detail = "; ".join(errors) if errors else "no SRV or MX record, no imap./pop./mail. name"
-            yield EndpointResult(
-                host=domain,
-                address=domain,
-                name=domain,
-                port=0,
-                protocol="imap",
-                transport="starttls",
-                state="error",
-                error=f"DNS: no mail service found for {domain}: {detail}",
-            )
+            yield _unresolved(domain, 0, "imap", "starttls", f"DNS: no mail service found for {domain}: {detail}")
     for host in hosts:
         result = resolved[host]
         specs = wanted[host]

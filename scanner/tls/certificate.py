@@ -60,7 +60,6 @@ __all__ = [
     "TRUST_WEAK_SIGNATURE",
     "NameCandidate",
     "analyse_chain",
-    "describe_key",
     "is_exchange_self_signed",
     "is_self_signed",
     "is_weak_signature",
@@ -141,10 +140,6 @@ def analyse_chain(
         name_checks=name_checks,
         chain=tuple(f"{_name_text(c.subject)} <- {_name_text(c.issuer)}" for c in certs),
     )
-
-
-def describe_key(cert: x509.Certificate) -> str:
-    return key_description(cert)[2]
 
 
 # --- reading what a server sends -----------------------------------------------------------------------------

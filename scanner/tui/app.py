@@ -1,5 +1,6 @@
-"""The live scan view. Thin: the scan runs in a worker, results are buffered and applied in one batch every
-flush interval, and all formatting lives in cells.py / detail_text.py / tally.py."""
+"""The live scan view. Thin: the scan runs in a worker through the result pipeline (scanner.pipeline: host findings,
+the -o file, this view), rows are buffered and applied in one batch every flush interval, and all formatting lives in
+cells.py / detail_text.py / tally.py."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from scanner.model import EndpointResult, ScanInfo
+from scanner.pipeline import ResultPipeline, ResultSink, Sink
 from scanner.scan.scheduler import Scan
 from scanner.tui.cells import COLUMN_KEYS, SEVERITY_FILTERS, VERDICT_FILTERS, ViewFilter, changes, next_in
 from scanner.tui.export import export_results
 from scanner.tui.messages import Reprobed, ScanFinished
-from scanner.tui.output import ResultSink, open_output
+from scanner.tui.output import open_output
 from scanner.tui.screens.confirm import ConfirmScreen
 from scanner.tui.screens.detail import DetailScreen
 from scanner.tui.screens.export import ExportScreen
@@ -33,6 +35,16 @@ MAX_BATCH = 2048
 FREEZE_EVERY = 4096
 EXIT_DONE = 0
 EXIT_QUIT_EARLY = 130  # the user quit while the scan was still running
+
+
+class _Inbox(Sink):
+    """The view as a sink of the result pipeline: rows wait in the app's inbox until the next flush."""
+
+    def __init__(self, inbox: list[EndpointResult]) -> None:
+        self.inbox = inbox
+
+    def add(self, result: EndpointResult) -> None:
+        self.inbox.append(result)
 
 
 class ScanApp(App[int]):
@@ -89,6 +101,7 @@ class ScanApp(App[int]):
         self.last_changes: dict[tuple[str, int], list[str]] = {}
         self._inbox: list[EndpointResult] = []
         self._output: ResultSink | None = None
+        self.pipeline = ResultPipeline([])
         self._started = 0.0
         self._ended: float | None = None
         self._flush_timer: Timer | None = None
@@ -106,6 +119,8 @@ class ScanApp(App[int]):
     def on_mount(self) -> None:
         if self.output_path:
             self._output = open_output(self.output_path, self.scan_info)
+        sinks = [] if self._output is None else [self._output]
+        self.pipeline = ResultPipeline([*sinks, _Inbox(self._inbox)])
         self._started = self.clock()
         self.query_one(ResultsTable).focus()
         self._update_summary()
@@ -113,9 +128,8 @@ class ScanApp(App[int]):
         self.set_interval(1.0, self._update_summary)
         self._run_scan()
 
-    def on_unmount(self) -> None:
-        if self._output is not None:
-            self._output.close()
+    async def on_unmount(self) -> None:
+        await self.pipeline.aclose()
         if self._frozen_at:
             gc.unfreeze()
 
@@ -155,9 +169,7 @@ class ScanApp(App[int]):
         error = None
         try:
             async for result in self.scan.results():
-                self._inbox.append(result)
-                if self._output is not None:
-                    self._output.write(result)
+                await self.pipeline.put(result)
                 if len(self._inbox) % 128 == 0:
                     # A queue that is never empty never suspends this loop: let keys and repaints in.
                     await asyncio.sleep(0)
@@ -171,7 +183,8 @@ class ScanApp(App[int]):
             return
         # At most MAX_BATCH per turn: a burst of tens of thousands is applied in slices with keys and repaints
         # in between (the next slice is queued behind whatever the user pressed meanwhile).
-        batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
+        batch = self._inbox[:MAX_BATCH]
+        del self._inbox[:MAX_BATCH]  # the same list: the pipeline's sink appends to it
         if self._inbox:
             self.call_later(self.flush)
         self._apply(batch)
@@ -188,7 +201,7 @@ class ScanApp(App[int]):
 
     def _apply(self, batch: list[EndpointResult]) -> None:
         """Results into the view and the header counts; rows replaced (a re-probe, or new host-level findings when
-        another port of the host answered) move their counts."""
+        another port of the host answered: the pipeline sends the row again) move their counts."""
         fresh = [r.key for r in batch if r.key not in self.view.results]
         for old, new in self.view.add(batch):
             self.tally.replace(old, new)
@@ -210,8 +223,8 @@ class ScanApp(App[int]):
         if not summary:  # the app is closing: a timer or a queued flush may still fire after the widgets are gone
             return
         end = self._ended if self._ended is not None else self.clock()
-        silent = self.tally.by_state["filtered"]
-        closed = self.tally.by_state["closed"]
+        silent = self.tally.counts.states["filtered"]
+        closed = self.tally.counts.states["closed"]
         shown = "shown" if self.view.filter.show_silent else "hidden, a shows"
         sort = "arrival order"
         if self.view.sort_column:
@@ -224,7 +237,7 @@ class ScanApp(App[int]):
             verdicts=self.tally.verdict_line(),
             severities=self.tally.severity_line(),
             hidden=f"silent {silent}  closed {closed} ({shown})"
-            + (f"  errors {self.tally.by_state['error']}" if self.tally.by_state["error"] else ""),
+            + (f"  errors {self.tally.counts.states['error']}" if self.tally.counts.states["error"] else ""),
             view=f"{len(self.view):,} rows   filter: {self.view.filter.describe()}   sort: {sort}",
         )
 
@@ -315,18 +328,16 @@ class ScanApp(App[int]):
 
     @work(group="reprobe")
     async def _reprobe_one(self, old: EndpointResult) -> None:
-        new = await self.scan.reprobe(old.endpoint)
-        self.post_message(Reprobed(old, new))
+        probed = await self.scan.reprobe(old.endpoint)
+        shown = self.view.results.get(old.key, old)  # what the table shows now
+        new = await self.pipeline.replace(shown, probed)
+        self.post_message(Reprobed(shown, new))
 
     @on(Reprobed)
     def _reprobed(self, message: Reprobed) -> None:
-        self.flush()  # the scan's own result for this endpoint, if still buffered, goes in first
-        new = message.new
-        old = self.view.results.get(new.key, message.old)
-        if self._output is not None:
-            self._output.write(new)
-        self._apply([new])
-        changed = changes(old, self.view.results[new.key])  # both with their host-level findings
+        self.flush()  # the new row (and the rows of its host it changed) wait in the inbox
+        new = self.view.results[message.new.key]
+        changed = changes(message.old, new)  # both with their host-level findings
         self.last_changes[new.key] = changed
         self.table.grow_widths([new])
         self.table.rows_changed()

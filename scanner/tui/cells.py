@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from scanner.model import SEVERITY_RANK, EndpointResult, TranscriptLine
+from scanner.tally import SILENT_STATES, VERDICT_ORDER, verdict_label, verdict_order
 from scanner.untrusted import for_terminal
 
 
@@ -43,22 +44,12 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 
-# Endpoints in these states answered nothing useful: counted in the header, listed only on request.
-SILENT_STATES = frozenset({"closed", "filtered"})
-
 GOOD, BAD, WARN, DIM = "green", "bold red", "yellow", "dim"
 
-VERDICT_CELLS: dict[str, Cell] = {
-    "accepted": Cell("✗ ACCEPTED", BAD),
-    "refused": Cell("✓ refused", GOOD),
-    "inconclusive": Cell("? inconclusive", WARN),
-    "not_tested": Cell("- not tested", DIM),
-    "not_applicable": Cell("- n/a", DIM),
-}
-# Verdicts in the order a filter key cycles through them (None = all).
-VERDICT_FILTERS: tuple[str | None, ...] = (None, "accepted", "inconclusive", "refused", "not_tested", "not_applicable")
-# Sorting by verdict puts the worst first.
-VERDICT_RANK: dict[str, int] = {"accepted": 0, "inconclusive": 1, "not_tested": 2, "refused": 3, "not_applicable": 4}
+# The verdicts' words are scanner.tally's; the TUI adds colour only.
+VERDICT_STYLES: dict[str, str] = {"accepted": BAD, "refused": GOOD, "inconclusive": WARN}
+# Verdicts in the order a filter key cycles through them (None = all), worst first.
+VERDICT_FILTERS: tuple[str | None, ...] = (None, *VERDICT_ORDER)
 
 STARTTLS_CELLS: dict[str, Cell] = {
     "ok": Cell("✓ ok", GOOD),
@@ -104,7 +95,11 @@ def software_cell(r: EndpointResult) -> Cell:
 
 
 def plaintext_cell(r: EndpointResult) -> Cell:
-    return VERDICT_CELLS.get(r.plaintext_login.verdict, Cell(f"? {for_terminal(r.plaintext_login.verdict)}", WARN))
+    verdict = r.plaintext_login.verdict
+    return Cell(
+        for_terminal(verdict_label(verdict).short),
+        VERDICT_STYLES.get(verdict, DIM if verdict in VERDICT_ORDER else WARN),
+    )
 
 
 def starttls_cell(r: EndpointResult) -> Cell:
@@ -200,7 +195,7 @@ SORT_KEYS: dict[str, Callable[[EndpointResult], object]] = {
     "protocol": lambda r: (r.protocol, r.transport, _address_key(r.address), r.port),
     "transport": lambda r: (r.transport, _address_key(r.address), r.port),
     "software": lambda r: ((r.software or "~").lower(), _address_key(r.address), r.port),
-    "plaintext": lambda r: (VERDICT_RANK.get(r.plaintext_login.verdict, 9), _address_key(r.address), r.port),
+    "plaintext": lambda r: (verdict_order(r.plaintext_login.verdict), _address_key(r.address), r.port),
     "starttls": lambda r: (starttls_cell(r).text, _address_key(r.address), r.port),
     "certificate": lambda r: (-len(certificate_problems(r)), certificate_cell(r).text, _address_key(r.address)),
     "tls": lambda r: ((r.tls.version or "~") if r.tls else "~", _address_key(r.address), r.port),

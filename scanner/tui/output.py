@@ -1,16 +1,10 @@
-"""Append results to the -o JSON Lines file as they arrive, one flushed line each, so quitting loses nothing."""
+"""The -o JSON Lines file of a TUI scan: a sink of the result pipeline, lines written as rows arrive, so quitting
+loses nothing."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from scanner.model import EndpointResult, ScanInfo
-
-
-class ResultSink(Protocol):
-    def write(self, result: EndpointResult) -> None: ...
-
-    def close(self) -> None: ...
+from scanner.model import ScanInfo
+from scanner.pipeline import ResultSink
 
 
 def open_output(path: str, scan: ScanInfo | None = None) -> ResultSink:

@@ -1,59 +1,47 @@
-"""Counts for the header: done/total, rate, ETA, and how many endpoints per verdict, severity and state.
+"""The header's lines: done/total, rate, ETA, and the counts of scanner.tally (plaintext-login verdicts of the
+endpoints that answered, findings by severity, states), worded with its labels.
 
-Pure and incremental (add / replace), so the header costs nothing per row even at tens of thousands of endpoints.
+Incremental (add / replace), so the header costs nothing per row even at tens of thousands of endpoints.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from scanner.model import SEVERITIES, EndpointResult
-from scanner.tui.cells import SILENT_STATES, format_duration
+from scanner.tally import SILENT_STATES, VERDICT_ORDER, Counts, verdict_label
+from scanner.tui.cells import format_duration
+
+# The verdicts that matter always show; the others only when some endpoint has them.
+_ALWAYS = ("accepted", "inconclusive", "refused")
 
 
 @dataclass
 class Tally:
     done: int = 0
-    by_state: Counter[str] = field(default_factory=Counter)
-    by_verdict: Counter[str] = field(default_factory=Counter)
-    by_severity: Counter[str] = field(default_factory=Counter)
-
-    def _count(self, r: EndpointResult, sign: int) -> None:
-        self.by_state[r.state] += sign
-        if r.state not in SILENT_STATES:
-            self.by_verdict[r.plaintext_login.verdict] += sign
-            self.by_severity[r.worst_severity or "none"] += sign
+    counts: Counts = field(default_factory=Counts)
 
     def add(self, r: EndpointResult) -> None:
         self.done += 1
-        self._count(r, 1)
+        self.counts.add(r)
 
     def replace(self, old: EndpointResult, new: EndpointResult) -> None:
-        """A re-probe: the endpoint is still done once, its counts move."""
-        self._count(old, -1)
-        self._count(new, 1)
+        """A re-probe, or host findings that came with another port: the endpoint is still done once, its counts
+        move."""
+        self.counts.replace(old, new)
 
     @property
     def silent(self) -> int:
-        return sum(self.by_state[s] for s in SILENT_STATES)
+        return sum(self.counts.states[s] for s in SILENT_STATES)
 
     def verdict_line(self) -> str:
-        order = ("accepted", "inconclusive", "refused", "not_tested", "not_applicable")
-        words = {
-            "accepted": "✗ accepted",
-            "inconclusive": "? inconclusive",
-            "refused": "✓ refused",
-            "not_tested": "- not tested",
-            "not_applicable": "- n/a",
-        }
-        # The three verdicts that matter always show; the others only when some endpoint has them.
-        shown = [v for v in order if v in ("accepted", "inconclusive", "refused") or self.by_verdict[v]]
-        return "  ".join(f"{words[v]} {self.by_verdict[v]}" for v in shown)
+        verdicts = self.counts.verdicts
+        shown = [v for v in VERDICT_ORDER if v in _ALWAYS or verdicts[v]]
+        return "  ".join(f"{verdict_label(v).short} {verdicts[v]}" for v in shown)
 
     def severity_line(self) -> str:
-        parts = [f"{s} {self.by_severity[s]}" for s in SEVERITIES]
-        parts.append(f"none {self.by_severity['none']}")
+        parts = [f"{s} {self.counts.findings[s]}" for s in SEVERITIES]
+        parts.append(f"(endpoints without any: {self.counts.clean})")
         return "  ".join(parts)
 
 

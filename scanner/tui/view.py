@@ -18,9 +18,7 @@ Key = tuple[str, int]
 
 class ResultView:
     def __init__(self) -> None:
-        self.results: dict[Key, EndpointResult] = {}  # every result received, arrival order, with host findings
-        self._probed: dict[Key, EndpointResult] = {}  # the same as the probe gave them (host findings recomputed)
-        self._hosts: dict[str, dict[Key, None]] = {}  # address -> its endpoints
+        self.results: dict[Key, EndpointResult] = {}  # every result received, arrival order
         self.filter = ViewFilter()
         self._no_text = self.filter
         self.sort_column: str | None = None  # None: arrival order
@@ -43,7 +41,7 @@ class ResultView:
         return list(reversed(self._rows)) if self.reverse else list(self._rows)
 
     def cells(self, r: EndpointResult) -> tuple[Cell, ...]:
-        """The cells of r's endpoint as the view holds it (a result as probed may lack its host-level findings)."""
+        """The cells of r's endpoint as the view holds it (its latest row)."""
         cells = self._cells.get(r.key)
         if cells is None:
             cells = self._cells[r.key] = row_cells(self.results.get(r.key, r))
@@ -65,23 +63,9 @@ class ResultView:
     # -- changing ------------------------------------------------------------------------------------------------
 
     def add(self, results: Iterable[EndpointResult]) -> list[tuple[EndpointResult, EndpointResult]]:
-        """Add new results; a result for an endpoint already known replaces it. Returns the (old, new) replaced.
-
-        Rows carry the host-level findings (several ports of one host, scanner.verdicts.host) as the table and the
-        reports do: each arrival judges its host again, so rows already shown may be replaced with new findings."""
-        arrived: dict[Key, EndpointResult] = {}
-        for r in results:
-            arrived[r.key] = self._probed[r.key] = r
-            self._hosts.setdefault(r.address, {})[r.key] = None
-        for address in {r.address for r in arrived.values()}:
-            ports = self._hosts[address]
-            if len(ports) < 2:
-                continue
-            from scanner.verdicts.host import with_host_findings  # certificate analysis: imported when needed
-
-            for judged in with_host_findings(self._probed[k] for k in ports):
-                if judged.key in arrived or judged != self.results.get(judged.key):
-                    arrived[judged.key] = judged
+        """Add new results; a result for an endpoint already known replaces it (a re-probe, or the row again with the
+        host findings another port of its host brought: scanner.pipeline). Returns the (old, new) replaced."""
+        arrived = {r.key: r for r in results}
         replaced = []
         for r in arrived.values():
             old = self.results.get(r.key)

@@ -1,10 +1,15 @@
 """Host-level findings: rules that need several ports of one host (endpoints grouped by address).
 
-Streamed JSON Lines hold each endpoint's own findings as soon as it is done; host-level findings are added wherever a
-whole scan is in hand (the table, the JSON array, reports, diffs, policy checks), all through ``with_host_findings``.
+They are computed in one place for a scan: ``HostJudge``, which the result pipeline (scanner.pipeline) runs on every
+row as it arrives, so the results file, stdout, the table, validation and the TUI all get the same findings. A file
+read back (reports, diffs, policy checks, baselines) goes through ``with_host_findings``, the same rules over the
+whole file: files written before the pipeline, and scans resumed across runs, get them too (rows that already carry
+them are left as they are).
 
 A host rule takes the results of one host and yields ``(endpoint, finding)`` pairs for the endpoints the finding
-concerns. To add one, write the function beside the verdicts it belongs to and append it to ``HOST_RULES``.
+concerns; it only ever concerns an open endpoint, and it reads the other rows of the host (open, error, and the
+state of its implicit-TLS ports). To add one, write the function beside the verdicts it belongs to and append it to
+``HOST_RULES``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from scanner.model import EndpointResult, Finding
+from scanner.model import Endpoint, EndpointResult, Finding
 from scanner.verdicts.certificate_host import differing_certificates, implicit_tls_missing
 from scanner.verdicts.submission_host import submission_465_missing, submission_certificate_mismatch
 
@@ -47,9 +52,77 @@ def with_host_findings(results: Iterable[EndpointResult]) -> list[EndpointResult
     it again on its own output changes nothing)."""
     results = list(results)
     extra = host_findings(results)
-    out: list[EndpointResult] = []
-    for result in results:
-        have = {f.id for f in result.findings}
-        added = tuple(f for f in extra.get(result.key, ()) if f.id not in have)
-        out.append(dataclasses.replace(result, findings=result.findings + added) if added else result)
-    return out
+    return [with_findings(result, extra.get(result.key, ())) for result in results]
+
+
+def with_findings(result: EndpointResult, host: Sequence[Finding]) -> EndpointResult:
+    """``result`` with the host findings ``host`` added, those it already has (by id) left out."""
+    have = {f.id for f in result.findings}
+    added = tuple(f for f in host if f.id not in have)
+    return dataclasses.replace(result, findings=result.findings + added) if added else result
+
+
+HostFindings = dict[tuple[str, int], tuple[Finding, ...]]
+Changes = dict[tuple[str, int], tuple[tuple[Finding, ...], tuple[Finding, ...]]]  # key -> (before, after)
+
+
+class HostJudge:
+    """Host findings while results arrive. ``add`` records a row and judges its host again; it returns the host
+    findings of every endpoint of that host whose host findings changed, before and after (the new row's included
+    when it has any).
+
+    Memory stays flat on large ranges: a host's rows are judged only once one of them is open, rows of open and
+    failed endpoints are kept without their transcripts, other ports only as (port, protocol, state) and only on
+    their implicit-TLS ports (the only silent ones a rule reads)."""
+
+    def __init__(self, rules: Sequence[HostRule] = HOST_RULES) -> None:
+        self.rules = rules
+        self._rows: dict[str, dict[int, EndpointResult]] = {}  # address -> port -> open/error row, no transcript
+        # address -> (port, protocol, state) of its implicit-TLS ports that did not answer: a dead /16 has 131,072
+        self._silent: dict[str, list[tuple[int, str, str]]] = {}
+        self._given: HostFindings = {}  # the host findings each endpoint has now
+
+    def add(self, result: EndpointResult) -> Changes:
+        address, port = result.key
+        if result.state in ("open", "error"):
+            self._rows.setdefault(address, {})[port] = dataclasses.replace(result, transcript=())
+            self._forget_silent(address, port)
+        else:
+            self._rows.get(address, {}).pop(port, None)
+            if result.transport == "implicit":
+                self._forget_silent(address, port)
+                self._silent.setdefault(address, []).append((port, result.protocol, result.state))
+        if not any(r.state == "open" for r in self._rows.get(address, {}).values()):
+            return self._changed(address, {})
+        rows = [*self._rows[address].values()]
+        rows += [
+            EndpointResult.without_conversation(
+                Endpoint(address, address, port, protocol, "implicit"),  # type: ignore[arg-type]
+                state,  # type: ignore[arg-type]
+            )
+            for port, protocol, state in self._silent.get(address, ())
+        ]
+        return self._changed(address, host_findings(rows, self.rules))
+
+    def row(self, key: tuple[str, int]) -> EndpointResult | None:
+        """The row kept of an open or failed endpoint as it was added (without its transcript)."""
+        return self._rows.get(key[0], {}).get(key[1])
+
+    def _changed(self, address: str, found: dict[tuple[str, int], list[Finding]]) -> Changes:
+        changed: Changes = {}
+        for port in self._rows.get(address, {}):
+            key = (address, port)
+            now = tuple(found.get(key, ()))
+            before = self._given.get(key, ())
+            if now != before:
+                changed[key] = (before, now)
+                if now:
+                    self._given[key] = now
+                else:
+                    self._given.pop(key, None)
+        return changed
+
+    def _forget_silent(self, address: str, port: int) -> None:
+        silent = self._silent.get(address)
+        if silent and any(p == port for p, _, _ in silent):  # a re-probe: the port's earlier row goes
+            silent[:] = [entry for entry in silent if entry[0] != port]

@@ -5,9 +5,6 @@ A guess only: banners can be changed. Unknown software is None, never a made-up 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Sequence
 
 # (substring of the greeting, lower case) -> product name
@@ -28,8 +25,6 @@ EXCHANGE = "Microsoft Exchange"
 DOVECOT = "Dovecot"
 POSTFIX = "Postfix"
 
-_EXCHANGE_BANNER_SUFFIX = re.compile(r"\[([A-Za-z0-9+/=]{8,})\]\s*$")
-
 
 def detect_software(greeting: str | None, capabilities: Sequence[str] = ()) -> str | None:
     if not greeting and not capabilities:
@@ -41,18 +36,3 @@ def detect_software(greeting: str | None, capabilities: Sequence[str] = ()) -> s
     if any(cap.upper().startswith("X-DOVECOT") for cap in capabilities):
         return DOVECOT
     return None
-
-
-def exchange_banner_hostname(greeting: str | None) -> str | None:
-    """Exchange's AppendServerNameInBanner adds [base64(UTF-16LE "Server.Domain")]: decode it, since it leaks."""
-    if not greeting:
-        return None
-    match = _EXCHANGE_BANNER_SUFFIX.search(greeting)
-    if not match:
-        return None
-    try:
-        raw = base64.b64decode(match.group(1), validate=True)
-        name = raw.decode("utf-16-le")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return name if name.isprintable() and "." in name else None

@@ -70,7 +70,7 @@ async def test_scan_of_hostile_servers_prints_only_its_own_words(tmp_path: Path)
         for text in (out, err):
             assert not RAW_LEAKS.search(text.replace("\n", "")), text
             assert "Traceback" not in text and "Warning" not in text and "Error:" not in text, text
-    rows = json.loads(as_json[1])
+    rows = json.loads(as_json[1])["results"]
     assert len(rows) == len(servers)  # a row for every hostile server
     assert all("internal error" not in (r.get("error") or "") for r in rows)
     assert sum(1 for line_ in table[1].splitlines() if "127.0.0.1" in line_) >= len(servers)

@@ -245,7 +245,7 @@ def served() -> Iterator[Served]:
         outcomes = {}
         for scan_id, proc in procs.items():
             out, err = proc.communicate(timeout=300)
-            rows = {row["port"]: row for row in json.loads(out)} if out.strip() else {}
+            rows = {row["port"]: row for row in json.loads(out)["results"]} if out.strip() else {}
             outcomes[scan_id] = Outcome(proc.returncode, err, rows)
         yield Served(
             sha256={name: i.cert.fingerprint(hashes.SHA256()).hex() for name, i in issued.items()},

@@ -35,7 +35,7 @@ def scan_client_ports(address: str) -> dict[int, dict]:
         capture_output=True, text=True, timeout=240, cwd=ROOT, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
-    return {row["port"]: row for row in json.loads(done.stdout)}
+    return {row["port"]: row for row in json.loads(done.stdout)["results"]}
 
 
 def scanned(setup: str, tmp_path_factory, *, own_certificate: bool = False) -> Iterator[tuple[dict, str]]:

@@ -214,7 +214,10 @@ def test_markdown_has_summary_host_tables_findings_and_remediation() -> None:
     md = render_report(results(), "markdown", generated="2025-06-01T10:00:00Z")
     assert "| Hosts | 2 |" in md and "| Endpoints | 6 |" in md
     assert "## mail.example.com" in md and "## imap.example.org" in md
-    assert "| 192.0.2.10:143 | imap/starttls | open | accepted | ok | TLSv1.3 | critical | 2 |" in md
+    # words for people, not the JSON's enum values
+    assert "| 192.0.2.10:143 | imap/starttls | answering | ACCEPTED in clear | works | TLSv1.3 | critical | 2 |" in md
+    for enum_value in ("not_applicable", "not_tested", "not_offered", "| open |", "| accepted |"):
+        assert enum_value not in md
     for _, _, f in ALL_FINDINGS:
         assert f"`{f.id}`" in md
     assert "  - Remediation: Set disable\\_plaintext\\_auth = yes and reload." in md  # _ is emphasis markup

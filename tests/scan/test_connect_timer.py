@@ -23,9 +23,9 @@ def test_the_ceiling_holds_until_enough_answers_are_in():
     timer = ConnectTimer(5.0)
     for _ in range(WARMUP - 1):
         timer.sample(0.001)
-    assert timer.current() == 5.0 and not timer.adaptive
+    assert timer.current() == 5.0 == timer.ceiling
     timer.sample(0.001)
-    assert timer.current() == FLOOR and timer.adaptive  # a LAN's sub-millisecond answers: down to the floor
+    assert timer.current() == FLOOR < timer.ceiling  # a LAN's sub-millisecond answers: down to the floor
 
 
 def test_slow_or_jittery_answers_keep_the_wait_long():
@@ -151,8 +151,8 @@ def test_scan_learns_the_wait_unless_told_not_to(silent_port):
             timeout=60,
             stdin=subprocess.DEVNULL,
         )
-        rows = [json.loads(line) for line in done.stdout.splitlines()]
-        assert len(rows) == 31
+        scan_line, *rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert scan_line["record"] == "scan" and len(rows) == 31
         return next(r for r in rows if r["address"] == "127.0.0.1")
 
     learnt = silent_row()

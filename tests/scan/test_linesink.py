@@ -83,7 +83,7 @@ def test_scan_jsonl_through_a_pipe_keeps_every_line_and_the_summary():
         text=True,
         timeout=120,
     )
-    rows = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(rows) == 9, done.stderr
+    scan_line, *rows = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert '"record":"scan"' in scan_line and len(rows) == 9, done.stderr
     assert "Traceback" not in done.stderr
     assert "9 endpoints" in done.stderr  # the summary after the results is still written

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
-from collections import Counter
 
 from scanner.model import EndpointResult, Finding
 from scanner.scan.progress import Progress, resume_hint
@@ -24,27 +24,29 @@ class Clock:
         return self.now
 
 
-def test_status_counts_rate_and_eta():
+def test_status_counts_and_rate():
     stream, clock = io.StringIO(), Clock()
     progress = Progress(total=10, stream=stream, tty=False, clock=clock)
     for state, severity in [("open", "high"), ("closed", None), ("filtered", None), ("open", "medium")]:
         clock.now += 0.5
-        progress.update(result(state, severity))
-    line = progress.status_line()
-    assert line.startswith("4/10")
-    assert "open 2" in line and "1 high, 1 medium" in line and "2/s" in line and "ETA 3s" in line
+        progress.add(result(state, severity))
+    assert progress.status_text() == "open 2  findings 1 high, 1 medium  2/s"
     progress.close()
     assert stream.getvalue().endswith(
         "4 endpoints in 2.0s (2/s): 2 open, 1 closed, 1 filtered; findings: 1 high, 1 medium\n"
     )
 
 
-def test_summary_takes_the_tables_final_counts():
+def test_a_revised_row_moves_the_counts():
+    """Host findings that came with a later port of the host: the row is revised, counted once, with them."""
     stream, clock = io.StringIO(), Clock()
     progress = Progress(total=1, stream=stream, tty=False, clock=clock)
-    progress.update(result("open", "high"))
+    first = result("open", "high")
+    progress.add(first)
     clock.now += 1
-    progress.close(findings=Counter({"high": 1, "medium": 2}))  # host-level findings added after the stream
+    extra = (Finding("y", "medium", "t", "d", "r"), Finding("z", "medium", "t", "d", "r"))
+    progress.revise(first, dataclasses.replace(first, findings=first.findings + extra))
+    progress.close()
     assert stream.getvalue() == "mailprobe: 1 endpoint in 1.0s (1/s): 1 open; findings: 1 high, 2 medium\n"
 
 
@@ -57,7 +59,7 @@ def test_terminal_line_is_redrawn_while_no_result_arrives():
     """A slow server sends nothing for seconds: the line (elapsed time) is still redrawn, by rich's refresh."""
     stream = Terminal()
     progress = Progress(total=4, stream=stream, interval=0.1)
-    progress.update(result("open"))
+    progress.add(result("open"))
     before = stream.getvalue().count("\r") + stream.getvalue().count("\x1b[")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and stream.getvalue().count("\r") + stream.getvalue().count("\x1b[") < before + 4:
@@ -73,7 +75,7 @@ def test_not_a_terminal_is_quiet_until_the_summary():
     stream, clock = io.StringIO(), Clock()
     progress = Progress(total=lambda: None, stream=stream, tty=False, clock=clock)
     for _ in range(100):
-        progress.update(result("filtered"))
+        progress.add(result("filtered"))
     assert stream.getvalue() == ""
     clock.now += 4
     progress.close(note=resume_hint("out.jsonl"))
@@ -88,6 +90,6 @@ def test_the_bar_leaves_stdout_alone(capsys):
 
     progress = Progress(total=2, stream=Terminal(), interval=0.1)
     sys.stdout.write('{"port": 143}\n')
-    progress.update(result("open"))
+    progress.add(result("open"))
     progress.close()
     assert capsys.readouterr().out == '{"port": 143}\n'

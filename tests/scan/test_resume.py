@@ -104,8 +104,9 @@ def test_sigkill_midway_then_resume_completes_without_repeats(tmp_path, workers)
     assert len(keys) == len(set(keys)) == 200  # 50 addresses x 4 ports, each exactly once
     assert after[: len(first)] == first  # the first run's lines are kept as they were
     assert {row["state"] for row in after} == {"closed"}
-    # the resumed run printed only the endpoints it scanned
-    assert len(done.stdout.splitlines()) == 200 - len(first)
+    # the resumed run printed only the endpoints it scanned, after the scan line it continues
+    scan_line, *printed = done.stdout.splitlines()
+    assert json.loads(scan_line)["resumed"] is True and len(printed) == 200 - len(first)
 
 
 def test_resume_after_a_kill_cut_the_write_just_before_a_newline(tmp_path):
@@ -129,4 +130,23 @@ def test_resume_after_a_kill_cut_the_write_just_before_a_newline(tmp_path):
     keys = [(row["address"], row["port"]) for row in after]
     assert len(keys) == len(set(keys)) == 200  # each endpoint exactly once: none repeated, none lost
     assert after[:60] == [json.loads(row) for row in kept]
-    assert len(done.stdout.splitlines()) == 140  # only the endpoints without a row were probed
+    assert len(done.stdout.splitlines()) == 1 + 140  # the scan line, then only the endpoints without a row
+
+
+def test_resume_of_a_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """A typo in --resume must not silently start a new scan: one line naming the file, exit 2, nothing scanned."""
+    missing = tmp_path / "no-such.jsonl"
+    done = subprocess.run(
+        scan_cmd(missing, [1, 2, 3, 4], "--resume", str(missing)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"mailprobe: error: --resume {missing}: no such file; --resume completes a scan written with -o FILE "
+        f"(to start one: -o {missing})"
+    ]
+    assert done.stdout == "" and not missing.exists()

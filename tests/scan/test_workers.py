@@ -100,7 +100,9 @@ def scan_rows(*args: str) -> list[dict]:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    scan_line, *rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert scan_line["record"] == "scan"  # stdout is a results file: the scan line, then the rows
+    return rows
 
 
 def summary(row: dict) -> tuple:

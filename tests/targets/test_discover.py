@@ -226,6 +226,7 @@ def test_the_syn_scanner_feeds_open_ports_to_the_probe_as_it_finds_them(tool_nam
         watchdog.start()
         try:
             assert scan.stdout is not None and scan.stderr is not None
+            header = scan.stdout.readline()  # the scan line, written before the scan starts
             first = scan.stdout.readline()
             still_scanning = children_named(scan.pid, tool)
             rest = scan.stdout.read()
@@ -240,6 +241,7 @@ def test_the_syn_scanner_feeds_open_ports_to_the_probe_as_it_finds_them(tool_nam
     assert scan.returncode == 0, errors
     assert first, errors
     assert still_scanning, f"the first row came only after {tool} had ended: results were not streamed"
+    assert json.loads(header)["record"] == "scan", header
     rows = [json.loads(line) for line in [first, *rest.splitlines()]]
     assert sorted(r["address"] for r in rows) == sorted(LIVE), errors  # found, and nothing else has a row
     assert all(r["state"] == "open" and r["plaintext_login"]["verdict"] == "refused" for r in rows)

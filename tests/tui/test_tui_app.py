@@ -64,7 +64,8 @@ async def test_rows_appear_as_endpoints_answer_and_silent_ones_are_counted() -> 
         text = summary(app)
         assert "FINISHED  10/10 (100%)" in text
         assert "silent 1  closed 1 (hidden" in text
-        assert "✗ accepted 3" in text and "critical 3" in text
+        # findings are counted, not endpoints (as the table and stderr count them): 127.0.0.5 has two critical ones
+        assert "✗ ACCEPTED 3" in text and "critical 4  high 2  medium 1" in text and "without any: 2" in text
         assert "targets: 127.0.0.2-11" in text
         await pilot.press("a")
         await until(pilot, lambda: len(screen_rows(app)) == 10)
@@ -139,7 +140,7 @@ async def test_reprobe_shows_what_changed() -> None:
         assert any("plaintext login: accepted -> refused" in n.message for n in app._notifications)
         await pilot.press("escape")
         assert "✓ refused" in screen_rows(app)[1]
-        assert "✗ accepted 2" in summary(app) and "10/10" in summary(app)
+        assert "✗ ACCEPTED 2" in summary(app) and "10/10" in summary(app)
 
 
 async def test_reprobe_host_probes_every_port_of_that_address() -> None:
@@ -264,6 +265,28 @@ async def test_worst_column_stays_in_view_at_160_columns() -> None:
         assert table.render_line(0).text.rstrip().endswith("Worst") and table.render_line(0).text.startswith("Host")
 
 
+async def test_a_cut_certificate_cell_never_runs_into_worst_at_160_columns() -> None:
+    """The Certificate cell cut by the right edge ends with an ellipsis and two blanks before Worst, at every
+    sideways position (it used to end mid-word against Worst: "self-si✓ none")."""
+    bad = cert(days_left=-3, trusted=False, self_signed=True, name_match=False)
+    long_name = "a-very-long-host-name-that-fills-its-column.mail.example.com"
+    rows = [
+        result(i, 143, name=long_name, software="Microsoft Exchange Server 2019 CU14", certificate=bad) for i in (2, 3)
+    ]
+    app, _ = make_app(rows)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await until(pilot, lambda: app.state == "finished" and len(screen_rows(app)) == 2)
+        table = app.query_one(ResultsTable)
+        worst_at = 160 - table.widths[-1] - 2
+        assert table.render_line(1).text[:worst_at].rstrip().endswith("…")  # at the start, Certificate is cut
+        for _ in range(8):
+            for y in (1, 2):
+                line = table.render_line(y).text
+                assert line[worst_at - 2 : worst_at] == "  " and line[worst_at:].startswith("✓ none"), line
+            await pilot.press("right")
+            await pilot.pause()
+
+
 async def test_host_level_findings_reach_rows_and_header_counts() -> None:
     # 143 answers first; 993 of the same host shows another certificate: both rows get the info finding (as in the
     # table and reports) and the header counts them once each, not as a third endpoint.
@@ -273,7 +296,7 @@ async def test_host_level_findings_reach_rows_and_header_counts() -> None:
         await until(pilot, lambda: app.state == "finished")
         await until(pilot, lambda: "FINISHED  2/2 (100%)" in summary(app))
         assert all("cert-differs-across-ports" in {f.id for f in r.findings} for r in app.view.results.values())
-        assert "info 2  none 0" in summary(app), summary(app)
+        assert "info 2  (endpoints without any: 0)" in summary(app), summary(app)
         assert [row.split()[-2:] for row in screen_rows(app)] == [["i", "info"], ["i", "info"]], screen_rows(app)
 
 

@@ -121,11 +121,13 @@ def test_tally_and_progress_line() -> None:
     for r in rows:
         tally.add(r)
     assert tally.done == 10 and tally.silent == 2
-    assert tally.by_verdict["accepted"] == 3
+    assert tally.counts.verdicts["accepted"] == 3
     tally.replace(
         rows[1], replace(rows[1], plaintext_login=replace(rows[1].plaintext_login, verdict="refused"), findings=())
     )
-    assert tally.done == 10 and tally.by_verdict["accepted"] == 2 and tally.by_verdict["refused"] == 5
+    verdicts = tally.counts.verdicts
+    assert tally.done == 10 and verdicts["accepted"] == 2 and verdicts["refused"] == 5  # of the 8 that answered
+    assert tally.verdict_line() == "✗ ACCEPTED 2  ? inconclusive 1  ✓ refused 5"
     assert progress_line(500, 1000, 10.0, "running") == "RUNNING  500/1,000 (50%)  50/s  ETA 00:10"
     assert progress_line(3, None, 0.0, "paused") == "PAUSED  3/?  0/s  ETA --:--"
     assert progress_line(1000, 1000, 3725.0, "finished").endswith("took 1:02:05")

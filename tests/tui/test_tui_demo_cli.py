@@ -22,6 +22,6 @@ def test_demo_list(capsys) -> None:
 
 def test_demo_plain_output_has_every_server_with_its_verdict(capsys) -> None:
     assert main(["demo", "--fast", "--no-tui", "--format", "json"]) == 0
-    rows = [EndpointResult.from_dict(item) for item in json.loads(capsys.readouterr().out)]
+    rows = [EndpointResult.from_dict(item) for item in json.loads(capsys.readouterr().out)["results"]]
     verdicts = {r.name.split(".")[0]: r.plaintext_login.verdict for r in rows}
     assert verdicts == EXPECTED_VERDICT

@@ -67,7 +67,7 @@ async def test_demo_servers_through_the_app(demo: Demo) -> None:
         key = app.view.row(index).key
         await until(pilot, lambda: key in app.last_changes, timeout=15)
         assert "plaintext login: accepted -> refused" in app.last_changes[key]
-        assert "✗ accepted 3" in str(app.query_one("#summary").render())
+        assert "✗ ACCEPTED 3" in str(app.query_one("#summary").render())
 
 
 async def test_demo_detail_explains_and_a_certificate_fix_shows(demo: Demo) -> None:

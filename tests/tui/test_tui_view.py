@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
-from scanner.model import EndpointResult
 from scanner.tui.cells import SORT_KEYS, ViewFilter
 from scanner.tui.view import ResultView
-from tests.tui.tui_fakes import ACCEPTED, cert, demo_like, result
+from tests.tui.tui_fakes import ACCEPTED, demo_like, result
 
 
 def addresses(view: ResultView) -> list[str]:
@@ -80,20 +78,3 @@ def test_host_sort_is_numeric_for_addresses() -> None:
     view.add([result(10), result(9), result(100)])
     view.set_sort("host")
     assert addresses(view) == ["127.0.0.9", "127.0.0.10", "127.0.0.100"]
-
-
-def test_rows_get_host_level_findings_as_other_ports_of_the_host_arrive() -> None:
-    def ids(r: EndpointResult) -> set[str]:
-        return {f.id for f in r.findings}
-
-    view = ResultView()
-    imap = result(7, 143)
-    other = dataclasses.replace(cert(subject="CN=other.example.test"), sha256="cd" * 32)
-    imaps = result(7, 993, certificate=other)
-    view.add([imap])
-    assert "cert-differs-across-ports" not in ids(view.results[imap.key])
-    replaced = view.add([imaps])  # the second port shows another certificate: both rows say so, as in the table
-    assert [old.key for old, _ in replaced] == [imap.key]
-    assert all("cert-differs-across-ports" in ids(view.results[r.key]) for r in (imap, imaps))
-    view.add([result(7, 993)])  # re-probed after the fix: one certificate again, the finding goes away
-    assert not any("cert-differs-across-ports" in ids(view.results[r.key]) for r in (imap, imaps))

@@ -173,10 +173,22 @@ class ResultsTable(ScrollView, can_focus=True):
             return Strip.join([strip.crop_extend(0, fixed, base), moving])
         last = total - pinned  # where Worst starts in the full row
         start = fixed + scroll_x
-        end = min(start + width - fixed - pinned, last)
-        moving = strip.crop_extend(start, max(end, start), base)
+        # a gap always separates the moving columns from Worst, and a cell cut by the edge says so with an ellipsis
+        end = max(min(start + width - fixed - pinned - GAP, last), start)
+        moving = strip.crop_extend(start, end, base)
+        if end > start and self._cuts_a_cell(end) and strip.crop(end - 1, end).text.strip():
+            moving = Strip.join([moving.crop(0, end - start - 1), Strip([Segment("…", _style_at(strip, end - 1))])])
         gap = Strip.blank(width - fixed - pinned - moving.cell_length, base)
         return Strip.join([strip.crop_extend(0, fixed, base), moving, gap, strip.crop_extend(last, total, base)])
+
+    def _cuts_a_cell(self, x: int) -> bool:
+        """Whether an edge at x (in the full row) falls inside a column's text rather than on a gap or a boundary."""
+        edge = 0
+        for width in self.widths:
+            if edge < x < edge + width:
+                return True
+            edge += width + GAP
+        return False
 
     def _header_strip(self, base: Style) -> Strip:
         header = base + self.get_component_rich_style("results-table--header")
@@ -228,6 +240,12 @@ class ResultsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+
+def _style_at(strip: Strip, x: int) -> Style | None:
+    """The style of the cell at x of a strip (so an ellipsis put there keeps the cell's colour)."""
+    segments = list(strip.crop(x, x + 1))
+    return segments[0].style if segments else None
 
 
 def _fit(text: str, width: int) -> str:

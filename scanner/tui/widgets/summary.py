@@ -1,4 +1,4 @@
-"""The header: what is scanned with which options, progress, and counts by verdict and severity."""
+"""The header: what is scanned with which options, progress, and counts by verdict and of findings by severity."""
 
 from __future__ import annotations
 
@@ -24,6 +24,6 @@ class ScanSummary(Static):
         text.append(f"targets: {targets}  options: {options}\n")
         text.append(progress, style="bold")
         text.append(f"  {hidden}\n")
-        text.append(f"login in clear: {verdicts}   worst severity: {severities}\n")
+        text.append(f"login in clear: {verdicts}   findings: {severities}\n")
         text.append(f"view: {view}", style="dim")
         self.update(text)
