@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from scanner.model import EndpointResult
@@ -29,14 +29,16 @@ Key = tuple[str, int]
 class ResultSink(Protocol):
     """What consumes results. ``add``: an endpoint's first row; ``revise``: a later row of an endpoint already added
     (``old`` as it was given, possibly without its transcript): host findings that came with another port of the
-    host, or a re-probe. ``drain``: wait while the consumer is behind (a pipe with a slow reader), so the scan slows
-    down instead of piling rows up. ``aclose``: the stream ended (finished, stopped or interrupted)."""
+    host, or a re-probe. ``drain``: what to await while the consumer is behind (a pipe with a slow reader), so the
+    scan slows down instead of piling rows up; None when there is nothing to wait for (most sinks, always: a call per
+    row and sink, so no coroutine is made for nothing). ``aclose``: the stream ended (finished, stopped or
+    interrupted)."""
 
     def add(self, result: EndpointResult) -> None: ...
 
     def revise(self, old: EndpointResult, new: EndpointResult) -> None: ...
 
-    async def drain(self) -> None: ...
+    def drain(self) -> Awaitable[None] | None: ...
 
     async def aclose(self) -> None: ...
 
@@ -50,8 +52,8 @@ class Sink:
     def revise(self, old: EndpointResult, new: EndpointResult) -> None:
         self.add(new)
 
-    async def drain(self) -> None:
-        pass
+    def drain(self) -> Awaitable[None] | None:
+        return None
 
     async def aclose(self) -> None:
         pass
@@ -66,20 +68,31 @@ class ResultPipeline:
     async def run(self, results: AsyncIterable[EndpointResult]) -> None:
         """Feed every result of the stream to the sinks; the sinks are closed however the stream ends."""
         try:
-            async for result in results:
-                await self.put(result)
+            async for result in results:  # put(), inline: a dead /16 has 262,144 rows, each one costs here
+                self._hand_on(result)
+                for sink in self.sinks:
+                    if (waiting := sink.drain()) is not None:
+                        await waiting
         finally:
             await self.aclose()
 
     async def put(self, result: EndpointResult) -> None:
         """A new endpoint's row."""
+        self._hand_on(result)
+        await self._drain()
+
+    def _hand_on(self, result: EndpointResult) -> None:
         judged, revised = self._judged(result)
         for sink in self.sinks:
             sink.add(judged)
-            for old, new in revised:
+        for old, new in revised:
+            for sink in self.sinks:
                 sink.revise(old, new)
+
+    async def _drain(self) -> None:
         for sink in self.sinks:
-            await sink.drain()
+            if (waiting := sink.drain()) is not None:
+                await waiting
 
     async def replace(self, old: EndpointResult, result: EndpointResult) -> EndpointResult:
         """An endpoint probed again (``old``: its row as the sinks have it); returns the new row as judged."""
@@ -88,34 +101,36 @@ class ResultPipeline:
             sink.revise(old, judged)
             for before, after in revised:
                 sink.revise(before, after)
-        for sink in self.sinks:
-            await sink.drain()
+        await self._drain()
         return judged
 
     async def aclose(self) -> None:
         for sink in self.sinks:
             await sink.aclose()
 
-    def _judged(self, result: EndpointResult) -> tuple[EndpointResult, list[tuple[EndpointResult, EndpointResult]]]:
+    def _judged(self, result: EndpointResult) -> tuple[EndpointResult, Sequence[tuple[EndpointResult, EndpointResult]]]:
         if self._judge is None:
             from scanner.verdicts.host import HostJudge  # certificate analysis: not before the first result
 
             self._judge = HostJudge()
+        changes = self._judge.add(result)
+        if result.state == "open":
+            self._lines[result.key] = zlib.compress(result.to_json().encode(), 1)
+        elif self._lines:
+            self._lines.pop(result.key, None)
+        if not changes:
+            return result, ()
         from scanner.verdicts.host import with_findings
 
         own = result
         revised: list[tuple[EndpointResult, EndpointResult]] = []
-        for key, (before, after) in self._judge.add(result).items():
+        for key, (before, after) in changes.items():
             if key == result.key:
                 own = with_findings(result, after)
                 continue
             kept = self._judge.row(key)
             if kept is not None:
                 revised.append((with_findings(kept, before), with_findings(self._full(key), after)))
-        if result.state == "open":
-            self._lines[result.key] = zlib.compress(result.to_json().encode(), 1)
-        else:
-            self._lines.pop(result.key, None)
         return own, revised
 
     def _full(self, key: Key) -> EndpointResult:

@@ -31,7 +31,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -96,8 +96,8 @@ class JsonlWriter:
     def revise(self, old: EndpointResult, new: EndpointResult) -> None:
         self.write(new)
 
-    async def drain(self) -> None:
-        pass
+    def drain(self) -> None:
+        return None  # lines go out at the end of the loop's turn; nothing to wait for
 
     async def aclose(self) -> None:
         self.close()
@@ -158,7 +158,8 @@ class JsonlStream:
 
         self._pipe = await LineSink.for_stream(self.stream)
         self._put(scan_line(self.scan))
-        await self.drain()
+        if (waiting := self.drain()) is not None:
+            await waiting
         return self
 
     def add(self, result: EndpointResult) -> None:
@@ -170,18 +171,20 @@ class JsonlStream:
     def _put(self, line: str) -> None:
         self._pending.append(for_json(line) + "\n")
 
-    async def drain(self) -> None:
+    def drain(self) -> Awaitable[None] | None:
+        """A terminal or a file takes the lines at once; a pipe is awaited (its reader sets the pace)."""
+        if not self._pending:
+            return None
         lines, self._pending = "".join(self._pending), []
-        if not lines:
-            return
         if self._pipe is not None:
-            await self._pipe.write(lines)
-        else:
-            self.stream.write(lines)
-            self.stream.flush()
+            return self._pipe.write(lines)
+        self.stream.write(lines)
+        self.stream.flush()
+        return None
 
     async def aclose(self) -> None:
-        await self.drain()
+        if (waiting := self.drain()) is not None:
+            await waiting
         if self._pipe is not None:
             pipe, self._pipe = self._pipe, None
             with contextlib.suppress(BrokenPipeError):

@@ -75,21 +75,22 @@ class Progress:
     def add(self, result: EndpointResult) -> None:
         self.done += 1
         self.counts.add(result)
-        self._redraw()
+        if self._bar is not None:
+            self._redraw()
 
     def revise(self, old: EndpointResult, new: EndpointResult) -> None:
         self.counts.replace(old, new)
-        self._redraw()
+        if self._bar is not None:
+            self._redraw()
 
-    async def drain(self) -> None:
-        pass
+    def drain(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         self.stop()  # the bar leaves the terminal before anything else is printed
 
     def _redraw(self) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, total=self.total, status=self.status_text())
+        self._bar.update(self._task, completed=self.done, total=self.total, status=self.status_text())
 
     def status_text(self, now: float | None = None) -> str:
         """The counts beside rich's bar, elapsed time and ETA columns."""

@@ -83,18 +83,24 @@ class HostJudge:
         self._given: HostFindings = {}  # the host findings each endpoint has now
 
     def add(self, result: EndpointResult) -> Changes:
-        address, port = result.key
+        address, port = result.address, result.port
+        kept = self._rows.get(address)
         if result.state in ("open", "error"):
-            self._rows.setdefault(address, {})[port] = dataclasses.replace(result, transcript=())
+            if kept is None:
+                kept = self._rows[address] = {}
+            kept[port] = dataclasses.replace(result, transcript=())
             self._forget_silent(address, port)
-        else:
-            self._rows.get(address, {}).pop(port, None)
+        else:  # the way most rows of a large range go: a few dictionary steps, nothing judged
+            if kept is not None:
+                kept.pop(port, None)
             if result.transport == "implicit":
                 self._forget_silent(address, port)
                 self._silent.setdefault(address, []).append((port, result.protocol, result.state))
-        if not any(r.state == "open" for r in self._rows.get(address, {}).values()):
+            if not kept:
+                return _NOTHING
+        if not any(r.state == "open" for r in kept.values()):
             return self._changed(address, {})
-        rows = [*self._rows[address].values()]
+        rows = [*kept.values()]
         rows += [
             EndpointResult.without_conversation(
                 Endpoint(address, address, port, protocol, "implicit"),  # type: ignore[arg-type]
@@ -124,5 +130,8 @@ class HostJudge:
 
     def _forget_silent(self, address: str, port: int) -> None:
         silent = self._silent.get(address)
-        if silent and any(p == port for p, _, _ in silent):  # a re-probe: the port's earlier row goes
+        if silent and any(entry[0] == port for entry in silent):  # a re-probe: the port's earlier row goes
             silent[:] = [entry for entry in silent if entry[0] != port]
+
+
+_NOTHING: Changes = {}  # returned, never changed
