@@ -377,10 +377,13 @@ def summarise_mailprobe(path: Path) -> dict[str, int]:
     states: dict[str, int] = {}
     complete = with_cert = 0
     verdicts: dict[str, int] = {}
+    latest: dict[tuple[str, int], dict] = {}  # a row written again (host findings a later port brought) counts once
     for line in path.read_text().splitlines():
         row = json.loads(line)
         if row.get("record") == "scan":  # the scan line that starts the file
             continue
+        latest[(row["address"], row["port"])] = row
+    for row in latest.values():
         states[row["state"]] = states.get(row["state"], 0) + 1
         if row["state"] == "open":
             verdict = row["plaintext_login"]["verdict"]
@@ -668,13 +671,17 @@ def main() -> int:
                     big = measure(
                         mailprobe_cmd(bench, str(BIG), out16, args.timeout, [*with_ca, "--yes", "--discover", how])
                     )
-                    rows = opened = 0
+                    rows = open_lines = 0
                     found: set[str] = set()
+                    open_keys: set[tuple[str, int]] = set()  # a row written again counts once
                     for row in map(json.loads, out16.open()):  # streamed: 262,144 rows held at once are a GB
                         rows += "state" in row  # not the header line
                         if row.get("state") == "open":
-                            opened += 1
+                            open_lines += 1
+                            open_keys.add((row["address"], row["port"]))
                             found.add(row["address"])
+                    opened = len(open_keys)
+                    rows -= open_lines - opened  # only open rows are ever written again (host findings)
                     print(
                         f"  /16 {label}: {big.wall:.1f} s, CPU {big.cpu:.1f} s, peak RSS "
                         f"{big.peak_rss_mb:.0f} MB (PSS {big.peak_pss_mb:.0f} MB), {rows:,} rows of "

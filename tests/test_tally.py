@@ -15,6 +15,7 @@ from scanner.report.html import render_html
 from scanner.report.markdown import render_markdown
 from scanner.tally import VERDICT_ORDER, VERDICT_RANK, VERDICTS, Counts, verdict_label
 from scanner.tui.cells import SORT_KEYS, VERDICT_FILTERS, plaintext_cell
+from scanner.tui.detail_text import detail_sections
 from scanner.tui.tally import Tally
 from scanner.untrusted import for_html
 from tests.factories import result
@@ -32,6 +33,8 @@ def test_every_view_words_a_verdict_with_its_one_label(verdict: str) -> None:
     tally = Tally()
     tally.add(row)
     assert f"{label.short} 1" in tally.verdict_line()  # the TUI's header
+    shown = [line for _, lines in detail_sections(row) for line in lines]
+    assert f"  verdict: {label.short}" in shown  # the TUI's detail screen
     markdown = render_markdown([row], "now")
     assert f"| {label.long} |" in markdown  # the report's endpoint table: the word, never the enum value
     assert for_html(label.long) in render_html([row], "now")

@@ -45,7 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ports to probe: numbers, SCHEME:PORT, or 'client' for "
         f"110,143,465,587,993,995 (default {DEFAULT_PORTS_TEXT})",
     )
-    parser.add_argument("--format", metavar="FORMAT", help="stdout format: table, json or jsonl (default: table)")
+    parser.add_argument(
+        "--format",
+        metavar="FORMAT",
+        help="stdout format: table, json (the scan line and every result) or jsonl (what -o writes; default: table)",
+    )
     parser.add_argument(
         "-o",
         "--output",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from scanner.model import SEVERITY_RANK, EndpointResult, NtlmInfo
 from scanner.row_facts import capability_changes_text, ntlm_facts
+from scanner.tally import verdict_label
 from scanner.tui.cells import (
     SEVERITY_CELLS,
     certificate_cell,
@@ -67,7 +68,7 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
         findings.append("")
     sections.append((f"Findings ({len(r.findings)})", findings or ["  none"]))
 
-    evidence = [f"  verdict: {r.plaintext_login.verdict}"]
+    evidence = [f"  verdict: {for_terminal(verdict_label(r.plaintext_login.verdict).short)}"]
     evidence.extend(f"  - {for_terminal(line)}" for line in r.plaintext_login.evidence)
     sections.append(("Plaintext login: evidence", evidence))
 

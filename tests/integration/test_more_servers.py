@@ -68,7 +68,7 @@ def scan(address: str, ca_file: Path) -> dict[int, dict]:
         stdin=subprocess.DEVNULL,
     )
     assert done.stdout.strip(), done.stderr
-    return {row["port"]: row for row in json.loads(done.stdout)}
+    return {row["port"]: row for row in json.loads(done.stdout)["results"]}
 
 
 NO_TLS_WORDS = "no TLS (STARTTLS not offered, refused when tried)"

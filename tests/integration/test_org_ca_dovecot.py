@@ -92,7 +92,7 @@ def scan(address: str, ca_file: Path, *extra: str) -> tuple[int, dict[int, dict]
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
     )
-    rows = {row["port"]: row for row in json.loads(done.stdout)} if done.stdout.strip() else {}
+    rows = {row["port"]: row for row in json.loads(done.stdout)["results"]} if done.stdout.strip() else {}
     return done.returncode, rows, done.stderr
 
 
