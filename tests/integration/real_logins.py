@@ -66,4 +66,4 @@ def scan(address: str, ports: Iterable[int], ca_file: Path) -> dict[int, dict[st
         capture_output=True, text=True, timeout=180, cwd=ROOT, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.stdout.strip(), done.stderr
-    return {row["port"]: row for row in json.loads(done.stdout)}
+    return {row["port"]: row for row in json.loads(done.stdout)["results"]}
