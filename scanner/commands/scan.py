@@ -243,7 +243,7 @@ def plan_targets(settings: ScanSettings) -> TargetPlan:
     """The target plan, with a resolver when DNS is used. Raises UsageError before any packet is sent."""
     done: tuple[tuple[str, int], ...] = ()
     interrupted: tuple[EndpointResult, ...] = ()
-    if settings.resume:  # a missing file was refused by scan_info: one line and exit 2, not a new scan
+    if settings.resume and os.path.exists(settings.resume):  # missing: scan_info refused it, unless --shard auto
         from scanner.results_file import read_progress
 
         progress = read_progress(settings.resume)  # talking lines included: a begun conversation is never repeated
@@ -409,7 +409,9 @@ def scan_info(settings: ScanSettings) -> ScanInfo:
     results is refused unless --append (a new scan added to the file) or --resume (the same scan continued)."""
     from scanner.results_file import holds_results, last_scan_id, new_scan
 
-    if settings.resume and not os.path.isfile(settings.resume):
+    # A typo in --resume must not start a new scan; a Kubernetes Indexed Job's pod (--shard auto) runs the same
+    # command first and on each retry, so there a missing file is the first run (docs/scanning.md)
+    if settings.resume and settings.shard != "auto" and not os.path.isfile(settings.resume):
         raise UsageError(
             f"--resume {settings.resume}: no such file; --resume completes a scan written with -o FILE "
             f"(to start one: -o {settings.resume})"
