@@ -4,9 +4,10 @@
     words_meaning("Login only available under a layer")   # ("policy", "Cyrus")
     words_meaning("Logon failure: unknown user name or bad password.")   # ("credentials", "Exchange")
 
-Only what a server says in so many words counts; an answer matching no row is "unknown" and the verdict falls back
-to the differential (the same login over TLS). A row that matches a policy and a credential meaning at once is not
-trusted either way. Server text is data: it is matched, never interpreted further.
+The wording comes last in the order of evidence (scanner.verdicts.plaintext, docs/results.md): it only tips a case
+that the standard signals and the differential (the same login over TLS) leave inconclusive, and never outranks them.
+An answer matching no row is "unknown"; a row that matches a policy and a credential meaning at once is not trusted
+either way. Server text is data: it is matched, never interpreted further.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ WORDINGS: tuple[Wording, ...] = (
     _w("policy", "Dovecot", r"plaintext authentication (is )?disallowed"),
     _w("policy", "Cyrus", r"only available under a layer"),
     _w("policy", "Zimbra / nginx (Zimbra build)", r"cleartext logins? (are )?disabled"),
+    _w("policy", "Zimbra", r"only valid after entering (tls|ssl) mode"),  # Pop3Handler.checkIfLoginPermitted
     _w("policy", "GNU Mailutils", r"command disabled"),  # "LOGIN Command disabled", "...: Use STARTTLS first"
     _w("policy", "Exchange", r"command (was )?received in (an )?invalid state"),
     _w("policy", "Exchange", r"command is not valid in this state"),
@@ -67,11 +69,11 @@ WORDINGS: tuple[Wording, ...] = (
     _w("credentials", "Exchange / Courier / Zimbra / nginx", r"\blogin (failed|incorrect)"),
     _w("credentials", "GNU Mailutils", r"user name or passw(or)?d rejected"),
     _w("credentials", "GNU Mailutils", r"\bbad login\b"),
-    _w("credentials", "hMailServer / nginx", r"invalid (user ?name|login|credentials)( or| and|,) ?passw"),
+    _w("credentials", "hMailServer / nginx", r"invalid (user ?name|login|credentials)( or| and|,|/) ?passw"),
+    _w("credentials", "UW imapd", r"invalid (login |authentication )?credentials"),
     _w("credentials", "common", r"(bad|wrong|incorrect|invalid) (user ?name or )?passw(or)?d"),
-    _w("credentials", "common", r"invalid credentials"),
     # --- POP3 USER: this mailbox does not exist (says nothing about passwords) --------------------------------
-    _w("mailbox", "common", r"(no such|unknown|invalid) (user|mailbox|account)"),
+    _w("mailbox", "common", r"(no such|unknown|invalid) (user|mailbox|account)\b"),  # not "invalid username/..."
     _w("mailbox", "common", r"(user|mailbox|account) (unknown|not found|does not exist|doesn't exist)"),
 )
 

@@ -93,7 +93,7 @@ def test_confirm_over_tls_adds_the_differential_and_timing(refused_confirmed, po
     assert login_commands_over_tls(result)
     evidence = " ".join(result.plaintext_login.evidence)
     assert "Authentication failed" in evidence  # the credential failure over TLS
-    assert "differs from the credential failure over TLS" in evidence
+    assert "differs from the failed login over TLS" in evidence
     assert "timing agrees" in evidence  # Dovecot: immediate in clear, auth_failure_delay over TLS
 
 

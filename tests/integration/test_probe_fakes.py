@@ -231,11 +231,11 @@ def test_exchange_login_type_is_read_from_the_wire(name, login_type, tls_context
 
 # Replayed families (fixtures/servers, wording from the servers' sources): profile -> verdict, words in the evidence
 FAMILIES = {
-    "cyrus-imap-allowplaintext-no": ("refused", "Cyrus wording for a refusal without TLS"),
+    "cyrus-imap-allowplaintext-no": ("refused", "LOGINDISABLED advertised and a NO without a response code"),
     "cyrus-pop3-allowplaintext-no": ("refused", "Cyrus wording for a refusal without TLS"),
-    "zimbra-imap-cleartext-disabled": ("refused", "Zimbra build) wording for a refusal without TLS) differs"),
+    "zimbra-imap-cleartext-disabled": ("refused", "differs from the failed login over TLS"),
     "proxy-imap-no-tls-fast": ("accepted", "this port has no TLS"),
-    "pop3-unknown-mailbox-at-user": ("inconclusive", "rejects unknown mailboxes at USER"),
+    "pop3-unknown-mailbox-at-user": ("inconclusive", "rejects the dummy user before any password"),
 }
 
 

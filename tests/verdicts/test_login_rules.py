@@ -115,6 +115,7 @@ RULES: dict[str, tuple] = {
         False,
         "accepted",
     ),
+    # the code outranks its own words: a server that labels its TLS demand a credential failure is taken at its code
     "AUTHENTICATIONFAILED saying TLS is required": (
         "imap",
         IMAP_PLAIN,
@@ -122,7 +123,7 @@ RULES: dict[str, tuple] = {
         [a("LOGIN", True, "no", "AUTHENTICATIONFAILED", "Authentication failed.", 2000)],
         True,
         False,
-        "refused",
+        "accepted",
     ),
     # 5. family words
     "Cyrus refusal, no TLS answer": (
@@ -170,6 +171,7 @@ RULES: dict[str, tuple] = {
         False,
         "inconclusive",
     ),
+    # the differential outranks the words: different answers, immediate ones, are a refusal whatever they say
     "credentials both sides in different words": (
         "imap",
         IMAP_PLAIN,
@@ -177,7 +179,27 @@ RULES: dict[str, tuple] = {
         [a("LOGIN", True, "no", None, "Authentication failed.", 40)],
         True,
         False,
-        "accepted",
+        "refused",
+    ),
+    # ... unless both were delayed as a password check is: then only the words differ, and they cannot decide
+    "different words, both delayed": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Invalid login or password", 2000)],
+        [a("LOGIN", True, "no", None, "Authentication failed.", 2000)],
+        True,
+        False,
+        "inconclusive",
+    ),
+    # identical answers that demand TLS on both sides: the same treatment, no password check shown
+    "the same TLS demand in clear and over TLS": (
+        "imap",
+        IMAP_PLAIN,
+        [a("LOGIN", False, "no", None, "Plaintext authentication disabled.")],
+        [a("LOGIN", True, "no", None, "Plaintext authentication disabled.")],
+        True,
+        False,
+        "inconclusive",
     ),
     # 6. BAD
     "BAD in clear, NO over TLS": (
@@ -282,6 +304,7 @@ RULES: dict[str, tuple] = {
         True,
         "refused",
     ),
+    # words alone cannot turn the no-TLS reading around: they leave it open
     "no TLS, policy words": (
         "imap",
         IMAP_NO_TLS,
@@ -289,7 +312,7 @@ RULES: dict[str, tuple] = {
         [],
         False,
         True,
-        "refused",
+        "inconclusive",
     ),
     "STARTTLS broken (offered, failed): unknown stays inconclusive": (
         "imap",
@@ -361,7 +384,7 @@ def test_skipping_decided_logins_over_tls_never_changes_a_verdict(name: str) -> 
         (a("LOGIN", False, "no", None, "LOGIN failed."), "credentials"),
         (a("USER/PASS", False, "err", None, "", stage="USER"), "user-refused"),
         (a("USER/PASS", False, "err", None, "no such user", stage="USER"), "mailbox"),
-        (a("LOGIN", False, "bad", None, "parse error"), "policy"),
+        (a("LOGIN", False, "bad", None, "parse error"), "not-executed"),
         (a("LOGIN", False, "no", "LOGIN-DELAY", "Authentication failed."), "unrelated"),
     ],
 )
