@@ -13,6 +13,7 @@ EXPECTED = {
     "dovecot-imap-plaintext-allowed", "dovecot-imap-plaintext-refused",
     "dovecot-pop3-plaintext-allowed", "dovecot-pop3-plaintext-refused",
     "imap-no-tls", "imap-logindisabled-liar", "imap-hidden-starttls",
+    "uw-imapd-logindisabled", "zimbra-pop3-cleartext-disabled",
 }  # fmt: skip
 
 

@@ -39,7 +39,9 @@ def tls_context(tmp_path_factory):
     return context_for("ca-signed", "mail.example.test", HOST, directory, ca=ca)
 
 
-def probe(profile: Profile, tls_context, **server_kwargs) -> tuple[EndpointResult, FakeServer]:
+def probe(
+    profile: Profile, tls_context, options: ProbeOptions | None = None, **server_kwargs
+) -> tuple[EndpointResult, FakeServer]:
     async def run() -> tuple[EndpointResult, FakeServer]:
         server = FakeServer(profile, host=HOST, port=0, ssl_context=tls_context, **server_kwargs)
         async with server:
@@ -51,7 +53,7 @@ def probe(profile: Profile, tls_context, **server_kwargs) -> tuple[EndpointResul
                 "implicit" if profile.implicit_tls else "starttls",
                 name="mail.example.test",
             )
-            result = await probe_endpoint(endpoint, OPTIONS)
+            result = await probe_endpoint(endpoint, options or OPTIONS)
             await server.wait_idle()
         return result, server
 
@@ -87,6 +89,9 @@ EXPECTED = {
     "dovecot-pop3-plaintext-allowed": ("accepted", "ok", {"plaintext-login-accepted"}, set()),
     "dovecot-pop3-plaintext-refused": ("refused", "ok", set(), {"plaintext-login-accepted"}),
     "imap-logindisabled-liar": ("accepted", "ok", {"plaintext-login-accepted", "advertised-vs-actual"}, set()),
+    # issue 22: wording that reads the opposite of what the codes and the differential show
+    "uw-imapd-logindisabled": ("refused", "ok", set(), {"plaintext-login-accepted", "logindisabled-missing"}),
+    "zimbra-pop3-cleartext-disabled": ("refused", "ok", set(), {"plaintext-login-accepted"}),
     "imap-hidden-starttls": (None, "ok", {"starttls-not-advertised"}, {"starttls-missing"}),
     "imap-no-tls": (None, "not_offered", {"starttls-missing"}, set()),
     "exchange-submission-clientfrontend": (
@@ -246,3 +251,35 @@ def test_replayed_families_get_the_verdict_a_real_password_would(name, tls_conte
     assert result.state == "open", result.error
     assert result.plaintext_login.verdict == verdict, result.plaintext_login.evidence
     assert any(words in line for line in result.plaintext_login.evidence), result.plaintext_login.evidence
+
+
+def test_uw_imapd_refusing_login_like_a_bad_password_is_refused_with_its_reason(tls_context):
+    """Issue 22: UW imapd under LOGINDISABLED answers LOGIN in clear with a bad password's NO and 3-second sleep
+    (its own delay here); identical answers on both sides, and still refused, saying why."""
+    options = dataclasses.replace(OPTIONS, login_timeout=10)  # 3 s is the delay itself
+    result, server = probe(bundled_profile("uw-imapd-logindisabled"), tls_context, options)
+    login = result.plaintext_login
+    assert login.verdict == "refused", login.evidence
+    assert any('NO "Invalid login credentials" after 3' in line and "in clear" in line for line in login.evidence)
+    assert any('NO "Invalid login credentials" after 3' in line and "over TLS" in line for line in login.evidence)
+    reason = login.evidence[-1]
+    assert "LOGINDISABLED" in reason and "does not show a password check" in reason
+    assert [c.phase for s in server.sessions for c in s.credentials] == ["clear", "tls"]
+
+
+def test_zimbra_pop3_refusal_in_clear_is_refused_by_the_differential(tls_context):
+    """Issue 22: '-ERR only valid after entering TLS mode' in clear, '-ERR invalid username/password' over TLS (once
+    read as an unknown mailbox, which made the verdict inconclusive): the answers differ, so refused. By default the
+    USER refused in words that demand TLS is not repeated over TLS (no password crossed); --confirm-over-tls shows
+    the differential on record."""
+    result, _ = probe(bundled_profile("zimbra-pop3-cleartext-disabled"), tls_context)
+    assert result.plaintext_login.verdict == "refused", result.plaintext_login.evidence
+    assert "Zimbra wording for a refusal without TLS" in result.plaintext_login.evidence[-1]
+    options = dataclasses.replace(OPTIONS, confirm_over_tls=True)
+    result, server = probe(bundled_profile("zimbra-pop3-cleartext-disabled"), tls_context, options)
+    login = result.plaintext_login
+    assert login.verdict == "refused", login.evidence
+    reason = login.evidence[-1]
+    assert "refused at USER" in reason and "differs from the failed login over TLS" in reason
+    # no password ever crossed in clear: USER was refused there
+    assert not any(c.phase == "clear" and c.password for s in server.sessions for c in s.credentials)
