@@ -508,7 +508,8 @@ class _Prober:
             login = await self.dialect.login(session.machine, _asker(session, wait), mechanism, creds)
         except SessionError as exc:
             outcome = {"timeout": "timeout", "closed": "closed"}.get(exc.kind, "error")
-            return LoginAttempt(mechanism, over_tls, outcome, None, exc.reason, _ms(started))  # type: ignore[arg-type]
+            reason = login_timeout_reason(wait) if exc.kind == "timeout" else exc.reason
+            return LoginAttempt(mechanism, over_tls, outcome, None, reason, _ms(started))  # type: ignore[arg-type]
         answer, stage = login.response, login.stage
         return LoginAttempt(
             mechanism,
@@ -608,6 +609,15 @@ async def inspect_tls(*args: Any, **kwargs: Any) -> tuple[TlsInfo, list[Finding]
     from scanner.probe.tls_inspect import inspect_tls as inspect
 
     return await inspect(*args, **kwargs)
+
+
+def login_timeout_reason(wait: float) -> str:
+    """A login answer that never came, in its own words: a failed login is slowed on purpose, the more so after each
+    failure from the same address (Dovecot's auth penalty reaches 15 s, on top of its 2 s failure delay)."""
+    return (
+        f"no answer to the login within the login deadline ({wait:g} s): likely an auth penalty, the delay servers put "
+        "on failed logins, growing with each failure from this address"
+    )
 
 
 def _ms(started: float) -> int:

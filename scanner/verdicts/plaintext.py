@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scanner.model import PlaintextLogin
-from scanner.untrusted import for_terminal_quoted
+from scanner.untrusted import for_terminal, for_terminal_quoted
 from scanner.verdicts.login_words import words_meaning
 
 Outcome = Literal["ok", "no", "bad", "err", "bye", "closed", "timeout", "error"]
@@ -55,6 +55,8 @@ class LoginAttempt:
 
     def describe(self) -> str:
         where = "over TLS" if self.over_tls else "in clear"
+        if self.outcome == "timeout":  # the probe's own words, not the server's
+            return f"{self.mechanism} {where}: TIMEOUT after {self.elapsed_ms} ms: {for_terminal(self.text)}"
         stage = f" (refused at {self.stage}, before the password was sent)" if self.stage == "USER" else ""
         return f"{self.mechanism} {where}: {self.outcome.upper()} {self._said()} after {self.elapsed_ms} ms{stage}"
 

@@ -283,3 +283,22 @@ def test_zimbra_pop3_refusal_in_clear_is_refused_by_the_differential(tls_context
     assert "refused at USER" in reason and "differs from the failed login over TLS" in reason
     # no password ever crossed in clear: USER was refused there
     assert not any(c.phase == "clear" and c.password for s in server.sessions for c in s.credentials)
+
+
+def test_a_login_answer_slower_than_the_reply_timeout_is_awaited_under_its_own_deadline(tls_context):
+    """Issue 22: a credential check slowed past the reply timeout is still an answer (Dovecot's penalty: 17 s)."""
+    options = dataclasses.replace(OPTIONS, read_timeout=0.5, login_timeout=5)
+    result, _ = probe(bundled_profile("dovecot-imap-plaintext-allowed"), tls_context, options, login_delay=1.5)
+    assert result.plaintext_login.verdict == "accepted", result.plaintext_login.evidence
+    assert any("AUTHENTICATIONFAILED" in line and "after 15" in line for line in result.plaintext_login.evidence)
+
+
+def test_a_login_answer_that_never_comes_says_so_in_its_own_words(tls_context):
+    """A login answer past the login deadline is reported as what it likely is, not as a generic timeout."""
+    options = dataclasses.replace(OPTIONS, read_timeout=0.5, login_timeout=1)
+    result, _ = probe(bundled_profile("dovecot-imap-plaintext-allowed"), tls_context, options, login_delay=4)
+    login = result.plaintext_login
+    assert login.verdict == "inconclusive", login.evidence
+    said = " ".join(login.evidence)
+    assert "TIMEOUT after" in said and "no answer to the login within the login deadline (1 s)" in said
+    assert "likely an auth penalty" in said and "no complete reply" not in said
