@@ -1,7 +1,8 @@
 """Issue 22: a failed login is slowed on purpose, and the more so after each failure from the same address. Dovecot
 puts its auth penalty (2, 4, 8, then 15 s) on top of its 2 s failure delay, so from the fourth failure on a login
-answer takes about 17 s: longer than the reply timeout. The login answer has its own deadline that covers it, so
-twenty scans back to back, as a cron job or an impatient admin runs them, keep their verdicts.
+answer takes about 17 s: longer than the reply timeout (measured here, scan by scan: 2.0, 6.0, 9.6, 16.7, 17.0,
+16.5 s, ..., back to 6 and 2 s once the penalty lapses, and up again). The login answer has its own deadline that
+covers it, so twenty scans back to back, as a cron job or an impatient admin runs them, keep their verdicts.
 
 The scans are `mailprobe scan` itself, of a private Dovecot with the penalty on (the other tests switch it off),
 with --confirm-over-tls so that each scan adds one failed login per port: the refused set-up fails no login
@@ -48,6 +49,7 @@ def test_twenty_back_to_back_scans_of_a_real_dovecot_keep_their_verdicts(dovecot
         assert len(found) == 2, (number, found)  # each port's login over TLS was answered, not timed out
         waits.append(found)
     print("\nlogin answers over TLS, ms (POP3, IMAP), scan by scan:", waits)
-    # The penalty was there: the later answers came well after the reply timeout, within the login deadline.
-    late = [ms for scan_waits in waits[4:] for ms in scan_waits]
-    assert min(late) > 2 * REPLY_TIMEOUT_MS, waits
+    # The penalty was there: answers came well after the reply timeout (it grows 2, 4, 8, 15 s on top of the 2 s
+    # failure delay, and falls back once a while has passed since the last failure), within the login deadline.
+    beyond = [ms for scan_waits in waits for ms in scan_waits if ms > REPLY_TIMEOUT_MS]
+    assert len(beyond) >= 8 and max(beyond) > 3 * REPLY_TIMEOUT_MS, waits
