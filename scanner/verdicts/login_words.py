@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Meaning = Literal["policy", "credentials", "mailbox"]
+Meaning = Literal["policy", "credentials", "mailbox", "unsupported"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ WORDINGS: tuple[Wording, ...] = (
     _w("credentials", "hMailServer / nginx", r"invalid (user ?name|login|credentials)( or| and|,|/) ?passw"),
     _w("credentials", "UW imapd", r"invalid (login |authentication )?credentials"),
     _w("credentials", "common", r"(bad|wrong|incorrect|invalid) (user ?name or )?passw(or)?d"),
+    # --- the login itself is not offered (the same answer over TLS is then no password check) ------------------
+    _w("unsupported", "Dovecot", r"unsupported authentication mechanism"),
+    _w("unsupported", "common", r"(mechanism|authentication method) (is )?not (supported|available|enabled)"),
     # --- POP3 USER: this mailbox does not exist (says nothing about passwords) --------------------------------
     _w("mailbox", "common", r"(no such|unknown|invalid) (user|mailbox|account)\b"),  # not "invalid username/..."
     _w("mailbox", "common", r"(user|mailbox|account) (unknown|not found|does not exist|doesn't exist)"),

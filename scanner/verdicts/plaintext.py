@@ -223,6 +223,7 @@ _MEANING_WORDS = {
     "policy": "a refusal without TLS",
     "credentials": "a failed password check",
     "mailbox": "an unknown mailbox",
+    "unsupported": "a login the server does not offer",
 }
 
 
@@ -403,12 +404,13 @@ def _differential(clear: LoginAttempt, tls: LoginAttempt, adv: Advertised) -> tu
                 "failure (535): no password check is shown"
             )
         words = words_reading(clear, adv)
-        if words is not None and words.signal == "policy":
+        if words is not None and words.signal in ("policy", "unsupported"):
             # The words cannot make this confident either way: the same answer shows that the server treats both
-            # sides alike, and its words that it refuses the login on both (TLS ended by a proxy in front of it).
+            # sides alike, and its words that it takes no such login on either (TLS ended by a proxy in front of
+            # it; Dovecot's "Unsupported authentication mechanism" when PLAIN is not enabled).
             return "inconclusive", (
-                f"{mech}: the same answer over TLS too, in words that demand TLS ({words.why}): the mechanism may be "
-                "off everywhere, and no password check is shown"
+                f"{mech}: the same answer over TLS too, in words that refuse the login itself ({words.why}): the "
+                "mechanism may be off everywhere, and no password check is shown"
             )
         return "accepted", (
             f"{mech}: same answer in clear and over TLS, and no standard signal says otherwise (no response code "

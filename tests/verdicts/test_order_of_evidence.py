@@ -109,6 +109,7 @@ TABLE_TEXTS = {
     "policy": "Plaintext authentication disallowed",
     "credentials": "Authentication failed.",
     "mailbox": "no such user",
+    "unsupported": "Unsupported authentication mechanism.",
     "none": "Nope.",
 }
 
@@ -185,3 +186,14 @@ def test_authenticationfailed_decides_in_clear_whatever_its_words() -> None:
     result = judge("imap", ("IMAP4rev1", "STARTTLS"), [attempt], [])
     assert result.verdict == "accepted"
     assert "do not outrank [AUTHENTICATIONFAILED]" in result.evidence[-1]
+
+
+def test_identical_answers_that_refuse_the_login_itself_show_no_password_check() -> None:
+    """Dovecot without PLAIN among its mechanisms answers LOGIN on both sides with "NO [ALERT] Unsupported
+    authentication mechanism." at once: the same answer, but no password was checked (seen on Dovecot 2.3.19)."""
+    said = "Unsupported authentication mechanism."
+    caps = ("IMAP4rev1", "STARTTLS", "AUTH=LOGIN")
+    clear, tls = [a("LOGIN", False, "no", "ALERT", said, 1)], [a("LOGIN", True, "no", "ALERT", said, 14)]
+    result = judge("imap", caps, clear, tls)
+    assert result.verdict == "inconclusive", result.evidence
+    assert "no password check is shown" in result.evidence[-1]
