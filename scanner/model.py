@@ -273,6 +273,38 @@ class TlsInfo:
     mozilla: MozillaCompliance | None = None
 
 
+InjectionVariant = Literal["same-write", "separate-segment"]
+# answered-in-tls: the injected command's answer came inside TLS before mailprobe sent anything there (vulnerable);
+# answered-in-clear: it came before the handshake (pipelining in order, not injection); silent: no answer within the
+# wait; broke-handshake: the TLS handshake after it failed (the server read the injected bytes as TLS, or closed);
+# failed: the try could not get as far as the handshake (STARTTLS refused, connection lost)
+InjectionOutcome = Literal["answered-in-tls", "answered-in-clear", "silent", "broke-handshake", "failed"]
+InjectionVerdict = Literal["vulnerable", "not_vulnerable", "inconclusive", "not_tested"]
+
+
+@dataclass(frozen=True)
+class InjectionTry:
+    """One STARTTLS command-injection try: the command appended to STARTTLS (``sent``), how it was sent, what came
+    back. ``evidence``: the server's lines that answered it (untrusted text); ``other``: anything else it sent."""
+
+    variant: InjectionVariant
+    sent: str
+    outcome: InjectionOutcome
+    evidence: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()
+    waited_ms: int = 0  # how long mailprobe listened inside TLS before giving up (0: the answer came, or no TLS)
+    note: str = ""  # why the try failed, in mailprobe's words
+
+
+@dataclass(frozen=True)
+class StartTlsInjection:
+    """The STARTTLS command-injection test of one STARTTLS port (see docs/findings.md)."""
+
+    verdict: InjectionVerdict
+    tries: tuple[InjectionTry, ...] = ()
+    note: str = ""  # why it was not tested
+
+
 @dataclass(frozen=True)
 class TranscriptLine:
     """One line of the conversation. direction: C client, S server, * a note by mailprobe (e.g. TLS started)."""
@@ -305,6 +337,7 @@ class EndpointResult:
     ptr: str | None = None  # reverse DNS name of the address, when looked up
     ntlm: NtlmInfo | None = None  # where NTLM is offered: what its CHALLENGE gave away
     srv_domain: str | None = None  # the mail domain whose SRV record named this host (RFC 6186 name checks)
+    starttls_injection: StartTlsInjection | None = None  # STARTTLS ports only; None when not run (implicit TLS)
 
     @classmethod
     def without_conversation(cls, endpoint: Endpoint, state: State, error: str | None = None) -> EndpointResult:
@@ -388,6 +421,9 @@ class EndpointResult:
             ptr=data.get("ptr"),
             ntlm=_ntlm_from_dict(ntlm) if ntlm else None,
             srv_domain=data.get("srv_domain"),
+            starttls_injection=_injection_from_dict(injection)
+            if (injection := data.get("starttls_injection"))
+            else None,
         )
 
     @classmethod
@@ -453,6 +489,25 @@ def _mozilla_from_dict(data: dict[str, Any]) -> MozillaCompliance:
 
     return MozillaCompliance(
         str(data.get("guidelines", "")), profile("modern"), profile("intermediate"), profile("old")
+    )
+
+
+def _injection_from_dict(data: dict[str, Any]) -> StartTlsInjection:
+    return StartTlsInjection(
+        verdict=data.get("verdict", "not_tested"),
+        tries=tuple(
+            InjectionTry(
+                variant=t["variant"],
+                sent=t.get("sent", ""),
+                outcome=t["outcome"],
+                evidence=tuple(t.get("evidence", ())),
+                other=tuple(t.get("other", ())),
+                waited_ms=int(t.get("waited_ms", 0)),
+                note=t.get("note", ""),
+            )
+            for t in data.get("tries", ())
+        ),
+        note=data.get("note", ""),
     )
 
 

@@ -27,4 +27,7 @@ class ProbeOptions:
     # against Mozilla's profiles; replaces the legacy check. Off here, on by default on the command line.
     tls_enumeration: bool = False
     tls_profile: str = "intermediate"  # the Mozilla profile whose deviations become findings
+    # STARTTLS ports: the command-injection test (one extra connection), and the floor of its wait inside TLS
+    injection_test: bool = True
+    injection_wait: float = 0.15
     source_address: str | None = None  # local address to connect from (tests use 127.0.0.1 vs servers on 127.0.0.2+)

@@ -6,7 +6,7 @@ every line goes through scanner.untrusted, so nothing a server sends can pass fo
 
 from __future__ import annotations
 
-from scanner.model import SEVERITY_RANK, EndpointResult, NtlmInfo
+from scanner.model import SEVERITY_RANK, EndpointResult, NtlmInfo, StartTlsInjection
 from scanner.row_facts import capability_changes_text, ntlm_facts
 from scanner.tally import verdict_label
 from scanner.tui.cells import (
@@ -46,6 +46,7 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
         f"  greeting:         {_q(r.greeting) if r.greeting else '-'}",
         f"  plaintext login:  {plaintext_cell(r).text}",
         f"  STARTTLS:         {starttls_cell(r).text}",
+        f"  STARTTLS command injection: {_injection_verdict(r)}",
         f"  certificate:      {certificate_cell(r).text}",
         f"  TLS:              {tls_cell(r).text}" + (f" {r.tls.cipher}" if r.tls and r.tls.cipher else ""),
         f"  worst severity:   {severity_cell(r).text}",
@@ -71,6 +72,9 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
     evidence = [f"  verdict: {for_terminal(verdict_label(r.plaintext_login.verdict).short)}"]
     evidence.extend(f"  - {for_terminal(line)}" for line in r.plaintext_login.evidence)
     sections.append(("Plaintext login: evidence", evidence))
+
+    if r.starttls_injection is not None:
+        sections.append(("STARTTLS command injection", _injection_lines(r.starttls_injection)))
 
     caps = r.capabilities
     changes = capability_changes_text(caps)
@@ -99,6 +103,36 @@ def _ntlm_lines(info: NtlmInfo) -> list[str]:
     ours = {"read", "Windows version", "server time", "problem"}
     return [f"  {label + ':':<18}{for_terminal(value) if label in ours else _q(value)}" for label, value in
             ntlm_facts(info)]  # fmt: skip
+
+
+_INJECTION_WORDS = {
+    "vulnerable": "VULNERABLE",
+    "not_vulnerable": "not vulnerable",
+    "inconclusive": "inconclusive",
+    "not_tested": "not tested",
+}
+
+
+def _injection_verdict(r: EndpointResult) -> str:
+    if r.starttls_injection is None:
+        return "-"
+    return _INJECTION_WORDS.get(r.starttls_injection.verdict, for_terminal(r.starttls_injection.verdict))
+
+
+def _injection_lines(injection: StartTlsInjection) -> list[str]:
+    """Each try: what was appended and how, what came back (server lines as visible quotations)."""
+    lines = [f"  verdict: {_INJECTION_WORDS.get(injection.verdict, for_terminal(injection.verdict))}"]
+    if injection.note:
+        lines.append(f"  {for_terminal(injection.note)}")
+    for attempt in injection.tries:
+        waited = f" (listened {attempt.waited_ms} ms inside TLS)" if attempt.waited_ms else ""
+        sent = _q(attempt.sent) if attempt.sent else "-"
+        lines.append(f"  {for_terminal(attempt.variant)}: sent {sent}: {for_terminal(attempt.outcome)}{waited}")
+        lines.extend(f"      answer: {_q(line)}" for line in attempt.evidence)
+        lines.extend(f"      other:  {_q(line)}" for line in attempt.other[:5])
+        if attempt.note:
+            lines.append(f"      {for_terminal(attempt.note)}")
+    return lines
 
 
 def _tls_lines(r: EndpointResult) -> list[str]:

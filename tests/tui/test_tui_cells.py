@@ -138,3 +138,24 @@ def test_cycles_and_durations() -> None:
     assert next_in((None, "a", "b"), "b") is None
     assert format_duration(None) == "--:--"
     assert format_duration(61) == "01:01"
+
+
+def test_detail_shows_the_injection_test_with_the_servers_answer_quoted() -> None:
+    from scanner.model import InjectionTry, StartTlsInjection
+
+    injection = StartTlsInjection(
+        "vulnerable",
+        (
+            InjectionTry("same-write", "mpi3f9a0c21 NOOP", "answered-in-tls", ("mpi3f9a0c21 OK \x1b[2J done",)),
+            InjectionTry("separate-segment", "mpi77aa0c21 NOOP", "broke-handshake", note="TLS handshake failed: x"),
+        ),
+    )
+    sections = dict(detail_sections(replace(result(4), starttls_injection=injection)))
+    assert "  STARTTLS command injection: VULNERABLE" in sections["Summary"]
+    lines = sections["STARTTLS command injection"]
+    assert '  same-write: sent "mpi3f9a0c21 NOOP": answered-in-tls' in lines
+    assert '      answer: "mpi3f9a0c21 OK \\x1b[2J done"' in lines  # the server's words, visibly escaped
+    assert '  separate-segment: sent "mpi77aa0c21 NOOP": broke-handshake' in lines
+    implicit = dict(detail_sections(result(4, 993)))
+    assert "  STARTTLS command injection: -" in implicit["Summary"]
+    assert "STARTTLS command injection" not in implicit
