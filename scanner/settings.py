@@ -52,6 +52,7 @@ class ScanSettings:
     legacy_tls: bool = True
     tls_enumeration: bool = True  # versions, suites, groups per server, judged against Mozilla's profiles
     tls_profile: str = "intermediate"  # modern, intermediate or old: whose deviations become findings
+    injection_test: bool = True  # the STARTTLS command-injection test (one extra connection per STARTTLS port)
     source_address: str | None = None
     # engine
     concurrency: int | None = None
@@ -104,6 +105,7 @@ class ScanSettings:
             "legacy_tls",
             "tls_enumeration",
             "tls_profile",
+            "injection_test",
             "fail_on",
             "shard",
         )
@@ -299,6 +301,9 @@ RULES: dict[str, Rule] = {
     "legacy_tls": Rule(flag, "--no-legacy-tls"),
     "tls_enumeration": Rule(flag, "--no-tls-enumeration"),
     "tls_profile": Rule(tls_profile, "--tls-profile"),
+    )
+    parser.add_argument(
+    "injection_test": Rule(flag, "--no-injection-test"),
     "source_address": Rule(ip_address, "--source-address"),
     "concurrency": Rule(positive_int, "--concurrency"),
     "per_host": Rule(positive_int, "--per-host"),

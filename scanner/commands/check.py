@@ -97,6 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PROFILE",
         help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",
     )
+    parser.add_argument(
+        "--no-injection-test",
+        dest="injection_test",
+        action="store_false",
+        help="skip the STARTTLS command-injection test (it costs one connection per STARTTLS port)",
+    )
     parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="DNS server to ask instead of the system's")
     parser.add_argument(
         "--from-file",

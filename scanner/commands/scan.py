@@ -110,6 +110,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PROFILE",
         help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",
     )
+    parser.add_argument(
+        "--no-injection-test",
+        dest="injection_test",
+        action="store_false",
+        help="skip the STARTTLS command-injection test (it costs one connection per STARTTLS port)",
+    )
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="plain output even on a terminal")
     add_target_arguments(parser)
@@ -235,6 +241,7 @@ def probe_options(settings: ScanSettings) -> ProbeOptions:
         legacy_tls=settings.legacy_tls,
         tls_enumeration=settings.tls_enumeration,
         tls_profile=settings.tls_profile,
+        injection_test=settings.injection_test,
         source_address=settings.source_address,
     )
 

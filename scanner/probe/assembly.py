@@ -14,6 +14,7 @@ from scanner.model import (
     Endpoint,
     EndpointResult,
     Finding,
+    InjectionTry,
     NtlmInfo,
     PlaintextLogin,
     StartTls,
@@ -25,6 +26,7 @@ from scanner.probe.options import ProbeOptions
 from scanner.probe.transcript import Transcript
 from scanner.verdicts.capability_changes import capability_changes, capability_findings
 from scanner.verdicts.findings import LoginFacts
+from scanner.verdicts.injection import injection_findings, judge_injection
 from scanner.verdicts.plaintext import LoginAttempt, LoginEvidence, judge_plaintext_login
 from scanner.verdicts.software import detect_software
 
@@ -50,6 +52,8 @@ class Seen:
     login_tried: bool = False
     handshake: HandshakeInfo | None = None
     injected: bytes = b""
+    injection_tries: list[InjectionTry] = field(default_factory=list)
+    injection_not_run: str = ""  # why the STARTTLS command-injection test was not run
     tls_info: TlsInfo | None = None
     extra_findings: list[Finding] = field(default_factory=list)
     incomplete: str | None = None  # why the probe stopped before its end (time cap, a failure of ours)
@@ -129,6 +133,10 @@ def _result(
                 )
             )
     findings: list[Finding] = []
+    injection = None
+    if endpoint.transport == "starttls" and seen.state == "open" and not seen.preauth:
+        not_run = seen.injection_not_run or seen.incomplete or ""
+        injection = judge_injection(seen.injection_tries, starttls_ok=seen.starttls == "ok", not_run=not_run)
     if seen.state == "open":
         findings = dialect.findings(
             LoginFacts(
@@ -144,6 +152,7 @@ def _result(
                 injected_after_starttls=seen.injected,
             )
         )
+        findings.extend(injection_findings(endpoint.protocol, injection))
         if endpoint.transport == "starttls":
             findings.extend(capability_findings(endpoint.protocol, software, seen.caps_before, seen.caps_after))
         findings.extend(seen.extra_findings)
@@ -163,6 +172,7 @@ def _result(
         plaintext_login=verdict,
         tls=tls,
         findings=tuple(findings),
+        starttls_injection=injection,
     )
 
 

@@ -1,13 +1,18 @@
 """Probe one endpoint end to end and return its EndpointResult. Never raises for anything a server does.
 
-STARTTLS ports (110/143) take two connections, so that no connection carries more than two refused commands
-(Exchange ends the session on the third):
-  1. in clear: greeting, CAPABILITY/CAPA, the dummy login(s), LOGOUT/QUIT;
+STARTTLS ports (110/143/587) take two connections, so that no connection carries more than two refused commands
+(Exchange ends the session on the third), and the command-injection test one more (``scanner.probe.injection``):
+  1. in clear: greeting, CAPABILITY/CAPA, the dummy login(s), then STARTTLS with a harmless command in the same
+     write, the handshake and a short wait for its answer inside TLS, LOGOUT/QUIT;
   2. greeting, STARTTLS/STLS, TLS handshake, CAPABILITY/CAPA again, the same dummy login(s) over TLS, LOGOUT/QUIT.
      A login whose answer in clear already decides (accepted, AUTHENTICATIONFAILED, PRIVACYREQUIRED, POP3 USER
-     refused) is not repeated over TLS unless confirm_over_tls is set: one failed login fewer in the server's logs.
+     refused) is not repeated over TLS unless confirm_over_tls is set: one failed login fewer in the server's logs;
+  3. greeting, STARTTLS/STLS with the harmless command as a separate segment, the handshake, the wait, LOGOUT/QUIT.
+The probe's own STARTTLS (2) never carries an injected command: a server that reads it as TLS data would fail the
+handshake and the probe's verdicts with it.
 Where NTLM is offered, its NEGOTIATE/CHALLENGE round trip (cancelled) closes the connection where it is offered when
-that connection has room for one more refused command (``ntlm_step.room_for_ntlm``); else it gets one of its own.
+that connection has room for one more refused command (``ntlm_step.room_for_ntlm``); else it gets one of its own. In
+clear it comes before the injection try's STARTTLS, which always ends that connection.
 Implicit-TLS ports (993/995) do the TLS half only. The dummy credentials are random and belong to nobody.
 
 Containment: what was observed stays observed. A probe stopped by the endpoint's time cap, or a failure in one
@@ -26,10 +31,11 @@ import socket
 import time
 from typing import Any
 
-from scanner.model import Endpoint, EndpointResult, Finding, NtlmInfo, TlsInfo
+from scanner.model import Endpoint, EndpointResult, Finding, InjectionTry, InjectionVariant, NtlmInfo, TlsInfo
 from scanner.probe.assembly import Seen, analysis_failed, assemble
 from scanner.probe.context import ALONE, ScanContext
 from scanner.probe.dialects import Ask, Dialect, DummyCredentials, dialect_for
+from scanner.probe.injection import ready_for_starttls, try_injection
 from scanner.probe.ntlm_step import disclosure_findings, read_ntlm, room_for_ntlm
 from scanner.probe.options import ProbeOptions
 from scanner.probe.session import ConnectError, Session, SessionError, failed_connect, open_tcp
@@ -287,6 +293,7 @@ class _Prober:
         await self._tls_half()
         if self._ntlm_alone is not None:
             await self._ntlm_on_its_own(over_tls=self._ntlm_alone)
+        await self._injection_on_extra_connection()
         await self._inspect()
 
     async def _clear_half(self, session: Session) -> bool:
@@ -313,8 +320,14 @@ class _Prober:
                     self.seen.clear.append(attempt)
                     if attempt.outcome in ("bye", "closed", "timeout", "error"):
                         self._ntlm_elsewhere(self.seen.caps_before, over_tls=False)
+                        self.seen.injection_not_run = "the connection in clear ended with the dummy login"
                         return True
             if not await self._ntlm_last(session, self.seen.clear, self.seen.caps_before, over_tls=False):
+                self.seen.injection_not_run = "the connection in clear ended with the NTLM exchange"
+                return True
+            # The same-write try ends this connection: its STARTTLS comes last, after everything said in clear. A
+            # try that left the connection where no goodbye can be said returns at once: closed below.
+            if self._injection_wanted() and not await self._inject(session, "same-write"):
                 return True
             await self._goodbye(session)
         except SessionError as exc:
@@ -359,6 +372,42 @@ class _Prober:
             self.transcript.note(f"over TLS: {exc.reason}", tls=True)
             if self.seen.starttls != "ok":
                 self.seen.starttls, self.seen.starttls_error = "failed", exc.reason
+        finally:
+            await session.close()
+
+    # -- STARTTLS command injection (scanner.probe.injection) ------------------------------------------------------
+    def _injection_wanted(self) -> bool:
+        if not self.options.injection_test:
+            self.seen.injection_not_run = "turned off (--no-injection-test)"
+            return False
+        if not self.seen.starttls_advertised:
+            self.seen.injection_not_run = "STARTTLS not advertised"
+            return False
+        return True
+
+    async def _inject(self, session: Session, variant: InjectionVariant) -> bool:
+        """One try on ``session``, recorded; whether the session is still one a goodbye can be said on (under TLS,
+        nothing outstanding)."""
+        done = await try_injection(session, self.dialect, variant, self.options, self._sni())
+        self.seen.injection_tries.append(done)
+        return done.outcome in ("answered-in-tls", "silent")
+
+    async def _injection_on_extra_connection(self) -> None:
+        """The separate-segment try, on the one connection the test adds (after the probe's own two)."""
+        if not self._injection_wanted():
+            return
+        try:
+            session = await self._connect()
+        except ConnectError as exc:
+            self.seen.injection_tries.append(InjectionTry("separate-segment", "", "failed", note=exc.reason))
+            return
+        try:
+            await ready_for_starttls(session, self.dialect)
+            if await self._inject(session, "separate-segment"):
+                await self._goodbye(session)
+        except SessionError as exc:
+            note = f"before STARTTLS: {exc.reason}"
+            self.seen.injection_tries.append(InjectionTry("separate-segment", "", "failed", note=note))
         finally:
             await session.close()
 

@@ -166,3 +166,14 @@ def test_no_connection_carries_more_than_two_failed_logins(allowed):
             elif line.direction == "S" and any(w in line.text for w in ("NO ", "-ERR", "BAD ")):
                 per_connection[-1] += 1
         assert per_connection and max(per_connection) <= 2, per_connection
+
+
+@pytest.mark.parametrize("port", [110, 143])
+def test_dovecot_is_not_open_to_starttls_command_injection(refused, port):
+    result = refused[port]
+    injection = result.starttls_injection
+    assert injection is not None and injection.verdict == "not_vulnerable", injection
+    assert {t.variant for t in injection.tries} == {"same-write", "separate-segment"}
+    assert not [t for t in injection.tries if t.outcome == "answered-in-tls"]
+    assert "starttls-command-injection" not in ids(result)
+    assert result.starttls == "ok" and result.plaintext_login.verdict == "refused"  # the probe's own steps stand

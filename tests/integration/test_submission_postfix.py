@@ -99,6 +99,8 @@ def test_auth_only_after_tls_is_refused_with_postfixs_words(auth_after_tls):
     assert any(c.upper().startswith("AUTH") for c in row["capabilities"]["after_tls"])
     assert not ids(row) & {"submission-auth-accepted-in-clear", "submission-auth-before-starttls"}
     assert row["software"] == "Postfix"
+    assert row["starttls_injection"]["verdict"] == "not_vulnerable", row["starttls_injection"]
+    assert "starttls-command-injection" not in ids(row)
     never_sent_mail(rows, log)
 
 
@@ -186,6 +188,10 @@ def test_dovecot_submission_service(setup, verdict):
         found = {f["id"]: f for f in row["findings"]}
         assert "auth_allow_cleartext" in found["submission-auth-accepted-in-clear"]["remediation"]
     assert rows[465]["state"] == "open" and rows[465]["plaintext_login"]["verdict"] == "not_applicable"
+    assert row["starttls_injection"]["verdict"] == "not_vulnerable", row["starttls_injection"]
+    assert "starttls-command-injection" not in ids(row)
+    assert row["starttls_injection"]["verdict"] == "not_vulnerable", row["starttls_injection"]
+    assert "starttls-command-injection" not in ids(row)
     for port in (465, 587):
         said = [line["text"].upper() for line in rows[port]["transcript"] if line["direction"] == "C"]
         assert not [s for s in said if s.startswith(("MAIL", "RCPT", "DATA", "BDAT"))]
