@@ -378,6 +378,7 @@ def summarise_mailprobe(path: Path) -> dict[str, int]:
     complete = with_cert = 0
     verdicts: dict[str, int] = {}
     latest: dict[tuple[str, int], dict] = {}  # a row written again (host findings a later port brought) counts once
+    injection: dict[str, int] = {}
     for line in path.read_text().splitlines():
         row = json.loads(line)
         if row.get("record") == "scan":  # the scan line that starts the file
@@ -391,12 +392,16 @@ def summarise_mailprobe(path: Path) -> dict[str, int]:
             complete += verdict not in ("inconclusive", "not_tested")  # implicit TLS ports: not_applicable
             verdicts[f"{row['port']} {verdict}"] = verdicts.get(f"{row['port']} {verdict}", 0) + 1
             with_cert += cert is not None
+            if row.get("starttls_injection"):
+                said = row["starttls_injection"]["verdict"]
+                injection[said] = injection.get(said, 0) + 1
     return {
         "lines": sum(states.values()),
         **states,
         "verdict": complete,
         "certificate": with_cert,
         "verdicts": verdicts,
+        "starttls_injection": injection,
     }
 
 
@@ -625,6 +630,13 @@ def main() -> int:
     )
     parser.add_argument("--skip-sslyze", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="copy the result files to DIR")
+    parser.add_argument(
+        "--mailprobe-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument for every mailprobe scan (repeatable), e.g. --mailprobe-arg=--no-injection-test",
+    )
     args = parser.parse_args()
     parts = set(args.only.split(","))
     if os.geteuid() != 0:
@@ -635,7 +647,7 @@ def main() -> int:
             print(f"range_bench: {tool} is not installed", file=sys.stderr)
             return 2
     sslyze = None if args.skip_sslyze or "live" not in parts else ensure_sslyze(Path(args.sslyze_venv))
-    extra = [*(["--concurrency", str(args.concurrency)] if args.concurrency else [])]
+    extra = [*(["--concurrency", str(args.concurrency)] if args.concurrency else []), *args.mailprobe_arg]
     bench = Bench()
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

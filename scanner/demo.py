@@ -1,4 +1,4 @@
-"""The demo: eight bundled fake servers on 127.0.0.2-9 that behave like real deployments, with certificates made at
+"""The demo: nine bundled fake servers on 127.0.0.2-10 that behave like real deployments, with certificates made at
 run time, served from a background thread so any scan (TUI or plain) can probe them.
 
     with running_demo() as demo:
@@ -108,6 +108,14 @@ DEMO_SERVERS: tuple[DemoServer, ...] = (
         "127.0.0.9",
         "ca-signed",
         "advertises LOGINDISABLED but accepts LOGIN in clear",
+        fixed_profile="dovecot-imap-plaintext-refused",
+    ),
+    DemoServer(
+        "injection",
+        "imap-starttls-command-injection",
+        "127.0.0.10",
+        "ca-signed",
+        "refuses plaintext login, but runs commands injected after STARTTLS inside TLS",
         fixed_profile="dovecot-imap-plaintext-refused",
     ),
 )

@@ -56,6 +56,7 @@ class Connection:
         self.reader = reader
         self.writer = writer
         self.buf = bytearray()
+        self._cork: bytearray | None = None  # while set, writes are collected here and sent as one
         self.state = ConnectionState(
             phase="tls" if self.profile.implicit_tls else "clear", authenticated=self.profile.preauth
         )
@@ -87,6 +88,11 @@ class Connection:
         return data
 
     async def write(self, data: bytes) -> None:
+        if self._cork is not None:
+            self._cork += data
+            return
+        if self.profile.hostile.reply_delay > 0:
+            await asyncio.sleep(self.profile.hostile.reply_delay)
         drip = self.profile.hostile.drip_interval
         if drip > 0:
             for i in range(len(data)):
@@ -230,8 +236,17 @@ class Connection:
         pipelined = bytes(self.buf)
         self.buf.clear()
         self.session.pipelined_after_starttls = pipelined
-        ok = encode(self.profile.starttls_ok, tag) + self.profile.hostile.inject_after_starttls.encode("utf-8")
-        await self.write(ok)
+        hostile = self.profile.hostile
+        ok = encode(self.profile.starttls_ok, tag) + hostile.inject_after_starttls.encode("utf-8")
+        if hostile.answer_pipelined_in_clear and b"\n" in pipelined:
+            await self._answer_in_clear(ok, pipelined)
+        else:
+            await self.write(ok)
+        if not hostile.process_pipelined:
+            # What arrived while the OK was on its way sits in the stream reader's buffer, unread: a server that
+            # kept it would run it inside TLS (the race of Apache James CVE-2022-28220). Discarded, as a safe server
+            # does; bytes that arrive later go to the TLS layer and break the handshake.
+            self._discard_unread()
         try:
             await self.writer.start_tls(ctx, ssl_handshake_timeout=self.server.handshake_timeout)
         except (ssl.SSLError, ConnectionError, TimeoutError, OSError) as exc:
@@ -239,9 +254,31 @@ class Connection:
             raise Closed() from None
         self.state.phase = "tls"
         self.session.tls_started = True
-        if self.profile.hostile.process_pipelined:
+        if hostile.say_after_tls:
+            await self.write(hostile.say_after_tls.encode("utf-8"))
+        if hostile.process_pipelined:
             self.buf[:0] = pipelined
         return True
+
+    def _discard_unread(self) -> None:
+        buffer = getattr(self.reader, "_buffer", None)  # asyncio.StreamReader keeps what it read ahead here
+        if buffer:
+            self.session.pipelined_after_starttls += bytes(buffer)
+            buffer.clear()
+
+    async def _answer_in_clear(self, ok: bytes, pipelined: bytes) -> None:
+        """Pipelining processed in order: the complete commands that came with STARTTLS are answered in clear, sent
+        with the OK in one write, before the handshake."""
+        self._cork = bytearray(ok)
+        self.buf += pipelined[: pipelined.rfind(b"\n") + 1]
+        try:
+            while self.buf:
+                if not await self.handle():
+                    break
+        finally:
+            corked, self._cork = bytes(self._cork), None
+            self.buf.clear()
+        await self.write(corked)
 
     def _capabilities(self) -> tuple[str, ...]:
         return self.profile.capabilities_tls if self.state.phase == "tls" else self.profile.capabilities_clear

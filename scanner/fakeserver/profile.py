@@ -81,9 +81,12 @@ class Hostile:
 
     inject_after_starttls: str = ""  # plaintext bytes sent right after the STARTTLS/STLS OK, before the handshake
     process_pipelined: bool = False  # execute commands pipelined after STARTTLS inside TLS (CVE-2011-0411 class)
+    answer_pipelined_in_clear: bool = False  # answer them in clear after the OK, before the handshake (in order)
+    say_after_tls: str = ""  # sent unprompted right after the STARTTLS handshake (a chatty server)
     stream_hex: str = ""  # mode "stream": bytes sent after the greeting ...
     stream_repeat: str = ""  # ... then this text repeated until the client goes away or stream_limit is reached
     stream_limit: int = 16 * 1024 * 1024
+    reply_delay: float = 0.0  # > 0: every write waits this long first (a slow server, or a far one)
     drip_interval: float = 0.0  # > 0: every byte the server writes is sent alone, this many seconds apart
 
 

@@ -125,3 +125,56 @@ async def test_slow_drip_sends_one_byte_at_a_time() -> None:
         assert line == profile.greeting[0].encode() + b"\r\n"
         assert time.monotonic() - started >= (len(line) - 1) * profile.hostile.drip_interval
         writer.close()
+
+
+def _with(profile: Profile, **hostile: object) -> Profile:
+    import dataclasses
+
+    from scanner.fakeserver.profile import Hostile
+
+    return dataclasses.replace(profile, hostile=Hostile(**hostile))  # type: ignore[arg-type]
+
+
+async def test_answer_pipelined_in_clear_sends_the_answer_with_the_ok_before_tls(server_ctx: ssl.SSLContext) -> None:
+    profile = _with(fixture("starttls-command-injection"), answer_pipelined_in_clear=True)
+    async with FakeServer(profile, ssl_context=server_ctx) as srv:
+        reader, writer = await asyncio.open_connection(HOST, srv.port)
+        await read_line(reader)
+        writer.write(b"A STARTTLS\r\nX7Q NOOP\r\n")
+        assert await read_line(reader) == b"A OK Begin TLS negotiation now.\r\n"
+        assert await read_line(reader) == b"X7Q OK NOOP completed.\r\n"  # in clear, before the handshake
+        writer.close()
+    assert srv.sessions[0].verbs("clear") == ["STARTTLS", "NOOP"]
+
+
+async def test_say_after_tls_speaks_unprompted(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    profile = _with(fixture("starttls-command-injection"), say_after_tls="* OK [ALERT] hello\r\n")
+    async with FakeServer(profile, ssl_context=server_ctx) as srv:
+        reader, writer = await asyncio.open_connection(HOST, srv.port)
+        await read_line(reader)
+        writer.write(b"A STARTTLS\r\n")
+        await read_line(reader)
+        await writer.start_tls(client_ctx)
+        assert await read_line(reader) == b"* OK [ALERT] hello\r\n"
+        writer.close()
+
+
+async def test_a_safe_server_discards_a_command_that_came_while_its_ok_was_delayed(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """STARTTLS, then the injected command in a segment of its own while the server still waits to answer: it lies
+    unread in the server's stream buffer and must not be run inside TLS (Apache James CVE-2022-28220)."""
+    profile = _with(fixture("starttls-command-injection"), reply_delay=0.2)  # no process_pipelined: a safe server
+    async with FakeServer(profile, ssl_context=server_ctx) as srv:
+        reader, writer = await asyncio.open_connection(HOST, srv.port)
+        await read_line(reader)
+        writer.write(b"A STARTTLS\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"X7Q NOOP\r\n")
+        assert await read_line(reader) == b"A OK Begin TLS negotiation now.\r\n"
+        await writer.start_tls(client_ctx)
+        writer.write(b"B NOOP\r\n")
+        assert await read_line(reader) == b"B OK NOOP completed.\r\n"  # the first answer inside TLS is B's
+        writer.close()
+    assert srv.sessions[0].pipelined_after_starttls == b"X7Q NOOP\r\n"

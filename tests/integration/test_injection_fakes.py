@@ -13,6 +13,7 @@ import pytest
 
 from scanner import certgen
 from scanner.fakeserver import FakeServer, Profile, bundled_profile, load_profile
+from scanner.fakeserver.profile import Hostile
 from scanner.fakeserver.tls import context_for
 from scanner.model import Endpoint, EndpointResult
 from scanner.probe.conversation import probe_endpoint
@@ -133,3 +134,65 @@ def test_response_injection_in_clear_is_not_command_injection(options) -> None: 
     assert "starttls-plaintext-after-ok" in ids(result)
     assert result.starttls_injection is not None and result.starttls_injection.verdict != "vulnerable"
     assert "starttls-command-injection" not in ids(result)
+
+
+CHATTY = {
+    "imap": "* OK [ALERT] Welcome back, this session is encrypted\r\n* 3 EXISTS\r\n",
+    "pop3": "+OK POP3 server ready <1896.697170952@mail.example.test>\r\n",
+    "smtp": "220 mail.example.test ESMTP ready again\r\n",
+}
+SAFE = {
+    "imap": bundled_profile("dovecot-imap-plaintext-refused"),
+    "pop3": bundled_profile("dovecot-pop3-plaintext-refused"),
+    "smtp": bundled_profile("exchange-submission-clientfrontend"),
+}
+
+
+def with_hostile(profile: Profile, **hostile: object) -> Profile:
+    return dataclasses.replace(profile, hostile=Hostile(**hostile))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
+def test_a_server_chatty_after_the_handshake_is_not_flagged(protocol: str, options) -> None:  # type: ignore[no-untyped-def]
+    """Unrequested text inside TLS that does not answer the injected command: kept as "other", never evidence."""
+    result, _ = probe(with_hostile(SAFE[protocol], say_after_tls=CHATTY[protocol]), options)
+    injection = result.starttls_injection
+    assert injection is not None and injection.verdict == "not_vulnerable", injection
+    assert "starttls-command-injection" not in ids(result)
+    silent = [t for t in injection.tries if t.outcome == "silent"]
+    assert silent and all(t.other == tuple(CHATTY[protocol].splitlines()) for t in silent), injection
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
+def test_a_server_that_answers_in_clear_before_the_handshake_is_not_flagged(protocol: str, options) -> None:  # type: ignore[no-untyped-def]
+    """Pipelining processed in order: the injected command answered in clear, after STARTTLS's OK, before TLS."""
+    result, server = probe(with_hostile(SAFE[protocol], answer_pipelined_in_clear=True), options)
+    injection = result.starttls_injection
+    assert injection is not None and injection.verdict == "not_vulnerable", injection
+    same_write = next(t for t in injection.tries if t.variant == "same-write")
+    assert same_write.outcome == "answered-in-clear", same_write
+    assert "starttls-command-injection" not in ids(result)
+    assert "starttls-plaintext-after-ok" not in ids(result)  # the probe's own STARTTLS carried nothing extra
+    answered_in_clear = [r.verb for s in server.sessions for r in s.received if r.phase == "clear"]
+    assert answered_in_clear.count("NOOP" if protocol != "pop3" else "CAPA") >= 1
+
+
+def test_a_slow_server_is_not_flagged(options) -> None:  # type: ignore[no-untyped-def]
+    """Every answer 0.3 s late: the wait inside TLS grows with STARTTLS's measured round trip, and silence stays
+    silence."""
+    slow = with_hostile(SAFE["imap"], reply_delay=0.3)
+    result, _ = probe(slow, options, endpoint_timeout=60)
+    injection = result.starttls_injection
+    assert result.starttls == "ok" and injection is not None, result.error
+    assert injection.verdict == "not_vulnerable", injection
+    silent = [t for t in injection.tries if t.outcome == "silent"]
+    assert silent and all(t.waited_ms >= 1000 for t in silent)  # 4 round trips of a slow STARTTLS, not the floor
+    assert "starttls-command-injection" not in ids(result)
+
+
+def test_a_slow_vulnerable_server_is_still_flagged(options) -> None:  # type: ignore[no-untyped-def]
+    """Its answer comes 0.3 s after the handshake, past the floor of the wait but within 4 round trips."""
+    slow = with_hostile(SAFE["imap"], reply_delay=0.3, process_pipelined=True)
+    result, _ = probe(slow, options, endpoint_timeout=60)
+    assert result.starttls_injection is not None and result.starttls_injection.verdict == "vulnerable"
+    assert "starttls-command-injection" in ids(result)

@@ -1,4 +1,4 @@
-"""End to end: the real demo servers on 127.0.0.2-9, the real probe, the app; then fix one server and re-probe."""
+"""End to end: the real demo servers on 127.0.0.2-10, the real probe, the app; then fix one server and re-probe."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EXPECTED_VERDICT = {
     "expired": "refused",
     "wrongname": "refused",
     "liar": "accepted",
+    "injection": "refused",
 }
 
 
@@ -55,8 +56,8 @@ async def test_demo_servers_through_the_app(demo: Demo) -> None:
         assert "expired" in certificates["expired"]
         assert "wrong name" in certificates["wrongname"]
         table = app.query_one(ResultsTable)
-        drawn = "\n".join(table.render_line(y).text for y in range(1, 9))
-        assert drawn.count("✗ ACCEPTED") == 4 and drawn.count("✓ refused") == 3
+        drawn = "\n".join(table.render_line(y).text for y in range(1, 10))
+        assert drawn.count("✗ ACCEPTED") == 4 and drawn.count("✓ refused") == 4
 
         # Fix the Exchange PlainTextLogin server (it becomes SecureLogin) and re-probe it from the app.
         index = next(i for i in range(len(app.view)) if app.view.row(i).name.startswith("plaintextlogin."))
