@@ -515,11 +515,13 @@ def compare(
     sslyze: Path | None = None,
     without_enumeration: bool = False,
 ) -> Turns:
+    variant = "mailprobe " + " ".join(args.variant_arg) if args.variant_arg else None
     turns = Turns(
         label,
         {
             "mailprobe": [],
             **({"no-enum": []} if without_enumeration else {}),
+            **({variant: []} if variant else {}),
             **({"nmap": []} if nmap else {}),
             **({"sslyze": []} if sslyze else {}),
         },
@@ -547,6 +549,16 @@ def compare(
             print(
                 f"  --no-tls-enumeration: {ne.wall:.2f} s, CPU {ne.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
                 f"peak RSS {ne.peak_rss_mb:.0f} MB, {summarise_mailprobe(bare)}"
+            )
+        if variant:  # the same scan with other options, right after: both see the same load
+            out.unlink(missing_ok=True)
+            served = bench.dovecot_cpu()
+            other = measure(mailprobe_cmd(bench, str(network), out, args.timeout, [*extra, *args.variant_arg]))
+            served = bench.dovecot_cpu() - served
+            turns.runs[variant].append(other)
+            print(
+                f"  {variant}: {other.wall:.2f} s, CPU {other.cpu:.2f} s (Dovecot serving it: {served:.2f} s), "
+                f"peak RSS {other.peak_rss_mb:.0f} MB (PSS {other.peak_pss_mb:.0f} MB), {summarise_mailprobe(out)}"
             )
         if nmap:
             xml_path = bench.dir / f"{label}-nmap.xml"
@@ -630,6 +642,14 @@ def main() -> int:
     )
     parser.add_argument("--skip-sslyze", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="copy the result files to DIR")
+    parser.add_argument(
+        "--variant-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="also run each mailprobe scan of mixed, dark and live with this argument (repeatable), in turn with the "
+        "plain one, e.g. --variant-arg=--no-injection-test for what the STARTTLS command-injection test costs",
+    )
     parser.add_argument(
         "--mailprobe-arg",
         action="append",

@@ -301,8 +301,6 @@ RULES: dict[str, Rule] = {
     "legacy_tls": Rule(flag, "--no-legacy-tls"),
     "tls_enumeration": Rule(flag, "--no-tls-enumeration"),
     "tls_profile": Rule(tls_profile, "--tls-profile"),
-    )
-    parser.add_argument(
     "injection_test": Rule(flag, "--no-injection-test"),
     "source_address": Rule(ip_address, "--source-address"),
     "concurrency": Rule(positive_int, "--concurrency"),
