@@ -228,7 +228,11 @@ def _pki() -> tuple[ssl.SSLContext, str]:
 
 
 def options(ca_file: str) -> ProbeOptions:
-    return ProbeOptions(legacy_tls=False, ca_file=ca_file, source_address="127.0.0.1", expect_name=SERVER_NAME)
+    # The corpus keeps the login conversation; the STARTTLS command-injection test (its own connection and tries,
+    # tests/integration/test_injection_*.py) is left out, as when it was recorded.
+    return ProbeOptions(
+        legacy_tls=False, ca_file=ca_file, source_address="127.0.0.1", expect_name=SERVER_NAME, injection_test=False
+    )
 
 
 async def replay(entry: CorpusEntry, *, delay_cap: float | None = DELAY_CAP) -> Replayed:

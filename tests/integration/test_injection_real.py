@@ -1,10 +1,12 @@
 """STARTTLS command injection against real servers, each pinned: the vulnerable ones must be flagged with their own
 answer as the evidence, the fixed and safe ones must not be.
 
-Vulnerable: aiosmtpd 1.4.5 (CVE-2024-34083), Twisted 26.10.0's IMAP4Server and pymap 0.36.7 (no CVE known to us).
-Not vulnerable: aiosmtpd 1.4.6 (the fix), GNU Mailutils imap4d/pop3d and nginx's mail proxy (their handshake fails
-on the injected bytes: read as TLS, never run). Dovecot, Postfix and Dovecot submission are checked where their
-other tests scan them (test_probe_dovecot.py, test_submission_postfix.py).
+Vulnerable: aiosmtpd 1.4.5 (CVE-2024-34083), Courier's POP3 server as Debian 12 ships it (courier-pop 1.0.16 with
+courier-imap 5.0.13: CVE-2021-38084), Twisted 26.10.0's IMAP4Server and pymap 0.36.7 (no CVE known to us).
+Not vulnerable: aiosmtpd 1.4.6 (the fix), Courier's IMAP server, Cyrus 3.6 (IMAP and POP3), GNU Mailutils
+imap4d/pop3d and nginx's mail proxy (their handshake fails on the injected bytes: read as TLS, never run). Dovecot,
+Postfix and Dovecot submission are checked where their other tests scan them (test_probe_dovecot.py,
+test_submission_postfix.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from scanner.certgen import make_ca
 from scanner.model import Endpoint, EndpointResult, Protocol
 from scanner.probe.conversation import probe_endpoint
 from scanner.probe.options import ProbeOptions
+from tests.cyrus_courier import CourierInstance, CyrusInstance
 from tests.mailservers import MailutilsPair, NginxMailProxy
 from tests.pyservers import PyServer
 
@@ -104,3 +107,20 @@ def test_nginx_mail_proxy_is_not(leaf: tuple[Path, Path]) -> None:
     with NginxMailProxy("only", *leaf) as ngx:
         for port, protocol in ((143, "imap"), (110, "pop3")):
             assert_not_flagged(probe(ngx.address, port, protocol))  # type: ignore[arg-type]
+
+
+def test_courier_pop3_is_flagged_and_its_imap_is_not(leaf: tuple[Path, Path]) -> None:
+    with CourierInstance("tls_required", *leaf) as courier:
+        pop3 = probe(courier.address, 110, "pop3", read_timeout=8, login_timeout=10)
+        imap = probe(courier.address, 143, "imap", read_timeout=8, login_timeout=10)
+    assert_flagged(pop3, ".")  # the CAPA listing, ended by its dot, inside TLS (CVE-2021-38084)
+    answered = next(t for t in pop3.starttls_injection.tries if t.outcome == "answered-in-tls")  # type: ignore[union-attr]
+    assert answered.sent == "CAPA" and answered.evidence[0].startswith("+OK")
+    assert "IMPLEMENTATION Courier Mail Server" in answered.evidence
+    assert_not_flagged(imap)
+
+
+def test_cyrus_is_not(leaf: tuple[Path, Path]) -> None:
+    with CyrusInstance("plaintext_refused", *leaf) as cyrus:
+        for port, protocol in ((143, "imap"), (110, "pop3")):
+            assert_not_flagged(probe(cyrus.address, port, protocol, read_timeout=8, login_timeout=10))  # type: ignore[arg-type]
