@@ -44,6 +44,7 @@ from scanner.probe.steplog import (
     connected,
     greeting_words,
     handshake_words,
+    injection_words,
     logged_step,
     login_words,
     ntlm_words,
@@ -388,9 +389,13 @@ class _Prober:
     async def _inject(self, session: Session, variant: InjectionVariant) -> bool:
         """One try on ``session``, recorded; whether the session is still one a goodbye can be said on (under TLS,
         nothing outstanding)."""
-        done = await try_injection(session, self.dialect, variant, self.options, self._sni())
+        done = await self._injection_try(session, variant)
         self.seen.injection_tries.append(done)
         return done.outcome in ("answered-in-tls", "silent")
+
+    @logged_step("STARTTLS command injection", _where, injection_words)
+    async def _injection_try(self, session: Session, variant: InjectionVariant) -> InjectionTry:
+        return await try_injection(session, self.dialect, variant, self.options, self._sni())
 
     async def _injection_on_extra_connection(self) -> None:
         """The separate-segment try, on the one connection the test adds (after the probe's own two)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from scanner.untrusted import for_terminal
 
 if TYPE_CHECKING:
-    from scanner.model import NtlmInfo
+    from scanner.model import InjectionTry, NtlmInfo
     from scanner.probe.session import Session
     from scanner.protocols.events import Greeting
     from scanner.verdicts.plaintext import LoginAttempt
@@ -97,6 +97,11 @@ def ntlm_words(outcome: tuple[NtlmInfo, bool]) -> str:
     if info.error:
         return f"no CHALLENGE: {shown(info.error)}"
     return f"CHALLENGE read{' over TLS' if info.over_tls else ''}: {len(info.names)} names"
+
+
+def injection_words(attempt: InjectionTry) -> str:
+    note = f" ({shown(attempt.note)})" if attempt.note else ""
+    return f"{attempt.variant}: {attempt.outcome}{note}"
 
 
 def handshake_words(session: Session) -> str:

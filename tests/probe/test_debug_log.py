@@ -25,7 +25,8 @@ from scanner.probe.options import ProbeOptions
 HOST = "127.0.0.3"
 OPTIONS = ProbeOptions(source_address="127.0.0.1", connect_timeout=2, read_timeout=2, login_timeout=3,
                        tls_timeout=3, endpoint_timeout=20, legacy_tls=False)  # fmt: skip
-STEPS = ("connect", "greeting", "capabilities", "login", "STARTTLS", "TLS handshake", "close")
+STEPS = ("connect", "greeting", "capabilities", "login", "STARTTLS", "TLS handshake", "STARTTLS command injection",
+         "close")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,8 @@ def test_every_step_is_logged_with_its_time_and_no_credential(server_tls, caplog
     assert all(line.rstrip().endswith(" ms") for line in lines), lines
     assert any("login: LOGIN answered no [AUTHENTICATIONFAILED]" in line for line in lines), lines
     assert any("TLS handshake: TLSv1." in line for line in lines), lines
+    assert any("STARTTLS command injection: same-write: silent" in line for line in lines), lines
+    assert any("STARTTLS command injection: separate-segment: " in line for line in lines), lines
     (credentials,) = used
     secrets = (credentials.password, credentials.user, base64.b64encode(credentials.sasl_plain).decode())
     assert not [line for line in lines if any(s in line for s in secrets)]
