@@ -16,7 +16,7 @@ from scanner.cli import build_parser
 from scanner.commands.scan import plan_targets, probe_options, runner_limits, settings_from_args
 from scanner.fakeserver import FakeServer, bundled_profile
 from scanner.fakeserver.tls import server_context
-from scanner.model import EndpointResult, PlaintextLogin
+from scanner.model import EndpointResult, PlaintextLogin, StartTlsInjection
 from scanner.scan.scheduler import Scan
 from scanner.tui.app import ScanApp
 from scanner.tui.detail_text import detail_sections
@@ -28,13 +28,16 @@ PTR_ADDRESS = "127.0.0.62"  # an address target whose PTR name is host-62.exampl
 
 def _comparable(row: EndpointResult) -> EndpointResult:
     """The row without what differs from one probe to the next on an unchanged server: timings, the random
-    dummy user (in the transcript) and the server's clock (in its NTLM challenge)."""
+    dummy user (in the transcript), the server's clock (in its NTLM challenge), and of the STARTTLS command-injection
+    test its random tag, how long it listened and how each try went (a separate segment lands before or after the
+    server's read): its verdict stays."""
     login = row.plaintext_login
     evidence = tuple(re.sub(r"\d+ ms", "N ms", line) for line in login.evidence)
     ntlm = dataclasses.replace(row.ntlm, server_time=None) if row.ntlm else None
     tls = row.tls
     if tls is not None and tls.configuration is not None:  # the TLS enumeration's duration is a timing too
         tls = dataclasses.replace(tls, configuration=dataclasses.replace(tls.configuration, duration_ms=0))
+    injection = row.starttls_injection
     return dataclasses.replace(
         row,
         duration_ms=0,
@@ -42,6 +45,7 @@ def _comparable(row: EndpointResult) -> EndpointResult:
         plaintext_login=PlaintextLogin(login.verdict, evidence),
         ntlm=ntlm,
         tls=tls,
+        starttls_injection=injection and StartTlsInjection(injection.verdict, (), injection.note),
     )
 
 
