@@ -21,9 +21,11 @@ from scanner.probe.options import ProbeOptions
 from scanner.protocols.ntlm import negotiate_message
 
 HOST = "127.0.0.3"
+# Without the STARTTLS command-injection test, whose connection would count among the ones these tests place the
+# NTLM exchange on (test_ntlm_and_injection_share_the_connection_in_clear has both).
 OPTIONS = ProbeOptions(
     source_address="127.0.0.1", connect_timeout=2, read_timeout=1.5, login_timeout=3, tls_timeout=3,
-    endpoint_timeout=20, legacy_tls=False,
+    endpoint_timeout=20, legacy_tls=False, injection_test=False,
 )  # fmt: skip
 NAMES = {
     "target_name": "CORP",
@@ -191,3 +193,15 @@ def test_ntlm_after_tls_on_a_connection_of_its_own(tls) -> None:  # type: ignore
     third = server.sessions[2]
     assert third.tls_started and third.verbs("clear") == ["STARTTLS"] and third.verbs("tls")[0] == "AUTHENTICATE"
     assert all(s.invalid_state_count <= 2 for s in server.sessions)
+
+
+def test_ntlm_and_injection_share_the_connection_in_clear(tls) -> None:  # type: ignore[no-untyped-def]
+    """Both end the connection in clear: the NTLM exchange first (a cancelled AUTH), then the injection try's
+    STARTTLS; the try's separate segment takes one connection more, never a third refused command anywhere."""
+    options = dataclasses.replace(tls[0], injection_test=True)
+    result, server = probe(bundled_profile("exchange-imap-plaintextauthentication"), tls, options)
+    assert ntlm_sessions(server) == [0] and len(server.sessions) == 3
+    said = [verb for verb in server.sessions[0].verbs("clear") if verb]  # SASL payload lines have no verb
+    assert said[-2:] == ["AUTHENTICATE", "STARTTLS"], said
+    assert result.ntlm is not None and result.starttls_injection is not None
+    assert result.starttls_injection.verdict == "not_vulnerable", result.starttls_injection
