@@ -381,7 +381,7 @@ def summarise_mailprobe(path: Path) -> dict[str, int]:
     injection: dict[str, int] = {}
     for line in path.read_text().splitlines():
         row = json.loads(line)
-        if row.get("record") == "scan":  # the scan line that starts the file
+        if row.get("record") == "scan" or "state" not in row:  # the scan line, and the talking lines (no result)
             continue
         latest[(row["address"], row["port"])] = row
     for row in latest.values():
