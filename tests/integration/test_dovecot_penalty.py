@@ -32,7 +32,7 @@ def scan(dovecot: DovecotInstance) -> dict[int, dict]:
             "--confirm-over-tls", "--no-legacy-tls", "--format", "json"]  # fmt: skip
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
     assert done.returncode in (0, 1), done.stderr  # 1: the test certificate is self-signed
-    return {row["port"]: row for row in json.loads(done.stdout)}
+    return {row["port"]: row for row in json.loads(done.stdout)["results"]}  # --format json: {scan, results}
 
 
 def test_twenty_back_to_back_scans_of_a_real_dovecot_keep_their_verdicts(dovecot_factory) -> None:
