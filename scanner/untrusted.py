@@ -5,7 +5,10 @@ passes them through the function for its channel, and nothing else decides how t
 
 - ``for_terminal``: control characters (C0, DEL, C1), bidi controls, zero-width and other invisible or format
   characters, line and paragraph separators are shown visibly escaped (``\\x1b``, ``\\u202e``), never raw, so server
-  text cannot move the cursor, set titles, write the clipboard, reorder or break mailprobe's own line.
+  text cannot move the cursor, set titles, write the clipboard, reorder or break mailprobe's own line. Nor can it lay
+  out a line that passes for mailprobe's own: a run of spaces, which a terminal wraps so that the words after it
+  start a line of their own, is shown as one marked run (``␠×40``), and pictographs (category So: the ✓ ✗ ⚠ marks
+  mailprobe puts before its own verdicts, their look-alikes, blank glyphs such as the braille blank) are escaped.
 - ``for_terminal_quoted``: the same, inside visible double quotes (``"`` and ``\\`` escaped so a quotation cannot
   be closed early): server words shown next to mailprobe's own verdict words.
 - ``for_xml``: XML-1.0-legal characters only (the rest visibly escaped), for JUnit; the XML writer escapes markup.
@@ -37,6 +40,8 @@ _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 _ELLIPSIS = "…"
 _MARKDOWN_SPECIAL = frozenset("\\`*_[]|#~!$^{}")
 _LIST_MARKER = re.compile(r"(?:[-+]|\d{1,9}[.)])(?=\s|$)|-{3,}$")  # what starts a list item or a rule
+_SPACE_RUN = re.compile(" {3,}")
+_KEPT_INDENT = 8  # a line's own indentation (mailprobe's, when it escapes a whole line) is no trick
 
 
 def _escape_char(ch: str) -> str:
@@ -76,14 +81,31 @@ def _limit(text: str, max_chars: int | None) -> str:
     return text[: max(max_chars - 1, 0)] + _ELLIPSIS
 
 
+def _mark_run(match: re.Match[str]) -> str:
+    run = match.group()
+    if match.start() == 0 and len(run) <= _KEPT_INDENT:
+        return run
+    return f" ␠×{len(run)} "
+
+
+def _laid_out(text: str, pictographs: bool = True) -> str:
+    """No layout trick: pictographs escaped (no forged ✓ or ✗, no blank glyph), runs of spaces marked."""
+    if pictographs and not text.isascii():
+        import unicodedata  # built in, and needed only for text that is not ASCII
+
+        # the run mark itself (U+2420) stays, so text escaped twice (evidence quoted, then shown) reads the same
+        text = "".join(_escape_char(ch) if unicodedata.category(ch) == "So" and ch != "␠" else ch for ch in text)
+    return _SPACE_RUN.sub(_mark_run, text) if "   " in text else text
+
+
 def for_terminal(value: object, max_chars: int | None = None) -> str:
-    """One line of plain text safe for any terminal: every non-printing character visibly escaped."""
-    return _limit(_escape(_text(value)), max_chars)
+    """One line of plain text safe for any terminal: every non-printing character visibly escaped, no layout trick."""
+    return _limit(_laid_out(_escape(_text(value))), max_chars)
 
 
 def for_terminal_quoted(value: object, max_chars: int | None = None) -> str:
     """Server words as a visible quotation: ``"..."``, with ``"`` and ``\\`` escaped so it cannot end early."""
-    inner = _escape(_text(value).replace("\\", "\\\\").replace('"', '\\"'))
+    inner = _laid_out(_escape(_text(value).replace("\\", "\\\\").replace('"', '\\"')))
     return '"' + _limit(inner, max_chars) + '"'
 
 
@@ -121,7 +143,7 @@ def for_markdown(value: object) -> str:
 def for_csv(value: object) -> str:
     """A CSV cell: visibly escaped, and a leading ``= + - @`` TAB or CR neutralised with a ``'``."""
     raw = _text(value)
-    shown = for_terminal(raw)
+    shown = _laid_out(_escape(raw), pictographs=False)  # a spreadsheet cell, not a line: mailprobe's marks stay
     if raw.startswith(_FORMULA_LEADS) or shown.startswith(_FORMULA_LEADS):
         return "'" + shown
     return shown

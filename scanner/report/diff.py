@@ -241,20 +241,21 @@ def _address_sort(address: str) -> tuple[int, str]:
 
 
 def render_diff_table(diff: ScanDiff, threshold: str | None = "high") -> str:
+    t = for_terminal  # labels, titles, certificate names: server text, escaped piece by piece (not the layout)
     lines: list[str] = []
     for e in diff.endpoints:
         if e.status == "unchanged":
             continue
-        lines.append(f"{e.label}  [{e.status}]")
+        lines.append(f"{t(e.label)}  [{e.status}]")
         if e.status == "vanished":
             lines.append("  not in this scan")
         for c in e.changes:
             mark = {"better": "+", "worse": "!", "neutral": "~"}[c.direction]
-            lines.append(f"  {mark} {c.field}: {c.before or '-'} -> {c.after or '-'}  ({c.direction})")
+            lines.append(f"  {mark} {c.field}: {t(c.before) or '-'} -> {t(c.after) or '-'}  ({c.direction})")
         for f in e.fixed:
-            lines.append(f"  + fixed  [{f.severity}] {f.id}: {f.title}")
+            lines.append(f"  + fixed  [{f.severity}] {t(f.id)}: {t(f.title)}")
         for f in e.new:
-            lines.append(f"  ! new    [{f.severity}] {f.id}: {f.title}")
+            lines.append(f"  ! new    [{f.severity}] {t(f.id)}: {t(f.title)}")
     if not lines:
         lines.append("No changes against the baseline.")
     regressions = diff.regressions(threshold)
@@ -264,8 +265,8 @@ def render_diff_table(diff: ScanDiff, threshold: str | None = "high") -> str:
         f"{plural(diff.fixed_count, 'finding')} fixed, {diff.new_count} new; {plural(len(regressions), 'regression')}"
     )
     for line in regressions:
-        lines.append(f"REGRESSION {line}")
-    return "\n".join(for_terminal(line) for line in lines) + "\n"  # labels, titles, certificate names: server text
+        lines.append(f"REGRESSION {t(line)}")
+    return "\n".join(lines) + "\n"
 
 
 def render_diff_json(diff: ScanDiff, threshold: str | None = "high") -> str:
