@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from scanner.model import SEVERITY_RANK, EndpointResult, ScanInfo
-from scanner.tally import Counts, verdict_label
+from scanner.tally import Counts, verdict_for_terminal
 from scanner.text import plural
 from scanner.untrusted import for_json, for_terminal
 
@@ -47,7 +47,7 @@ def table_row(result: EndpointResult) -> list[str]:
         f"{result.protocol}/{result.transport}",
         result.state if result.state != "error" else f"error: {result.error or ''}",
         result.software or "-",
-        verdict_label(result.plaintext_login.verdict).short,
+        verdict_for_terminal(result.plaintext_login.verdict),
         result.starttls if result.transport == "starttls" else "implicit",
         certificate_cell(result),
         tls_words(result),
@@ -55,6 +55,7 @@ def table_row(result: EndpointResult) -> list[str]:
     ]
 
 
+_VERDICT_COLUMN = 5
 HEADERS = ["host", "port", "service", "state", "software", "plaintext login", "starttls", "certificate", "tls", "worst"]
 
 
@@ -62,7 +63,11 @@ def render_table(results: Sequence[EndpointResult], *, hidden: Counter[str] | No
     """A fixed-width table, most severe first; closed/filtered endpoints are counted below it, not listed."""
     width = shutil.get_terminal_size((160, 24)).columns
     # Hosts (PTR/MX names), software, error texts come from servers: escaped cell by cell, before widths are taken.
-    rows = [[for_terminal(cell) for cell in table_row(r)] for r in sorted(results, key=_order)]
+    # The verdict cell is mailprobe's own marks and words (an unknown verdict escaped already).
+    rows = [
+        [cell if i == _VERDICT_COLUMN else for_terminal(cell) for i, cell in enumerate(table_row(r))]
+        for r in sorted(results, key=_order)
+    ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(HEADERS)]
     widths = [min(w, 48) for w in widths]
     lines = ["  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)).rstrip()]

@@ -52,6 +52,12 @@ STATE_WORDS: dict[str, str] = {
     "filtered": "no answer",
     "error": "error",
 }
+INJECTION_WORDS: dict[str, str] = {  # the STARTTLS command-injection test's verdicts
+    "vulnerable": "VULNERABLE",
+    "not_vulnerable": "not vulnerable",
+    "inconclusive": "inconclusive",
+    "not_tested": "not tested",
+}
 STARTTLS_WORDS: dict[str, str] = {
     "ok": "works",
     "failed": "failed",
@@ -64,6 +70,15 @@ STARTTLS_WORDS: dict[str, str] = {
 def verdict_label(verdict: str) -> Label:
     """The label of a verdict; one this version does not know (a newer file) is shown as it is, marked unclear."""
     return VERDICTS.get(verdict) or Label(verdict, "?", verdict)
+
+
+def verdict_for_terminal(verdict: str) -> str:
+    """A verdict's label on a terminal: mailprobe's own marks (✓ ✗) are not server text and stay, but a verdict this
+    version does not know (read from a newer file) is, and is escaped."""
+    from scanner.untrusted import for_terminal
+
+    label = verdict_label(verdict)
+    return label.short if verdict in VERDICTS else f"{label.mark} {for_terminal(verdict)}"
 
 
 def verdict_order(verdict: str) -> tuple[int, int]:

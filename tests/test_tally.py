@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scanner.model import STANDARD_PORTS
-from scanner.output import table_row
+from scanner.output import render_table, table_row
 from scanner.report.diff import diff_results
 from scanner.report.html import render_html
 from scanner.report.markdown import render_markdown
@@ -28,7 +28,7 @@ def test_every_view_words_a_verdict_with_its_one_label(verdict: str) -> None:
     row = result(143, verdict=verdict)
     assert row.plaintext_login.verdict == verdict
     label = VERDICTS[verdict]
-    assert label.short in table_row(row)  # the terminal table
+    assert label.short in table_row(row) and label.short in render_table([row])  # the terminal table, as printed
     assert plaintext_cell(row).text == label.short  # the TUI's cell
     tally = Tally()
     tally.add(row)
@@ -99,3 +99,13 @@ def test_counts_count_findings_and_the_verdicts_of_answering_endpoints() -> None
 def test_the_factory_writes_the_protocol_a_probe_writes(port: int) -> None:
     row = result(port)
     assert (row.protocol, row.transport) == STANDARD_PORTS[port]  # 587/465: "smtp", the model's submission
+
+
+def test_a_verdict_this_version_does_not_know_is_escaped_and_marked_unclear() -> None:
+    """A newer file's verdict is text mailprobe did not write: escaped on the terminal, never taken for its own."""
+    import dataclasses
+
+    row = result(143, verdict="refused")
+    odd = dataclasses.replace(row, plaintext_login=dataclasses.replace(row.plaintext_login, verdict="\x1b[2Jnew"))
+    assert plaintext_cell(odd).text == "? \\x1b[2Jnew"
+    assert "\x1b" not in render_table([odd])

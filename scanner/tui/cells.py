@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from scanner.model import SEVERITY_RANK, EndpointResult, TranscriptLine
-from scanner.tally import SILENT_STATES, VERDICT_ORDER, verdict_label, verdict_order
+from scanner.tally import SILENT_STATES, VERDICT_ORDER, verdict_for_terminal, verdict_order
 from scanner.untrusted import for_terminal
 
 
@@ -96,10 +96,7 @@ def software_cell(r: EndpointResult) -> Cell:
 
 def plaintext_cell(r: EndpointResult) -> Cell:
     verdict = r.plaintext_login.verdict
-    return Cell(
-        for_terminal(verdict_label(verdict).short),
-        VERDICT_STYLES.get(verdict, DIM if verdict in VERDICT_ORDER else WARN),
-    )
+    return Cell(verdict_for_terminal(verdict), VERDICT_STYLES.get(verdict, DIM if verdict in VERDICT_ORDER else WARN))
 
 
 def starttls_cell(r: EndpointResult) -> Cell:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from scanner.model import SEVERITY_RANK, EndpointResult, NtlmInfo, StartTlsInjection
 from scanner.row_facts import capability_changes_text, ntlm_facts
-from scanner.tally import verdict_label
+from scanner.tally import INJECTION_WORDS, verdict_for_terminal
 from scanner.tui.cells import (
     SEVERITY_CELLS,
     certificate_cell,
@@ -69,7 +69,7 @@ def detail_sections(r: EndpointResult, changed: list[str] | None = None) -> list
         findings.append("")
     sections.append((f"Findings ({len(r.findings)})", findings or ["  none"]))
 
-    evidence = [f"  verdict: {for_terminal(verdict_label(r.plaintext_login.verdict).short)}"]
+    evidence = [f"  verdict: {verdict_for_terminal(r.plaintext_login.verdict)}"]
     evidence.extend(f"  - {for_terminal(line)}" for line in r.plaintext_login.evidence)
     sections.append(("Plaintext login: evidence", evidence))
 
@@ -105,23 +105,15 @@ def _ntlm_lines(info: NtlmInfo) -> list[str]:
             ntlm_facts(info)]  # fmt: skip
 
 
-_INJECTION_WORDS = {
-    "vulnerable": "VULNERABLE",
-    "not_vulnerable": "not vulnerable",
-    "inconclusive": "inconclusive",
-    "not_tested": "not tested",
-}
-
-
 def _injection_verdict(r: EndpointResult) -> str:
     if r.starttls_injection is None:
         return "-"
-    return _INJECTION_WORDS.get(r.starttls_injection.verdict, for_terminal(r.starttls_injection.verdict))
+    return INJECTION_WORDS.get(r.starttls_injection.verdict, for_terminal(r.starttls_injection.verdict))
 
 
 def _injection_lines(injection: StartTlsInjection) -> list[str]:
     """Each try: what was appended and how, what came back (server lines as visible quotations)."""
-    lines = [f"  verdict: {_INJECTION_WORDS.get(injection.verdict, for_terminal(injection.verdict))}"]
+    lines = [f"  verdict: {INJECTION_WORDS.get(injection.verdict, for_terminal(injection.verdict))}"]
     if injection.note:
         lines.append(f"  {for_terminal(injection.note)}")
     for attempt in injection.tries:
