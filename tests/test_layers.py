@@ -33,3 +33,27 @@ def test_one_import_style_in_the_tests() -> None:
     assert [d for d in [tests, *folders] if not (d / "__init__.py").exists()] == []
     edits = ("sys.path." + "insert", "sys.path." + "append")  # spelt apart so that this file does not match
     assert [p for p in tests.rglob("*.py") if any(edit in p.read_text() for edit in edits)] == []
+
+
+def _named_in_architecture(module: Path, page: str) -> bool:
+    """A module is named by its whole path, or by its file name in a table row or section about its package."""
+    relative = module.relative_to(ROOT).as_posix()
+    if relative in page:
+        return True
+    package = "/".join(relative.split("/")[:2]) + "/"  # scanner/probe/ for scanner/probe/dialects/imap.py
+    name = module.name if module.parent.name in ("scanner", package.split("/")[1]) else module.parent.name + "/"
+    for section in page.split("\n### "):
+        heading, _, body = section.partition("\n")
+        if package in heading and any(f"`{name}" in line or f" {name}" in line for line in body.splitlines()):
+            return True
+        if any(package in line and name in line for line in body.splitlines()):
+            return True
+    return False
+
+
+def test_docs_architecture_names_every_module() -> None:
+    """A newcomer reads the tree from docs/architecture.md: a module it does not name is a room without a sign."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    modules = [p for p in sorted((ROOT / "scanner").rglob("*.py")) if p.name != "__init__.py"]
+    missing = [p.relative_to(ROOT).as_posix() for p in modules if not _named_in_architecture(p, page)]
+    assert missing == [], "not named in docs/architecture.md: " + ", ".join(missing)
