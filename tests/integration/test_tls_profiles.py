@@ -30,7 +30,7 @@ def scan(host: ProfileHost, *extra: str) -> dict[int, dict]:
         capture_output=True, text=True, timeout=180, cwd=ROOT, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
-    return {row["port"]: row for row in json.loads(done.stdout)}
+    return {row["port"]: row for row in json.loads(done.stdout)["results"]}  # --format json: {scan, results}
 
 
 @pytest.fixture(scope="module")
