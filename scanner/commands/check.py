@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from scanner.commands.tls_arguments import add_tls_test_arguments
 from scanner.errors import MailprobeError, UsageError
 from scanner.model import SEVERITIES, EndpointResult
 from scanner.report.monitoring import (
@@ -83,26 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-ntlm-probe", dest="ntlm_probe", action="store_false", help="do not read what the NTLM challenge names"
     )
-    parser.add_argument(
-        "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
-    )
-    parser.add_argument(
-        "--no-tls-enumeration",
-        dest="tls_enumeration",
-        action="store_false",
-        help="skip enumerating each server's TLS versions, suites and groups (and the Mozilla profile check)",
-    )
-    parser.add_argument(
-        "--tls-profile",
-        metavar="PROFILE",
-        help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",
-    )
-    parser.add_argument(
-        "--no-injection-test",
-        dest="injection_test",
-        action="store_false",
-        help="skip the STARTTLS command-injection test (it costs one connection per STARTTLS port)",
-    )
+    add_tls_test_arguments(parser)
     parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="DNS server to ask instead of the system's")
     parser.add_argument(
         "--from-file",

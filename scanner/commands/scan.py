@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from scanner.commands.tls_arguments import add_tls_test_arguments
 from scanner.errors import InterruptedAndSaid, UsageError
 from scanner.model import SEVERITIES, EndpointResult, ScanInfo
 from scanner.probe.options import ProbeOptions
@@ -96,26 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--expiry-warn", metavar="DAYS", help="warn when a certificate expires within DAYS (0-3650, default 30)"
     )
-    parser.add_argument(
-        "--no-legacy-tls", dest="legacy_tls", action="store_false", help="skip the TLS 1.0/1.1 acceptance checks"
-    )
-    parser.add_argument(
-        "--no-tls-enumeration",
-        dest="tls_enumeration",
-        action="store_false",
-        help="skip enumerating each server's TLS versions, suites and groups (and the Mozilla profile check)",
-    )
-    parser.add_argument(
-        "--tls-profile",
-        metavar="PROFILE",
-        help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",
-    )
-    parser.add_argument(
-        "--no-injection-test",
-        dest="injection_test",
-        action="store_false",
-        help="skip the STARTTLS command-injection test (it costs one connection per STARTTLS port)",
-    )
+    add_tls_test_arguments(parser)
     parser.add_argument("--source-address", metavar="ADDR", help="local address to connect from")
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="plain output even on a terminal")
     add_target_arguments(parser)
