@@ -40,6 +40,7 @@ from tests.dovecot import _release_address, allocate_address, dovecot_version, s
 from tests.mailservers import MailutilsPair, NginxMailProxy
 from tests.postfix import SASL_CONFIG, PostfixInstance, dovecot_submission_config, dovecot_submission_packaged
 from tests.postfix import SETUPS as POSTFIX_SETUPS
+from tests.pyservers import PyServer, server_python
 
 SERVER_NAME = "mail.example.test"
 PORTS: dict[int, tuple[str, Literal["starttls", "implicit"]]] = {
@@ -64,13 +65,14 @@ class Running:
     plaintext_allowed: bool
     address: str
     ports: tuple[int, ...]
+    version: str | None = None  # when the configurations differ in version (aiosmtpd), else the Recorder's
 
 
 @dataclass(frozen=True)
 class Recorder:
     slug: str  # the directory under fixtures/corpus
     server: str
-    version: Callable[[], str]
+    version: Callable[[], str] | None  # None: each configuration names its own (Running.version)
     configurations: Callable[[Pki], Iterator[Running]]  # starts each configuration in turn, stops it after
 
 
@@ -156,6 +158,44 @@ def nginx(pki: Pki) -> Iterator[Running]:
             yield Running(f"starttls_{mode}", setting, allowed, instance.address, tuple(instance.ports()))
 
 
+def _pip_version(venv: str, distribution: str) -> str:
+    """The version installed in a py-server venv (tests/pyservers.py; made on first use)."""
+    python = server_python(venv)
+    code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+    return done.stdout.strip() or "unknown"
+
+
+def aiosmtpd(pki: Pki) -> Iterator[Running]:
+    # aiosmtpd's command line with a certificate: require_starttls (its default then) answers every command but
+    # NOOP, EHLO, STARTTLS and QUIT with 530 before STARTTLS; auth_require_tls (the default) offers AUTH only over
+    # TLS. No authenticator: over TLS every login fails (login_always_fail). No password is read in clear.
+    setting = "aiosmtpd -n -c aiosmtpd.handlers.Sink --tlscert --tlskey: require_starttls, auth_require_tls"
+    for version in ("1.4.5", "1.4.6"):
+        with PyServer.aiosmtpd(version, pki.cert, pki.key) as server:
+            yield Running(
+                version, setting, False, server.address, (587,), _pip_version(f"aiosmtpd-{version}", "aiosmtpd")
+            )
+
+
+def twisted(pki: Pki) -> Iterator[Running]:
+    # tests/servers/twisted_imap.py: an IMAP4Server with a context factory advertises LOGINDISABLED in clear and
+    # answers LOGIN there with BAD before any credential check (imap4.py do_LOGIN); no portal, so every login over
+    # TLS fails.
+    setting = "IMAP4Server(contextFactory=...), no portal: LOGINDISABLED before STARTTLS"
+    with PyServer.twisted_imap(pki.cert, pki.key) as server:
+        yield Running("no_portal", setting, False, server.address, (143,))
+
+
+def pymap(pki: Pki) -> Iterator[Running]:
+    # pymap with --cert/--key offers no SASL mechanism in clear (LOGINDISABLED), except to a loopback client: its
+    # greeting gives one the mechanisms of TLS (pymap/imap/state.py do_greeting, sock_info.from_localhost). The
+    # harness and every probe are on 127.0.0.0/8, so LOGIN and AUTHENTICATE PLAIN check the password in clear.
+    setting = "pymap --cert --key dict; client on loopback: from_localhost gives the TLS SASL mechanisms in clear"
+    with PyServer.pymap(pki.cert, pki.key) as server:
+        yield Running("dict", setting, True, server.address, (143,))
+
+
 def cyrus(pki: Pki) -> Iterator[Running]:
     for setup, s in CyrusInstance.setups.items():
         with CyrusInstance(setup, pki.cert, pki.key) as instance:
@@ -178,6 +218,9 @@ RECORDERS: dict[str, Recorder] = {
         Recorder("nginx", "nginx mail proxy", _nginx_version, nginx),
         Recorder("cyrus", "Cyrus IMAP", lambda: _unpacked("cyrus-imapd", cyrus_version), cyrus),
         Recorder("courier", "Courier", lambda: _unpacked("courier-imap", courier_version), courier),
+        Recorder("aiosmtpd", "aiosmtpd", None, aiosmtpd),
+        Recorder("twisted", "Twisted IMAP4Server", lambda: _pip_version("twisted-26.10.0", "Twisted"), twisted),
+        Recorder("pymap", "pymap", lambda: _pip_version("pymap-0.36.7", "pymap"), pymap),
     )
 }
 
@@ -209,7 +252,7 @@ async def probe(running: Running, pki: Pki) -> list[EndpointResult]:
 
 def record(recorder: Recorder, pki: Pki) -> tuple[list[CorpusEntry], list[str]]:
     """The entries of one server in all its configurations, and the verdicts that differ from the ground truth."""
-    version = recorder.version()
+    version = recorder.version() if recorder.version else "unknown"
     entries: list[CorpusEntry] = []
     wrong: list[str] = []
     for running in recorder.configurations(pki):
@@ -225,7 +268,7 @@ def record(recorder: Recorder, pki: Pki) -> tuple[list[CorpusEntry], list[str]]:
             entries.append(
                 CorpusEntry(
                     server=recorder.server,
-                    version=version,
+                    version=running.version or version,
                     config=running.config,
                     setting=running.setting,
                     protocol=result.protocol,
