@@ -23,6 +23,9 @@ SERVERS = {
     "nginx": {"starttls_only", "starttls_on", "starttls_off"},
     "cyrus": {"plaintext_refused", "plaintext_allowed", "no_tls"},
     "courier": {"tls_required", "tls_optional", "no_tls"},
+    "aiosmtpd": {"1.4.5", "1.4.6"},
+    "twisted": {"no_portal"},
+    "pymap": {"dict"},
 }
 
 
