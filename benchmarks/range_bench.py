@@ -584,15 +584,24 @@ def compare(
 
 
 def summarise_enumeration(path: Path) -> str:
-    """How many enumerations the scan ran, their handshakes, and the largest number one server got."""
-    runs = hellos = most = 0
+    """How many full enumerations and confirmations the scan ran (scanner.tls.confirm), their handshakes, the
+    largest number one server got, and which ports made them."""
+    runs = confirmed = hellos = most = 0
+    ports: dict[int, int] = {}
     for row in map(json.loads, path.open()):
         config = (row.get("tls") or {}).get("configuration")
         if config and config.get("enumerated_on") is None:
-            runs += 1
+            if config.get("confirmed_from"):
+                confirmed += 1
+            else:
+                runs += 1
             hellos += config["handshakes"]
             most = max(most, config["handshakes"])
-    return f"{runs} TLS enumerations, {hellos} handshakes (at most {most} for one server)"
+            ports[row["port"]] = ports.get(row["port"], 0) + 1
+    return (
+        f"{runs} TLS enumerations and {confirmed} confirmations, {hellos} handshakes (at most {most} for one "
+        f"server), made on ports {dict(sorted(ports.items()))}"
+    )
 
 
 def live_floor(bench: Bench, addresses: list[str], args: argparse.Namespace, extra: list[str]) -> float:

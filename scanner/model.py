@@ -217,6 +217,9 @@ class TlsConfiguration:
     handshakes: int = 0  # ClientHellos sent (each on its own connection)
     duration_ms: int = 0
     enumerated_on: int | None = None  # the port of the same server that enumerated (None: this port)
+    # "address:port" whose enumeration this server confirmed with hellos of its own (scanner.tls.confirm); then
+    # handshakes and duration_ms are the confirmation's. None: enumerated in full here (or on enumerated_on)
+    confirmed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -478,6 +481,7 @@ def _configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
         handshakes=int(data.get("handshakes", 0)),
         duration_ms=int(data.get("duration_ms", 0)),
         enumerated_on=data.get("enumerated_on"),
+        confirmed_from=data.get("confirmed_from"),
     )
 
 

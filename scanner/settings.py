@@ -52,6 +52,8 @@ class ScanSettings:
     legacy_tls: bool = True
     tls_enumeration: bool = True  # versions, suites, groups per server, judged against Mozilla's profiles
     tls_profile: str = "intermediate"  # modern, intermediate or old: whose deviations become findings
+    # every server's TLS configuration in full, even one whose chain was enumerated in the scan (else: confirmed)
+    enumerate_every_server: bool = False
     injection_test: bool = True  # the STARTTLS command-injection test (one extra connection per STARTTLS port)
     source_address: str | None = None
     # engine
@@ -105,6 +107,7 @@ class ScanSettings:
             "legacy_tls",
             "tls_enumeration",
             "tls_profile",
+            "enumerate_every_server",
             "injection_test",
             "fail_on",
             "shard",
@@ -301,6 +304,7 @@ RULES: dict[str, Rule] = {
     "legacy_tls": Rule(flag, "--no-legacy-tls"),
     "tls_enumeration": Rule(flag, "--no-tls-enumeration"),
     "tls_profile": Rule(tls_profile, "--tls-profile"),
+    "enumerate_every_server": Rule(flag, "--enumerate-every-server"),
     "injection_test": Rule(flag, "--no-injection-test"),
     "source_address": Rule(ip_address, "--source-address"),
     "concurrency": Rule(positive_int, "--concurrency"),

@@ -96,17 +96,47 @@ class ProfileHost:
     postfix_log: str
 
 
-@contextlib.contextmanager
-def profile_host(name: str, directory: Path) -> Iterator[ProfileHost]:
-    """Dovecot and Postfix on one address, both set up as ``SETUPS[name]``."""
-    require_postfix()
+@dataclass(frozen=True)
+class Certificate:
+    cert: Path
+    key: Path
+    ca_file: Path
+
+
+def certificate_for(name: str, directory: Path) -> Certificate:
+    """A certificate from a CA of its own, of the key type and lifespan ``SETUPS[name]`` calls for."""
     setup = SETUPS[name]
     ec = setup.key_type == "ec"
     size = 256 if ec else 2048
     ca = certgen.make_ca(f"mailprobe {name} profile CA", key_type="ec" if ec else "rsa", key_size=size)
     leaf = ca.issue(["mail.mailprobe.test"], days=setup.days, key_type="ec" if ec else "rsa", key_size=size)
     cert, key = leaf.write(directory, name)
-    ca_file = ca.write(directory, f"{name}-ca")
+    return Certificate(cert, key, ca.write(directory, f"{name}-ca"))
+
+
+@contextlib.contextmanager
+def profile_dovecot(name: str, certificate: Certificate) -> Iterator[str]:
+    """Dovecot alone (110/143/993/995) set up as ``SETUPS[name]`` with ``certificate``; yields its address. Two of
+    these with one certificate are a pool of servers behind one certificate."""
+    dovecot = start_instance(
+        "plaintext_refused",
+        cert_path=certificate.cert,
+        key_path=certificate.key,
+        extra_config=SASL_CONFIG + dovecot_settings(SETUPS[name]),
+    )
+    try:
+        yield dovecot.address
+    finally:
+        dovecot.close()
+
+
+@contextlib.contextmanager
+def profile_host(name: str, directory: Path) -> Iterator[ProfileHost]:
+    """Dovecot and Postfix on one address, both set up as ``SETUPS[name]``."""
+    require_postfix()
+    setup = SETUPS[name]
+    issued = certificate_for(name, directory)
+    cert, key, ca_file = issued.cert, issued.key, issued.ca_file
     dovecot = start_instance(
         "plaintext_refused", cert_path=cert, key_path=key, extra_config=SASL_CONFIG + dovecot_settings(setup)
     )

@@ -223,6 +223,7 @@ def probe_options(settings: ScanSettings) -> ProbeOptions:
         legacy_tls=settings.legacy_tls,
         tls_enumeration=settings.tls_enumeration,
         tls_profile=settings.tls_profile,
+        tls_confirm=not settings.enumerate_every_server,
         injection_test=settings.injection_test,
         source_address=settings.source_address,
     )

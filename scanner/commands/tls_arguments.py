@@ -17,6 +17,12 @@ def add_tls_test_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip enumerating each server's TLS versions, suites and groups (and the Mozilla profile check)",
     )
     parser.add_argument(
+        "--enumerate-every-server",
+        action="store_true",
+        help="enumerate every server's TLS configuration in full; by default a server that presents a certificate "
+        "chain already enumerated in the scan only confirms that configuration, with a few hellos",
+    )
+    parser.add_argument(
         "--tls-profile",
         metavar="PROFILE",
         help="Mozilla server-side TLS profile whose deviations are findings: modern, intermediate (default) or old",

@@ -78,9 +78,14 @@ class TlsEnumerations(Protocol):
     """TLS configurations shared between the ports of one server (``scanner.scan.tls_share``)."""
 
     async def enumerate(
-        self, key: LegacyKey, port: int, run: Callable[[], Awaitable[TlsConfiguration]]
+        self,
+        key: LegacyKey,
+        port: int,
+        run: Callable[[], Awaitable[TlsConfiguration]],
+        confirm: Callable[[TlsConfiguration], Awaitable[TlsConfiguration | None]] | None = None,
     ) -> TlsConfiguration:
-        """The configuration for ``key``: ``run()``'s, or the one another port got (its ``enumerated_on`` set)."""
+        """The configuration for ``key``: ``run()``'s, the one another port got (its ``enumerated_on`` set), or
+        one another server got that ``confirm`` found here too (its ``confirmed_from`` set)."""
         ...
 
 

@@ -26,6 +26,9 @@ class ProbeOptions:
     # enumerate the server's TLS configuration (versions, suites, groups; scanner.tls.enumerate) and judge it
     # against Mozilla's profiles; replaces the legacy check. Off here, on by default on the command line.
     tls_enumeration: bool = False
+    # a server presenting a chain already enumerated in the scan confirms that configuration with a few hellos
+    # (scanner.tls.confirm) instead of being enumerated in full; False: every server in full
+    tls_confirm: bool = True
     tls_profile: str = "intermediate"  # the Mozilla profile whose deviations become findings
     # STARTTLS ports: the command-injection test (one extra connection), and the floor of its wait inside TLS
     injection_test: bool = True

@@ -148,11 +148,16 @@ async def _enumerated(
     def run() -> Awaitable[TlsConfiguration]:
         return enumerate_tls(opener, server_name=handshake.server_name, limits=limits)
 
+    def confirm(known: TlsConfiguration) -> Awaitable[TlsConfiguration | None]:
+        from scanner.tls.confirm import confirm_configuration
+
+        return confirm_configuration(opener, known, server_name=handshake.server_name, limits=limits)
+
     if share is None or not handshake.chain_der:
         return await run()
     chain = hashlib.sha256(b"".join(handshake.chain_der)).digest()
     key = (endpoint.address, endpoint.protocol, chain, handshake.version, handshake.cipher)
-    return await share.enumerate(key, endpoint.port, run)
+    return await share.enumerate(key, endpoint.port, run, confirm if options.tls_confirm else None)
 
 
 async def _legacy_versions(

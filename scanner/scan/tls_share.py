@@ -1,12 +1,18 @@
-"""One TLS enumeration per server, not per port (see scanner.tls.enumerate).
+"""One TLS enumeration per server, not per port, and a confirmation instead of an enumeration where one will do.
 
-The configuration a server's TLS stack accepts is a setting of the stack, not of a port: Dovecot's imap-login
-serves 143 (STARTTLS) and 993 with the same ssl settings, Exchange's SCHANNEL is machine-wide. So the ports of one
-address that speak the same protocol, present the same chain and negotiate the same version and cipher share one
-enumeration, as they share the legacy-version probe (scanner.scan.legacy_share, whose rules these are): the first
-port enumerates, the others wait for it and say where the result came from (``TlsConfiguration.enumerated_on``).
-Submission ports never share (Postfix sets TLS per master.cf service). An enumeration that stopped early (the
-server refused connections, the caps were reached) is not shared: the next port tries for itself.
+The configuration a server's TLS stack accepts is a setting of the stack, not of a port: Dovecot's imap-login and
+pop3-login serve 143, 993, 110 and 995 with the same ssl settings, Exchange's SCHANNEL is machine-wide. So the IMAP
+and POP3 ports of one address that present the same chain and negotiate the same version and cipher share one
+enumeration: the first port enumerates, the others wait for it and say where the result came from
+(``TlsConfiguration.enumerated_on``). The legacy-version probe is shared by the same rule, within a protocol
+(scanner.scan.legacy_share).
+
+Other servers are not assumed to be alike, but often are: a pool behind one certificate. A server at another address
+that presents a chain already enumerated in this scan and negotiates the same version and cipher is asked to confirm
+that configuration (scanner.tls.confirm: a few hellos, mostly refused ones, instead of dozens of full handshakes) and
+gets it with ``confirmed_from``; when its answers differ it is enumerated in full. Submission ports take no part:
+Postfix sets TLS per master.cf service. An enumeration that stopped early (the server refused connections, the caps
+were reached) is neither shared nor confirmed against: the next port tries for itself.
 """
 
 from __future__ import annotations
@@ -22,40 +28,91 @@ SHARED_PROTOCOLS = frozenset({"imap", "pop3"})
 MAX_SERVERS = 4096
 
 Key = tuple[str, str, bytes, str | None, str | None]  # address, protocol, chain digest, version, cipher
+ServerKey = tuple[str, bytes, str | None, str | None]  # address, chain digest, version, cipher
+ChainKey = tuple[bytes, str | None, str | None]  # chain digest, version, cipher
+Confirm = Callable[[TlsConfiguration], Awaitable[TlsConfiguration | None]]
 
 
 class TlsShare:
     def __init__(self, max_servers: int = MAX_SERVERS) -> None:
         self._max = max_servers
-        self._results: OrderedDict[Key, asyncio.Future[TlsConfiguration | None]] = OrderedDict()
+        self._results: OrderedDict[ServerKey, asyncio.Future[TlsConfiguration | None]] = OrderedDict()
+        # full enumerations by chain, with where they were made ("address:port"): what others may confirm
+        self._by_chain: OrderedDict[ChainKey, asyncio.Future[tuple[TlsConfiguration, str] | None]] = OrderedDict()
 
-    async def enumerate(self, key: Key, port: int, run: Callable[[], Awaitable[TlsConfiguration]]) -> TlsConfiguration:
-        """The configuration for ``key``: enumerated by ``run()``, or the one another port of the server got
-        (with ``enumerated_on`` set to that port)."""
+    async def enumerate(
+        self,
+        key: Key,
+        port: int,
+        run: Callable[[], Awaitable[TlsConfiguration]],
+        confirm: Confirm | None = None,
+    ) -> TlsConfiguration:
+        """The configuration for ``key``: enumerated by ``run()``, the one another IMAP or POP3 port of the server
+        got (with ``enumerated_on`` set to that port), or one enumerated on another server that ``confirm`` found
+        here too (with ``confirmed_from``). Without ``confirm``, configurations are shared within a server only."""
         if key[1] not in SHARED_PROTOCOLS:
             return await run()
-        known = self._results.get(key)
+        server: ServerKey = (key[0], *key[2:])
+        known = self._results.get(server)
         if known is not None:
             shared = await asyncio.shield(known)
             if shared is not None:
                 return shared
             return await run()
         waiting: asyncio.Future[TlsConfiguration | None] = asyncio.get_running_loop().create_future()
-        self._results[key] = waiting
-        while len(self._results) > self._max:
-            self._results.popitem(last=False)
+        _bounded_put(self._results, server, waiting, self._max)
         try:
-            result = await run()
+            result = await self._confirmed_or_enumerated(key, port, run, confirm)
         except BaseException:
-            self._results.pop(key, None)
+            self._results.pop(server, None)
             waiting.set_result(None)
             raise
         if complete(result):
             waiting.set_result(dataclasses.replace(result, enumerated_on=port))
         else:
-            self._results.pop(key, None)
+            self._results.pop(server, None)
             waiting.set_result(None)
         return result
+
+    async def _confirmed_or_enumerated(
+        self, key: Key, port: int, run: Callable[[], Awaitable[TlsConfiguration]], confirm: Confirm | None
+    ) -> TlsConfiguration:
+        if confirm is None:
+            return await run()
+        chain_key: ChainKey = key[2:]
+        source = self._by_chain.get(chain_key)
+        if source is not None:
+            found = await asyncio.shield(source)  # another server is enumerating this chain: wait, then confirm
+            if found is not None:
+                configuration, where = found
+                confirmed = await confirm(configuration)
+                if confirmed is not None:
+                    return dataclasses.replace(confirmed, confirmed_from=where)
+            return await run()
+        made: asyncio.Future[tuple[TlsConfiguration, str] | None] = asyncio.get_running_loop().create_future()
+        _bounded_put(self._by_chain, chain_key, made, self._max)
+        try:
+            result = await run()
+        except BaseException:
+            self._by_chain.pop(chain_key, None)
+            made.set_result(None)
+            raise
+        if complete(result):
+            made.set_result((result, _where(key[0], port)))
+        else:
+            self._by_chain.pop(chain_key, None)
+            made.set_result(None)
+        return result
+
+
+def _bounded_put(table: OrderedDict, key: object, value: object, most: int) -> None:
+    table[key] = value
+    while len(table) > most:
+        table.popitem(last=False)
+
+
+def _where(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 def complete(config: TlsConfiguration) -> bool:

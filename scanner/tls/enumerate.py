@@ -48,12 +48,12 @@ class EnumerationLimits:
     max_timeouts: int = 2  # silent answers before the enumeration gives up (a server that drops what it dislikes)
 
 
-class _Stop(Exception):
+class EnumerationStopped(Exception):
     """The enumeration cannot go on: the reason is recorded, what was found stands."""
 
 
 @dataclass
-class _Asker:
+class HelloAsker:
     opener: Opener
     server_name: str | None
     limits: EnumerationLimits
@@ -69,15 +69,17 @@ class _Asker:
         pause = self.limits.backoff
         for attempt in range(self.limits.retries + 1):
             if self.hellos >= self.limits.max_hellos:
-                raise _Stop(f"stopped after {self.hellos} handshakes (the cap per server)")
+                raise EnumerationStopped(f"stopped after {self.hellos} handshakes (the cap per server)")
             if time.monotonic() - self.started > self.limits.max_seconds:
-                raise _Stop(f"stopped after {self.limits.max_seconds:g} s (the cap per server)")
+                raise EnumerationStopped(f"stopped after {self.limits.max_seconds:g} s (the cap per server)")
             try:
                 async with asyncio.timeout(self.limits.hello_timeout):
                     reader, writer = await self.opener()
             except Exception as exc:  # refused, reset, STARTTLS refused, a throttling greeting: back off
                 if attempt == self.limits.retries:
-                    raise _Stop(f"the server refused {attempt + 1} connections in a row ({_why(exc)})") from None
+                    raise EnumerationStopped(
+                        f"the server refused {attempt + 1} connections in a row ({_why(exc)})"
+                    ) from None
                 await asyncio.sleep(pause)
                 pause *= 2
                 continue
@@ -91,7 +93,9 @@ class _Asker:
             if answer is None:
                 self.timeouts += 1
                 if self.timeouts >= self.limits.max_timeouts:
-                    raise _Stop(f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s")
+                    raise EnumerationStopped(
+                        f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s"
+                    )
                 return ServerAnswer("timeout", detail=f"no answer within {self.limits.hello_timeout:g} s")
             self.answers.append(answer)
             return answer
@@ -125,11 +129,11 @@ async def enumerate_tls(
 ) -> TlsConfiguration:
     """The server's TLS configuration; never raises for what the server does (what could not be asked is listed in
     ``untested``)."""
-    asker = _Asker(opener, server_name, limits or EnumerationLimits())
+    asker = HelloAsker(opener, server_name, limits or EnumerationLimits())
     found = _Found()
     try:
         await _enumerate(asker, found)
-    except _Stop as stop:
+    except EnumerationStopped as stop:
         found.untested.append(f"enumeration incomplete: {stop}")
     return found.configuration(asker)
 
@@ -143,7 +147,7 @@ class _Found:
     fallback_scsv: bool | None = None
     untested: list[str] = field(default_factory=list)
 
-    def configuration(self, asker: _Asker) -> TlsConfiguration:
+    def configuration(self, asker: HelloAsker) -> TlsConfiguration:
         versions = tuple(sorted(self.suites, key=_ORDER.__getitem__))
         accepted = [s for names in self.suites.values() for s in names]
         legacy = [a for a in asker.answers if a.outcome == "accepted" and a.version not in (None, "TLSv1.3")]
@@ -173,7 +177,7 @@ def _coverage(flags: list[bool]) -> Coverage | None:
     return "all" if all(flags) else "some" if any(flags) else "none"
 
 
-async def _enumerate(asker: _Asker, found: _Found) -> None:
+async def _enumerate(asker: HelloAsker, found: _Found) -> None:
     for version in VERSIONS_NEWEST_FIRST:
         offered = list(TLS13_SUITES) if version == "TLSv1.3" else list(LEGACY_SUITES)
         order = await _eliminate(asker, version, offered, list(GROUPS))
@@ -186,7 +190,7 @@ async def _enumerate(asker: _Asker, found: _Found) -> None:
     await _fallback(asker, found)
 
 
-async def _eliminate(asker: _Asker, version: str, suites: list[int], groups: list[int]) -> list[int] | None:
+async def _eliminate(asker: HelloAsker, version: str, suites: list[int], groups: list[int]) -> list[int] | None:
     """The suites ``version`` accepts, in the order the server chose them; None when it refuses the version."""
     chosen: list[int] = []
     remaining = list(suites)
@@ -199,7 +203,7 @@ async def _eliminate(asker: _Asker, version: str, suites: list[int], groups: lis
     return chosen or None
 
 
-async def _server_order(asker: _Asker, version: str, order: list[int]) -> bool | None:
+async def _server_order(asker: HelloAsker, version: str, order: list[int]) -> bool | None:
     """True when the server picks by its own preference: offered the accepted suites reversed, it still picks
     its first. None with fewer than two suites."""
     if len(order) < 2:
@@ -210,7 +214,7 @@ async def _server_order(asker: _Asker, version: str, order: list[int]) -> bool |
     return answer.suite == order[0]
 
 
-async def _groups(asker: _Asker, found: _Found) -> None:
+async def _groups(asker: HelloAsker, found: _Found) -> None:
     """Key-exchange groups by elimination: over TLS 1.3 (a HelloRetryRequest names the group) when the server has
     it, otherwise over the newest version with an ECDHE suite (its ServerKeyExchange names the curve)."""
     if "TLSv1.3" in found.suites:
@@ -230,7 +234,7 @@ async def _groups(asker: _Asker, found: _Found) -> None:
         candidates.remove(answer.group)
 
 
-async def _fallback(asker: _Asker, found: _Found) -> None:
+async def _fallback(asker: HelloAsker, found: _Found) -> None:
     """TLS_FALLBACK_SCSV (RFC 7507): offered with the second-newest version, a server that has a newer one must
     answer inappropriate_fallback. Only asked when there is something to fall back from. The hello is one the
     server accepted without the signal, so any refusal is the signal's doing: some servers (Dovecot) close the

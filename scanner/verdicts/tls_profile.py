@@ -160,6 +160,8 @@ def describe(configuration: TlsConfiguration | None, mozilla: MozillaCompliance 
     if configuration is not None:
         c = configuration
         where = f" (enumerated on port {c.enumerated_on})" if c.enumerated_on is not None else ""
+        if c.confirmed_from is not None:
+            where += f" (as enumerated on {c.confirmed_from}, confirmed here)"
         lines.append(f"versions: {', '.join(c.versions) or 'none'}{where}")
         for vs in c.suites:
             order = {True: "server's order", False: "follows the client's order", None: ""}[vs.server_order]

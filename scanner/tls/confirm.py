@@ -1,0 +1,185 @@
+"""Confirm that a server has a TLS configuration already enumerated on another server, with a few hellos.
+
+A range often holds many servers with one TLS stack: a pool behind one certificate, IMAP and POP3 of one Dovecot.
+Enumerating each in full costs dozens of handshakes per server, most of them full handshakes the server must sign
+(scanner.tls.enumerate). When a server presents the same certificate chain and negotiates the same version and suite
+as one already enumerated in this scan, it is asked instead whether it has that configuration:
+
+- every version the known configuration refuses is refused here (older ones together: a server answers a hello's
+  highest version with the highest it has, so one refused hello covers all versions below it);
+- in every version it accepts, no suite outside the known ones is accepted, nor any group outside the known ones;
+- offered the known suites in reverse order, the server picks the suite its preference says (its own first when it
+  imposes its order, our first when it follows ours), with the same extensions (RFC 5746, RFC 7627, compression);
+- the finite-field DH prime is the same size, and TLS_FALLBACK_SCSV gets the same answer.
+
+Refused hellos cost the server nothing but the ClientHello's parsing, and TLS 1.3's are answered with a
+HelloRetryRequest before any key exchange, so a confirmation costs one or two full handshakes instead of dozens.
+What it cannot see: a suite of the known configuration that this server no longer accepts, or another order after
+the first suite. So a confirmed configuration may list more than the server accepts, never less, and its judgement
+may be stricter than the server deserves, never more lenient. Any difference, or a server that stops answering,
+sends the caller back to a full enumeration.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from scanner.model import TlsConfiguration
+from scanner.tls.enumerate import VERSIONS_NEWEST_FIRST, EnumerationLimits, EnumerationStopped, HelloAsker, Opener
+from scanner.tls.hello import ServerAnswer
+from scanner.tls.suites import (
+    GROUP_BY_NAME,
+    GROUPS,
+    LEGACY_SUITES,
+    SUITE_CODES,
+    TLS12_EC_GROUPS,
+    TLS13_SUITES,
+    ephemeral_dh,
+    ephemeral_ec,
+)
+
+# Versions whose refusal one hello proves together: offered TLS 1.1, a server with TLS 1.0 or SSL 3.0 answers with
+# it. Not TLS 1.3, offered through supported_versions alone. (The full enumeration asks SSL 3.0 with a hello without
+# extensions, for servers old enough to need one; the server confirming has the same certificate as one that was
+# asked so, and every answer of its own agrees.)
+_COVERED_BY_ONE = ("TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")
+
+
+class _Differs(Exception):
+    """The server's answer is not the known configuration's."""
+
+
+async def confirm_configuration(
+    opener: Opener, known: TlsConfiguration, *, server_name: str | None, limits: EnumerationLimits | None = None
+) -> TlsConfiguration | None:
+    """``known`` with this server's cost (``handshakes``, ``duration_ms``) when every hello agrees with it; None
+    when one does not, or the server stops answering (then enumerate it in full)."""
+    asker = HelloAsker(opener, server_name, limits or EnumerationLimits())
+    try:
+        await _confirm(asker, known)
+    except (_Differs, EnumerationStopped):
+        return None
+    return _with_cost(known, asker)
+
+
+def _with_cost(known: TlsConfiguration, asker: HelloAsker) -> TlsConfiguration:
+    took = int((time.monotonic() - asker.started) * 1000)
+    return replace(known, handshakes=asker.hellos, duration_ms=took, enumerated_on=None)
+
+
+async def _confirm(asker: HelloAsker, known: TlsConfiguration) -> None:
+    accepted = {entry.version: entry for entry in known.suites}
+    known_groups = [GROUP_BY_NAME[name] for name in known.groups if name in GROUP_BY_NAME]
+    group_codes = {code for code, group in GROUPS.items() if group in known_groups}
+    if any(SUITE_CODES.get(name) is None for entry in known.suites for name in entry.suites):
+        raise _Differs("a suite only known by its code")  # cannot be offered back by name: enumerate in full
+    await _refused_versions(asker, known)
+    for version in VERSIONS_NEWEST_FIRST:
+        entry = accepted.get(version)
+        if entry is None:
+            continue
+        codes = [SUITE_CODES[name] for name in entry.suites]
+        offered_all = TLS13_SUITES if version == "TLSv1.3" else LEGACY_SUITES
+        outside = [code for code in offered_all if code not in codes]
+        if outside:
+            await _expect_refused(asker, version, outside, list(GROUPS))
+        answer = await asker.ask(version, list(reversed(codes)), list(GROUPS))
+        expected = codes[0] if entry.server_order is not False else codes[-1]
+        if answer.outcome != "accepted" or answer.version != version or answer.suite != expected:
+            raise _Differs(f"{version}: another choice")
+        if known.groups and answer.group is not None:
+            # over TLS 1.3 the groups were found with the same offer, so the first pick is the same; a TLS 1.2
+            # curve is one of them (they were found over TLS 1.3 when the server has it)
+            same = GROUPS.get(answer.group) == known_groups[0] if version == "TLSv1.3" else answer.group in group_codes
+            if not same:
+                raise _Differs(f"{version}: another group")
+        _same_extensions(answer, known, version)
+    await _groups(asker, known, group_codes)
+    await _dh_size(asker, known)
+    await _fallback(asker, known)
+
+
+async def _refused_versions(asker: HelloAsker, known: TlsConfiguration) -> None:
+    """Each version the known configuration refuses is refused here too. Below the oldest accepted version, one
+    hello at the newest refused one answers for all of them (the server would answer with any of them it has)."""
+    accepted = [VERSIONS_NEWEST_FIRST.index(v) for v in known.versions]
+    oldest = max(accepted, default=-1)
+    covered = False
+    for index, version in enumerate(VERSIONS_NEWEST_FIRST):
+        if version in known.versions:
+            continue
+        if version in _COVERED_BY_ONE and index > oldest:
+            if covered:
+                continue
+            covered = True
+        suites = list(TLS13_SUITES) if version == "TLSv1.3" else list(LEGACY_SUITES)
+        answer = await asker.ask(version, suites, list(GROUPS))
+        if answer.outcome == "timeout":
+            raise _Differs(f"{version}: no answer")
+        if answer.outcome == "accepted" and (answer.version == version or answer.version not in known.versions):
+            raise _Differs(f"{version}: accepted")
+
+
+async def _expect_refused(asker: HelloAsker, version: str, suites: Sequence[int], groups: Sequence[int]) -> None:
+    answer = await asker.ask(version, suites, groups)
+    if answer.outcome == "accepted" and answer.version == version and answer.suite in suites:
+        raise _Differs(f"{version}: a suite outside the known ones")
+    if answer.outcome == "timeout":
+        raise _Differs(f"{version}: no answer")
+
+
+def _same_extensions(answer: ServerAnswer, known: TlsConfiguration, version: str) -> None:
+    if version == "TLSv1.3":
+        return
+    if known.secure_renegotiation and 0xFF01 not in answer.extensions:
+        raise _Differs("no secure renegotiation")
+    if known.extended_master_secret and version != "SSLv3" and 0x0017 not in answer.extensions:
+        raise _Differs("no extended master secret")
+    if known.compression is False and answer.compression:
+        raise _Differs("compression")
+
+
+async def _groups(asker: HelloAsker, known: TlsConfiguration, group_codes: set[int]) -> None:
+    """No group outside the known ones: over TLS 1.3 when known has it, else over the newest version with ECDHE."""
+    if "TLSv1.3" in known.versions:
+        outside = [code for code in GROUPS if code not in group_codes]
+        if outside:
+            answer = await asker.ask("TLSv1.3", list(TLS13_SUITES), outside)
+            if answer.outcome == "accepted" and answer.group in outside:
+                raise _Differs("a group outside the known ones")
+        return
+    for entry in known.suites:  # newest first
+        ecdhe = [SUITE_CODES[name] for name in entry.suites if ephemeral_ec(name)]
+        if not ecdhe:
+            continue
+        outside = [code for code in TLS12_EC_GROUPS if code not in group_codes]
+        if outside:
+            answer = await asker.ask(entry.version, ecdhe, outside)
+            if answer.outcome == "accepted" and answer.suite in ecdhe:
+                raise _Differs("a curve outside the known ones")
+        return
+
+
+async def _dh_size(asker: HelloAsker, known: TlsConfiguration) -> None:
+    if known.dh_bits is None:
+        return
+    for entry in known.suites:
+        dhe = [SUITE_CODES[name] for name in entry.suites if ephemeral_dh(name) and not ephemeral_ec(name)]
+        if dhe:
+            answer = await asker.ask(entry.version, dhe, list(GROUPS))
+            if answer.outcome != "accepted" or answer.dh_bits != known.dh_bits:
+                raise _Differs("another DH prime")
+            return
+
+
+async def _fallback(asker: HelloAsker, known: TlsConfiguration) -> None:
+    if known.fallback_scsv is None:
+        return
+    versions = [v for v in VERSIONS_NEWEST_FIRST if v in known.versions]
+    lower = versions[1]
+    entry = next(e for e in known.suites if e.version == lower)
+    answer = await asker.ask(lower, [SUITE_CODES[name] for name in entry.suites], list(GROUPS), fallback=True)
+    if answer.outcome == "timeout" or (answer.outcome == "accepted") != (known.fallback_scsv is False):
+        raise _Differs("another answer to TLS_FALLBACK_SCSV")

@@ -1,0 +1,87 @@
+"""Servers behind one certificate, scanned in one `mailprobe scan` as a user would: real Dovecots on two addresses.
+
+Set up alike, the second server confirms the first one's enumeration with a few hellos of its own and reports the
+same configuration a full enumeration of it finds (``--enumerate-every-server``). Set up differently behind the
+same certificate (a pool where one server was hardened and the other was not), the second does not confirm and is
+enumerated in full, so each gets its own compliance. POP3 on each address shares the IMAP port's enumeration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.tls_profile_servers import SETUPS, Certificate, certificate_for, profile_dovecot
+
+pytestmark = pytest.mark.dovecot
+ROOT = Path(__file__).resolve().parents[2]
+PORTS = (110, 143, 993, 995)
+COST = {"handshakes", "duration_ms", "enumerated_on", "confirmed_from"}
+
+
+@pytest.fixture(scope="module")
+def certificate() -> Iterator[Certificate]:
+    directory = Path(tempfile.mkdtemp(prefix="mp-confirm-"))  # not pytest's tmp_path: Dovecot must read these
+    directory.chmod(0o755)
+    yield certificate_for("old", directory)  # old and intermediate both take an RSA certificate of 365 days
+
+
+def scan(addresses: list[str], certificate: Certificate, *extra: str) -> dict[tuple[str, int], dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", *addresses, "-p", ",".join(map(str, PORTS)), "--ca-file",
+         str(certificate.ca_file), "--source-address", "127.0.0.1", "--format", "json", "--no-ptr", "--no-tui",
+         "--no-injection-test", *extra],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    return {(row["address"], row["port"]): row for row in json.loads(done.stdout)["results"]}
+
+
+def configuration(row: dict) -> dict:
+    return row["tls"]["configuration"]
+
+
+def without_cost(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in COST}
+
+
+def test_a_twin_server_confirms_the_enumeration_and_gets_what_a_full_one_finds(certificate: Certificate) -> None:
+    with profile_dovecot("old", certificate) as first, profile_dovecot("old", certificate) as second:
+        rows = scan([first, second], certificate)
+        full = scan([first, second], certificate, "--enumerate-every-server")
+    assert set(rows) == {(a, p) for a in (first, second) for p in PORTS}
+    made = {key: configuration(row) for key, row in rows.items() if configuration(row)["enumerated_on"] is None}
+    assert len(made) == 2, made.keys()  # one port per address; the other three share it
+    (source,) = [key for key, config in made.items() if config["confirmed_from"] is None]
+    (confirmer,) = [key for key, config in made.items() if config["confirmed_from"] is not None]
+    assert source[0] != confirmer[0]
+    assert made[confirmer]["confirmed_from"] == f"{source[0]}:{source[1]}"
+    assert made[confirmer]["handshakes"] * 3 <= made[source]["handshakes"], (made[confirmer], made[source])
+    for key, row in rows.items():  # every port of both servers: the same configuration and the same judgement
+        assert without_cost(configuration(row)) == without_cost(made[source]), key
+        verdicts = {p: row["tls"]["mozilla"][p]["compliant"] for p in ("modern", "intermediate", "old")}
+        assert verdicts == SETUPS["old"].expected, key
+    # what --enumerate-every-server finds on the confirming server in full is what the confirmation reported
+    assert all(configuration(full[key])["confirmed_from"] is None for key in full)
+    assert without_cost(configuration(full[confirmer])) == without_cost(made[confirmer])
+    assert configuration(full[confirmer])["handshakes"] > made[confirmer]["handshakes"]
+
+
+def test_a_server_set_up_differently_behind_the_same_certificate_is_enumerated_in_full(
+    certificate: Certificate,
+) -> None:
+    with profile_dovecot("old", certificate) as weak, profile_dovecot("intermediate", certificate) as hardened:
+        rows = scan([weak, hardened], certificate)
+    assert all(configuration(row)["confirmed_from"] is None for row in rows.values())
+    for address, name in ((weak, "old"), (hardened, "intermediate")):
+        for port in PORTS:
+            row = rows[(address, port)]
+            verdicts = {p: row["tls"]["mozilla"][p]["compliant"] for p in ("modern", "intermediate", "old")}
+            assert verdicts == SETUPS[name].expected, (name, port, row["tls"]["mozilla"])
+    assert "TLSv1" in configuration(rows[(weak, 993)])["versions"]
+    assert "TLSv1" not in configuration(rows[(hardened, 993)])["versions"]

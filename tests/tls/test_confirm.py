@@ -1,0 +1,146 @@
+"""confirm_configuration against real OpenSSL servers: a server set up as the one enumerated confirms it with a few
+hellos; a server that differs in any way the judgement depends on (one more suite, version or group, another order,
+another DH prime) does not, and is left to a full enumeration."""
+
+from __future__ import annotations
+
+import ssl
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scanner.certgen import Issued, make_ca
+from scanner.model import TlsConfiguration
+from scanner.tls.confirm import confirm_configuration
+from scanner.tls.enumerate import enumerate_tls
+from tests.tls.helpers import echo, serve
+from tests.tls.test_enumerate import FAST, front
+
+Setup = Callable[[ssl.SSLContext], None]
+
+
+@pytest.fixture(scope="module")
+def leaf() -> Issued:
+    return make_ca("confirmation test CA").issue(["imap.example.test"])
+
+
+def _context(leaf: Issued, directory: Path, setup: Setup) -> ssl.SSLContext:
+    cert, key = leaf.write(directory, "server")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    setup(ctx)
+    return ctx
+
+
+def intermediate(ctx: ssl.SSLContext) -> None:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305")
+    ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+
+
+async def _enumerated(leaf: Issued, tmp_path: Path, setup: Setup) -> TlsConfiguration:
+    async with serve(echo, ctx=_context(leaf, tmp_path, setup)) as backend, front(backend) as f:
+        config = await enumerate_tls(f.opener(), server_name=None, limits=FAST)
+    assert config.untested == ()
+    return config
+
+
+async def _confirmed(
+    leaf: Issued, tmp_path: Path, setup: Setup, known: TlsConfiguration
+) -> tuple[TlsConfiguration | None, int]:
+    async with serve(echo, ctx=_context(leaf, tmp_path, setup)) as backend, front(backend) as f:
+        confirmed = await confirm_configuration(f.opener(), known, server_name=None, limits=FAST)
+    return confirmed, f.connections
+
+
+async def test_a_server_with_the_same_configuration_confirms_it_with_few_hellos(leaf: Issued, tmp_path: Path) -> None:
+    known = await _enumerated(leaf, tmp_path, intermediate)
+    confirmed, connections = await _confirmed(leaf, tmp_path / "other", intermediate, known)
+    assert confirmed is not None
+    ignore = {"handshakes", "duration_ms"}
+    assert {k: v for k, v in vars(confirmed).items() if k not in ignore} == {
+        k: v for k, v in vars(known).items() if k not in ignore
+    }
+    assert confirmed.handshakes == connections  # the cost reported is this server's own
+    assert confirmed.handshakes < known.handshakes / 2, (confirmed.handshakes, known.handshakes)
+
+
+def _one_more_suite(ctx: ssl.SSLContext) -> None:
+    intermediate(ctx)
+    ctx.set_ciphers(
+        "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA"
+    )
+
+
+def _client_order(ctx: ssl.SSLContext) -> None:
+    intermediate(ctx)
+    ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+
+
+def _another_first_suite(ctx: ssl.SSLContext) -> None:
+    intermediate(ctx)
+    ctx.set_ciphers("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305")
+
+
+def _other_groups(ctx: ssl.SSLContext) -> None:
+    intermediate(ctx)
+    ctx.set_ecdh_curve("secp521r1")  # one curve; the known server had OpenSSL's list, X25519 first
+
+
+def _tls12_only(ctx: ssl.SSLContext) -> None:
+    intermediate(ctx)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+
+def _tls11_too(ctx: ssl.SSLContext) -> None:
+    _one_more_suite(ctx)  # a CBC suite: TLS 1.1 has no GCM
+    try:
+        ctx.set_ciphers(
+            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-SHA"
+            ":@SECLEVEL=0"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+    except (ValueError, ssl.SSLError) as exc:
+        pytest.skip(f"the local OpenSSL will not serve TLS 1.1: {exc}")
+
+
+@pytest.mark.parametrize(
+    "differs",
+    [_one_more_suite, _client_order, _another_first_suite, _other_groups, _tls12_only],
+    ids=lambda f: f.__name__.strip("_"),
+)
+async def test_a_server_that_differs_does_not_confirm(leaf: Issued, tmp_path: Path, differs: Setup) -> None:
+    known = await _enumerated(leaf, tmp_path, intermediate)
+    confirmed, _ = await _confirmed(leaf, tmp_path / "other", differs, known)
+    assert confirmed is None
+
+
+async def test_a_server_that_accepts_an_older_version_does_not_confirm(leaf: Issued, tmp_path: Path) -> None:
+    known = await _enumerated(leaf, tmp_path, _one_more_suite)
+    assert "TLSv1.1" not in known.versions
+    assert "TLSv1.1" in (await _enumerated(leaf, tmp_path / "in-full", _tls11_too)).versions
+    confirmed, _ = await _confirmed(leaf, tmp_path / "other", _tls11_too, known)
+    assert confirmed is None
+
+
+async def test_a_server_with_fewer_suites_confirms_and_the_listing_errs_on_the_side_of_more(
+    leaf: Issued, tmp_path: Path
+) -> None:
+    """What a confirmation cannot see: a suite of the known configuration that this server lacks. It errs towards
+    listing more than is accepted (a stricter judgement), never less."""
+    known = await _enumerated(leaf, tmp_path, _one_more_suite)
+    confirmed, _ = await _confirmed(leaf, tmp_path / "other", intermediate, known)
+    assert confirmed is not None and confirmed.suites == known.suites
+
+
+async def test_a_server_that_stops_answering_is_not_confirmed(leaf: Issued, tmp_path: Path) -> None:
+    known = await _enumerated(leaf, tmp_path, intermediate)
+    ctx = _context(leaf, tmp_path / "other", intermediate)
+    async with serve(echo, ctx=ctx) as backend, front(backend, set(range(2, 100))) as f:
+        confirmed = await confirm_configuration(f.opener(), known, server_name=None, limits=FAST)
+    assert confirmed is None
+    assert f.connections <= 1 + FAST.retries + 1  # one hello, then the refused ones: no storm
