@@ -146,8 +146,10 @@ class TargetPlan:
 
     def literal_endpoints(self, skip: Callable[[int, int], bool] | None = None) -> Iterator[Endpoint]:
         """Port-major order: every address on the first port, then the next port; one host's ports are far
-        apart in time, so per-host limits rarely hold the scan up."""
-        for spec, intervals in self.literals.items():
+        apart in time, so per-host limits rarely hold the scan up. Implicit-TLS ports go first: the first port of
+        a server to reach its TLS checks makes the server's TLS enumeration, and there each hello costs a connect
+        alone, not a greeting and a STARTTLS too."""
+        for spec, intervals in sorted(self.literals.items(), key=lambda item: item[0].transport != "implicit"):
             start = (self.shard.index - self.offsets[spec]) % self.shard.count
             for value in intervals.values(start, self.shard.count):
                 if self._is_done(value, spec.port) or (skip is not None and skip(value, spec.port)):
