@@ -6,7 +6,7 @@ Run as root (Dovecot and Postfix run privately on 127.0.0.x):
 
 Real Dovecot (993, IMAP over TLS) and Postfix (587, submission with STARTTLS) are set up as Mozilla's modern,
 intermediate and old profiles, as a legacy server (TLS 1.0 and a suite without forward secrecy) and as intermediate
-with one more curve that only TLS 1.2 negotiates (tests/tls_profile_servers.py, ORACLE_SETUPS). Each target is
+with one more curve that only TLS 1.2 negotiates (tests/tls_profile_servers.py). Each target is
 scanned by mailprobe, by sslyze and by testssl.sh.
 
 sslyze: one scan per target, then its own checker against each of the three profiles; printed per profile,
@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scanner.tls.suites import GROUPS, SUITE_CODES, SUITE_NAMES  # noqa: E402
-from tests.tls_profile_servers import ORACLE_SETUPS, SETUPS, ProfileHost, profile_host  # noqa: E402
+from tests.tls_profile_servers import SETUPS, ProfileHost, profile_host  # noqa: E402
 
 PROFILES = ("modern", "intermediate", "old")
-ALL_SETUPS = {**SETUPS, **ORACLE_SETUPS}
+ALL_SETUPS = SETUPS
 TARGETS = ((993, None), (587, "smtp"))  # port, STARTTLS protocol
 NAME = "mail.mailprobe.test"
 

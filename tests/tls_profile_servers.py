@@ -61,13 +61,9 @@ SETUPS: dict[str, Setup] = {
         {"modern": False, "intermediate": False, "old": False},
         "TLS 1.0 and a suite without forward secrecy that no profile lists (TLS_RSA_WITH_CAMELLIA_128_CBC_SHA)",
     ),
-}  # fmt: skip
-
-# Set up for benchmarks/tls_oracle.py only: intermediate plus secp224r1, a curve OpenSSL negotiates in TLS 1.2 but
-# not in TLS 1.3 (RFC 8446 dropped it), so only a tool that asks the groups in TLS 1.2 as well sees it. testssl.sh
-# does; sslyze 6.3 and mailprobe (groups asked over TLS 1.3 when the server has it) do not. ``expected`` is the
-# guidelines' verdict (tls_curves and ecdh_param_size miss every profile), not sslyze's.
-ORACLE_SETUPS: dict[str, Setup] = {
+    # secp224r1 is a curve OpenSSL negotiates in TLS 1.2 but not in TLS 1.3 (RFC 8446 dropped it): only a tool that
+    # asks the groups in TLS 1.2 as well sees it (testssl.sh and mailprobe do, sslyze 6.3 does not). ``expected``
+    # is the guidelines' verdict (tls_curves and ecdh_param_size miss every profile), not sslyze's.
     "tls12-curve": Setup(
         "rsa", 365, "TLSv1.2", _openssl("intermediate"), False,
         {"modern": False, "intermediate": False, "old": False},
@@ -118,7 +114,7 @@ class Certificate:
 
 
 def _setup(name: str) -> Setup:
-    return SETUPS[name] if name in SETUPS else ORACLE_SETUPS[name]
+    return SETUPS[name]
 
 
 def certificate_for(name: str, directory: Path) -> Certificate:
@@ -150,7 +146,7 @@ def profile_dovecot(name: str, certificate: Certificate) -> Iterator[str]:
 
 @contextlib.contextmanager
 def profile_host(name: str, directory: Path) -> Iterator[ProfileHost]:
-    """Dovecot and Postfix on one address, both set up as ``SETUPS[name]`` (or ``ORACLE_SETUPS[name]``)."""
+    """Dovecot and Postfix on one address, both set up as ``SETUPS[name]``."""
     require_postfix()
     setup = _setup(name)
     issued = certificate_for(name, directory)

@@ -150,8 +150,10 @@ async def _enumerated(
 
     def confirm(known: TlsConfiguration) -> Awaitable[TlsConfiguration | None]:
         from scanner.tls.confirm import confirm_configuration
+        from scanner.verdicts.tls_profile import deviating_offers
 
-        return confirm_configuration(opener, known, server_name=handshake.server_name, limits=limits)
+        must = deviating_offers(known)  # so that a server without what made the known one fail is not judged as it
+        return confirm_configuration(opener, known, server_name=handshake.server_name, must_accept=must, limits=limits)
 
     if share is None or not handshake.chain_der:
         return await run()

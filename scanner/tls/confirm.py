@@ -51,14 +51,26 @@ class _Differs(Exception):
     """The server's answer is not the known configuration's."""
 
 
+Offer = tuple[str, tuple[str, ...]]  # (a version, suites) or ("groups", groups): see must_accept
+
+
 async def confirm_configuration(
-    opener: Opener, known: TlsConfiguration, *, server_name: str | None, limits: EnumerationLimits | None = None
+    opener: Opener,
+    known: TlsConfiguration,
+    *,
+    server_name: str | None,
+    must_accept: Sequence[Offer] = (),
+    limits: EnumerationLimits | None = None,
 ) -> TlsConfiguration | None:
     """``known`` with this server's cost (``handshakes``, ``duration_ms``) when every hello agrees with it; None
-    when one does not, or the server stops answering (then enumerate it in full)."""
+    when one does not, or the server stops answering (then enumerate it in full). ``must_accept``: offers of which
+    the server must take one each (scanner.verdicts.tls_profile.deviating_offers: what makes ``known`` miss a
+    profile), so that a server that has dropped them is not judged as the known one."""
     asker = HelloAsker(opener, server_name, limits or EnumerationLimits())
     try:
         await _confirm(asker, known)
+        for offer in must_accept:
+            await _present(asker, known, offer)
     except (_Differs, EnumerationStopped):
         return None
     return _with_cost(known, asker)
@@ -133,26 +145,53 @@ async def _expect_refused(asker: HelloAsker, version: str, suites: Sequence[int]
 def _same_extensions(answer: ServerAnswer, known: TlsConfiguration, version: str) -> None:
     if version == "TLSv1.3":
         return
-    if known.secure_renegotiation and 0xFF01 not in answer.extensions:
-        raise _Differs("no secure renegotiation")
-    if known.extended_master_secret and version != "SSLv3" and 0x0017 not in answer.extensions:
-        raise _Differs("no extended master secret")
-    if known.compression is False and answer.compression:
-        raise _Differs("compression")
+    if known.secure_renegotiation is not None and (0xFF01 in answer.extensions) != known.secure_renegotiation:
+        raise _Differs("another answer on secure renegotiation")
+    ems = 0x0017 in answer.extensions
+    if known.extended_master_secret is not None and version != "SSLv3" and ems != known.extended_master_secret:
+        raise _Differs("another answer on the extended master secret")
+    if known.compression is not None and bool(answer.compression) != known.compression:
+        raise _Differs("another answer on compression")
+
+
+async def _present(asker: HelloAsker, known: TlsConfiguration, offer: Offer) -> None:
+    """One of ``offer``'s suites (in its version) or groups is accepted here too."""
+    kind, names = offer
+    if kind != "groups":
+        codes = [SUITE_CODES[name] for name in names if name in SUITE_CODES]
+        answer = await asker.ask(kind, codes, list(GROUPS))
+        if answer.outcome != "accepted" or answer.version != kind or answer.suite not in codes:
+            raise _Differs(f"{kind}: none of {', '.join(names)}")
+        return
+    wanted = [code for code, group in GROUPS.items() if group.name in names]
+    if "TLSv1.3" in known.versions:
+        answer = await asker.ask("TLSv1.3", list(TLS13_SUITES), wanted)
+        if answer.outcome == "accepted" and answer.group in wanted:
+            return
+    for entry in known.suites:  # curves TLS 1.3 dropped: asked over the newest older version with ECDHE
+        ecdhe = [SUITE_CODES[name] for name in entry.suites if ephemeral_ec(name)]
+        curves = [code for code in wanted if code in TLS12_EC_GROUPS]
+        if entry.version == "TLSv1.3" or not ecdhe or not curves:
+            continue
+        answer = await asker.ask(entry.version, ecdhe, curves)
+        if answer.outcome == "accepted" and answer.group in curves:
+            return
+        break
+    raise _Differs(f"none of the groups {', '.join(names)}")
 
 
 async def _groups(asker: HelloAsker, known: TlsConfiguration, group_codes: set[int]) -> None:
-    """No group outside the known ones: over TLS 1.3 when known has it, else over the newest version with ECDHE."""
+    """No group outside the known ones: over TLS 1.3 when known has it, and over the newest older version with an
+    ECDHE suite (TLS 1.2 still takes curves TLS 1.3 dropped), as the enumeration asked them."""
     if "TLSv1.3" in known.versions:
         outside = [code for code in GROUPS if code not in group_codes]
         if outside:
             answer = await asker.ask("TLSv1.3", list(TLS13_SUITES), outside)
             if answer.outcome == "accepted" and answer.group in outside:
                 raise _Differs("a group outside the known ones")
-        return
     for entry in known.suites:  # newest first
         ecdhe = [SUITE_CODES[name] for name in entry.suites if ephemeral_ec(name)]
-        if not ecdhe:
+        if entry.version == "TLSv1.3" or not ecdhe:
             continue
         outside = [code for code in TLS12_EC_GROUPS if code not in group_codes]
         if outside:

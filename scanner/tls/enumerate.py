@@ -216,16 +216,23 @@ async def _server_order(asker: HelloAsker, version: str, order: list[int]) -> bo
 
 async def _groups(asker: HelloAsker, found: _Found) -> None:
     """Key-exchange groups by elimination: over TLS 1.3 (a HelloRetryRequest names the group) when the server has
-    it, otherwise over the newest version with an ECDHE suite (its ServerKeyExchange names the curve)."""
+    it, then over the newest older version with an ECDHE suite (its ServerKeyExchange names the curve) for the
+    curves not found yet: OpenSSL still takes in TLS 1.2 curves RFC 8446 dropped (secp224r1, brainpool r1, ...),
+    which a TLS 1.3 hello cannot show."""
     if "TLSv1.3" in found.suites:
-        version, suites, candidates = "TLSv1.3", list(TLS13_SUITES), list(GROUPS)
-    else:
-        with_ecdhe = [v for v in VERSIONS_NEWEST_FIRST if any(ephemeral_ec(s) for s in found.suites.get(v, []))]
-        if not with_ecdhe:
-            return
+        await _eliminate_groups(asker, found, "TLSv1.3", list(TLS13_SUITES), list(GROUPS))
+    with_ecdhe = [v for v in VERSIONS_NEWEST_FIRST[1:] if any(ephemeral_ec(s) for s in found.suites.get(v, []))]
+    if with_ecdhe:
         version = with_ecdhe[0]
         suites = [code for code, name in LEGACY_SUITES.items() if name in found.suites[version] and ephemeral_ec(name)]
-        candidates = list(TLS12_EC_GROUPS)
+        known = set(found.groups)
+        candidates = [code for code in TLS12_EC_GROUPS if GROUPS[code].name not in known]
+        await _eliminate_groups(asker, found, version, suites, candidates)
+
+
+async def _eliminate_groups(
+    asker: HelloAsker, found: _Found, version: str, suites: list[int], candidates: list[int]
+) -> None:
     while candidates:
         answer = await asker.ask(version, suites, candidates)
         if answer.outcome != "accepted" or answer.group not in candidates:

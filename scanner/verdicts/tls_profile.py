@@ -40,6 +40,32 @@ def judge(configuration: TlsConfiguration, certificate: CertificateInfo | None) 
     return MozillaCompliance(GUIDELINES_VERSION, profiles["modern"], profiles["intermediate"], profiles["old"])
 
 
+def deviating_offers(configuration: TlsConfiguration) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """What makes ``configuration`` miss a profile, as offers another server must accept to be judged the same
+    (scanner.tls.confirm): ``(version, suites)`` for the suites outside a profile (the newest version holding
+    some), ``("groups", groups)`` for the groups outside it. A server that takes one of these misses that profile
+    too; an offer that holds another one whole is dropped, since accepting the smaller proves the larger."""
+    offers: set[tuple[str, frozenset[str]]] = set()
+    groups = [GROUP_BY_NAME[g] for g in configuration.groups if g in GROUP_BY_NAME]
+    for name in PROFILE_NAMES:
+        p = PROFILES[name]
+        for vs in configuration.suites:
+            allowed = p.ciphersuites if vs.version == "TLSv1.3" else p.ciphers
+            if outside := frozenset(s for s in vs.suites if s not in allowed):
+                offers.add((vs.version, outside))
+                if vs.version != "TLSv1.3":
+                    break  # the older versions' suites are judged together: the newest that misses is enough
+        bad = [
+            g
+            for g in groups
+            if (g.kind == "ec" and g.name not in p.tls_curves) or (g.kind == "ff" and not p.dh_param_size)
+        ]
+        if bad:
+            offers.add(("groups", frozenset(g.name for g in bad)))
+    kept = [o for o in offers if not any(k == o[0] and other < o[1] for k, other in offers)]
+    return tuple(sorted((kind, tuple(sorted(names))) for kind, names in kept))
+
+
 def _judge_profile(profile: Profile, config: TlsConfiguration, cert: CertificateInfo | None) -> ProfileCompliance:
     found: list[Deviation] = []
     found.extend(_protocol_deviations(profile, config))

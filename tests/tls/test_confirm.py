@@ -15,6 +15,7 @@ from scanner.certgen import Issued, make_ca
 from scanner.model import TlsConfiguration
 from scanner.tls.confirm import confirm_configuration
 from scanner.tls.enumerate import enumerate_tls
+from scanner.verdicts.tls_profile import deviating_offers
 from tests.tls.helpers import echo, serve
 from tests.tls.test_enumerate import FAST, front
 
@@ -127,14 +128,37 @@ async def test_a_server_that_accepts_an_older_version_does_not_confirm(leaf: Iss
     assert confirmed is None
 
 
-async def test_a_server_with_fewer_suites_confirms_and_the_listing_errs_on_the_side_of_more(
+def _without_chacha(ctx: ssl.SSLContext) -> None:
+    intermediate(ctx)
+    ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+
+
+async def test_a_server_with_fewer_suites_inside_every_profile_confirms_with_the_same_judgement(
     leaf: Issued, tmp_path: Path
 ) -> None:
-    """What a confirmation cannot see: a suite of the known configuration that this server lacks. It errs towards
-    listing more than is accepted (a stricter judgement), never less."""
-    known = await _enumerated(leaf, tmp_path, _one_more_suite)
-    confirmed, _ = await _confirmed(leaf, tmp_path / "other", intermediate, known)
+    """What a confirmation cannot see: a known suite this server lacks. Where that suite is one every profile allows,
+    the judgement is the same; the listing errs towards more than is accepted, never less."""
+    known = await _enumerated(leaf, tmp_path, intermediate)
+    offers = deviating_offers(known)  # what makes it miss modern (TLS 1.2, OpenSSL's extra groups): kept here too
+    async with serve(echo, ctx=_context(leaf, tmp_path / "other", _without_chacha)) as backend, front(backend) as f:
+        confirmed = await confirm_configuration(f.opener(), known, server_name=None, must_accept=offers, limits=FAST)
     assert confirmed is not None and confirmed.suites == known.suites
+
+
+async def test_a_server_without_what_made_the_known_one_fail_does_not_confirm(leaf: Issued, tmp_path: Path) -> None:
+    """A pool where one server was hardened: enumerated second, it must not take the other's failing judgement."""
+    known = await _enumerated(leaf, tmp_path, _one_more_suite)  # a CBC suite: outside intermediate
+    offers = deviating_offers(known)
+    assert ("TLSv1.2", ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",)) in offers
+    ctx = _context(leaf, tmp_path / "other", intermediate)
+    async with serve(echo, ctx=ctx) as backend, front(backend) as f:
+        without = await confirm_configuration(f.opener(), known, server_name=None, limits=FAST)
+        assert without is not None  # nothing outside the known ones: only the offers tell the difference
+        confirmed = await confirm_configuration(f.opener(), known, server_name=None, must_accept=offers, limits=FAST)
+    assert confirmed is None
+    async with serve(echo, ctx=_context(leaf, tmp_path / "twin", _one_more_suite)) as backend, front(backend) as f:
+        twin = await confirm_configuration(f.opener(), known, server_name=None, must_accept=offers, limits=FAST)
+    assert twin is not None
 
 
 async def test_a_server_that_stops_answering_is_not_confirmed(leaf: Issued, tmp_path: Path) -> None:

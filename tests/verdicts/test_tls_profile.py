@@ -7,7 +7,7 @@ import datetime as dt
 
 from scanner.model import CertificateInfo, EndpointResult, TlsConfiguration, TlsInfo, VersionSuites
 from scanner.verdicts.mozilla_profiles import PROFILES
-from scanner.verdicts.tls_profile import judge, profile_findings
+from scanner.verdicts.tls_profile import deviating_offers, judge, profile_findings
 
 _TLS13 = VersionSuites("TLSv1.3", ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"))
 _GOOD = dict(
@@ -168,3 +168,33 @@ def test_the_judgement_survives_the_json_round_trip() -> None:
     again = EndpointResult.from_json(row.to_json())
     assert again.tls == tls
     assert '"summary":"modern"' in row.to_json()
+
+
+def test_deviating_offers_keep_the_smallest_set_that_proves_each_miss() -> None:
+    """What another server must accept to be judged as this one (scanner.tls.confirm): the suites outside old are
+    inside the ones outside intermediate, so accepting one of them proves both misses; likewise the groups."""
+    config = TlsConfiguration(
+        versions=("TLSv1.2", "TLSv1.3"),
+        suites=(
+            VersionSuites("TLSv1.3", ("TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256"), True),
+            VersionSuites(
+                "TLSv1.2",
+                (
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",  # outside intermediate, inside old
+                    "TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256",  # outside both
+                ),
+                True,
+            ),
+        ),
+        groups=("x25519", "secp256r1", "x448", "ffdhe2048"),
+    )
+    assert deviating_offers(config) == (
+        ("TLSv1.2", ("TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256",)),
+        ("TLSv1.3", ("TLS_AES_128_CCM_SHA256",)),
+        ("groups", ("x448",)),  # modern's miss (x448 and ffdhe2048) is proved by x448 alone
+    )
+    compliant = TlsConfiguration(
+        versions=("TLSv1.3",), suites=(VersionSuites("TLSv1.3", ("TLS_AES_128_GCM_SHA256",), None),), groups=("x25519",)
+    )
+    assert deviating_offers(compliant) == ()
