@@ -78,8 +78,10 @@ class HostJudge:
     def __init__(self, rules: Sequence[HostRule] = HOST_RULES) -> None:
         self.rules = rules
         self._rows: dict[str, dict[int, EndpointResult]] = {}  # address -> port -> open/error row, no transcript
-        # address -> (port, protocol, state) of its implicit-TLS ports that did not answer: a dead /16 has 131,072
-        self._silent: dict[str, list[tuple[int, str, str]]] = {}
+        # address -> (port, protocol, state) of its implicit-TLS ports that did not answer: a dead /16 has 131,072,
+        # so the entries are shared (one tuple per port and state) and each address holds a tuple of them
+        self._silent: dict[str, tuple[tuple[int, str, str], ...]] = {}
+        self._entries: dict[tuple[int, str, str], tuple[int, str, str]] = {}
         self._given: HostFindings = {}  # the host findings each endpoint has now
 
     def add(self, result: EndpointResult) -> Changes:
@@ -94,8 +96,10 @@ class HostJudge:
             if kept is not None:
                 kept.pop(port, None)
             if result.transport == "implicit":
-                self._forget_silent(address, port)
-                self._silent.setdefault(address, []).append((port, result.protocol, result.state))
+                entry: tuple[int, str, str] = (port, result.protocol, result.state)
+                entry = self._entries.setdefault(entry, entry)
+                before = self._silent.get(address, ())
+                self._silent[address] = (*(e for e in before if e[0] != port), entry) if before else (entry,)
             if not kept:
                 return _NOTHING
         if not any(r.state == "open" for r in kept.values()):
@@ -131,7 +135,7 @@ class HostJudge:
     def _forget_silent(self, address: str, port: int) -> None:
         silent = self._silent.get(address)
         if silent and any(entry[0] == port for entry in silent):  # a re-probe: the port's earlier row goes
-            silent[:] = [entry for entry in silent if entry[0] != port]
+            self._silent[address] = tuple(entry for entry in silent if entry[0] != port)
 
 
 _NOTHING: Changes = {}  # returned, never changed
