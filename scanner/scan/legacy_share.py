@@ -12,12 +12,11 @@ results that depend on the moment (a timeout, a closed connection): those ports 
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from scanner.probe.context import LegacyKey
+from scanner.scan.once import OncePerKey
 
 if TYPE_CHECKING:
     from scanner.tls.legacy import LegacyResult
@@ -30,8 +29,7 @@ Key = LegacyKey  # address, protocol, chain digest, version, cipher
 
 class LegacyShare:
     def __init__(self, max_servers: int = MAX_SERVERS) -> None:
-        self._max = max_servers
-        self._results: OrderedDict[Key, asyncio.Future[tuple[LegacyResult, int] | None]] = OrderedDict()
+        self._once: OncePerKey[Key, tuple[LegacyResult, int]] = OncePerKey(max_servers)
 
     async def probe(
         self, key: Key, port: int, run: Callable[[], Awaitable[LegacyResult]]
@@ -40,27 +38,12 @@ class LegacyShare:
         the same server got (and that port). Only IMAP and POP3 ports share (see the module's docstring)."""
         if key[1] not in SHARED_PROTOCOLS:
             return await run(), None
-        known = self._results.get(key)
-        if known is not None:
-            shared = await asyncio.shield(known)
+        if self._once.taken(key):
+            shared = await self._once.shared(key)
             if shared is not None:
                 return shared[0], shared[1]
             return await run(), None  # the first port's probe told nothing lasting: this one probes itself
-        waiting: asyncio.Future[tuple[LegacyResult, int] | None] = asyncio.get_running_loop().create_future()
-        self._results[key] = waiting
-        while len(self._results) > self._max:
-            self._results.popitem(last=False)
-        try:
-            result = await run()
-        except BaseException:
-            self._results.pop(key, None)
-            waiting.set_result(None)
-            raise
-        if _lasting(result):
-            waiting.set_result((result, port))
-        else:
-            self._results.pop(key, None)
-            waiting.set_result(None)
+        result = await self._once.do(key, run, lambda result: (result, port) if _lasting(result) else None)
         return result, None
 
 

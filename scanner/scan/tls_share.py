@@ -17,12 +17,11 @@ were reached) is neither shared nor confirmed against: the next port tries for i
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from scanner.model import TlsConfiguration
+from scanner.scan.once import OncePerKey
 
 SHARED_PROTOCOLS = frozenset({"imap", "pop3"})
 MAX_SERVERS = 4096
@@ -35,10 +34,9 @@ Confirm = Callable[[TlsConfiguration], Awaitable[TlsConfiguration | None]]
 
 class TlsShare:
     def __init__(self, max_servers: int = MAX_SERVERS) -> None:
-        self._max = max_servers
-        self._results: OrderedDict[ServerKey, asyncio.Future[TlsConfiguration | None]] = OrderedDict()
+        self._servers: OncePerKey[ServerKey, TlsConfiguration] = OncePerKey(max_servers)
         # full enumerations by chain, with where they were made ("address:port"): what others may confirm
-        self._by_chain: OrderedDict[ChainKey, asyncio.Future[tuple[TlsConfiguration, str] | None]] = OrderedDict()
+        self._chains: OncePerKey[ChainKey, tuple[TlsConfiguration, str]] = OncePerKey(max_servers)
 
     async def enumerate(
         self,
@@ -53,62 +51,31 @@ class TlsShare:
         if key[1] not in SHARED_PROTOCOLS:
             return await run()
         server: ServerKey = (key[0], *key[2:])
-        known = self._results.get(server)
-        if known is not None:
-            shared = await asyncio.shield(known)
-            if shared is not None:
-                return shared
-            return await run()
-        waiting: asyncio.Future[TlsConfiguration | None] = asyncio.get_running_loop().create_future()
-        _bounded_put(self._results, server, waiting, self._max)
-        try:
-            result = await self._confirmed_or_enumerated(key, port, run, confirm)
-        except BaseException:
-            self._results.pop(server, None)
-            waiting.set_result(None)
-            raise
-        if complete(result):
-            waiting.set_result(dataclasses.replace(result, enumerated_on=port))
-        else:
-            self._results.pop(server, None)
-            waiting.set_result(None)
-        return result
+        if self._servers.taken(server):
+            shared = await self._servers.shared(server)
+            return shared if shared is not None else await run()
+
+        def share(result: TlsConfiguration) -> TlsConfiguration | None:
+            return dataclasses.replace(result, enumerated_on=port) if complete(result) else None
+
+        return await self._servers.do(server, lambda: self._confirmed_or_enumerated(key, port, run, confirm), share)
 
     async def _confirmed_or_enumerated(
         self, key: Key, port: int, run: Callable[[], Awaitable[TlsConfiguration]], confirm: Confirm | None
     ) -> TlsConfiguration:
         if confirm is None:
             return await run()
-        chain_key: ChainKey = key[2:]
-        source = self._by_chain.get(chain_key)
-        if source is not None:
-            found = await asyncio.shield(source)  # another server is enumerating this chain: wait, then confirm
+        chain: ChainKey = key[2:]
+        if self._chains.taken(chain):
+            found = await self._chains.shared(chain)  # another server is enumerating this chain: wait, then confirm
             if found is not None:
                 configuration, where = found
                 confirmed = await confirm(configuration)
                 if confirmed is not None:
                     return dataclasses.replace(confirmed, confirmed_from=where)
             return await run()
-        made: asyncio.Future[tuple[TlsConfiguration, str] | None] = asyncio.get_running_loop().create_future()
-        _bounded_put(self._by_chain, chain_key, made, self._max)
-        try:
-            result = await run()
-        except BaseException:
-            self._by_chain.pop(chain_key, None)
-            made.set_result(None)
-            raise
-        if complete(result):
-            made.set_result((result, _where(key[0], port)))
-        else:
-            self._by_chain.pop(chain_key, None)
-            made.set_result(None)
-        return result
-
-
-def _bounded_put(table: OrderedDict, key: object, value: object, most: int) -> None:
-    table[key] = value
-    while len(table) > most:
-        table.popitem(last=False)
+        where = _where(key[0], port)
+        return await self._chains.do(chain, run, lambda result: (result, where) if complete(result) else None)
 
 
 def _where(address: str, port: int) -> str:

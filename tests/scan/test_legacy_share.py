@@ -85,4 +85,8 @@ async def test_memory_stays_bounded():
     prober = Prober(LegacyResult(refused=("TLSv1",)), delay=0)
     for n in range(100):
         await share.probe((f"192.0.2.{n}", *KEY[1:]), 993, prober)
-    assert len(share._results) == 8
+    assert prober.calls == 100
+    _, recent = await share.probe(("192.0.2.99", *KEY[1:]), 143, prober)  # among the last 8: still shared
+    assert recent == 993 and prober.calls == 100
+    _, oldest = await share.probe(("192.0.2.0", *KEY[1:]), 143, prober)  # forgotten: probed again
+    assert oldest is None and prober.calls == 101
