@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.dovecot import MailUser, Ports, _listening, _release_address, allocate_address, require_installed
+from tests.mailservers import wait_process_listening
 
 SERVERS_ROOT = Path(os.environ.get("MAILPROBE_EXTRA_SERVERS", "/opt/mailprobe-servers"))
 CYRUS_MASTER = Path("/usr/lib/cyrus/bin/master")  # cyrus-common
@@ -118,14 +119,7 @@ class _Namespaced:
         )
 
     def wait_listening(self, address: str, ports: tuple[int, ...], what: str, log: Path) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{what} exited with {self.proc.returncode}: {log.read_text()[-2000:]}")
-            if all(_listening(address, p) for p in ports):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{what} not listening on {address} {ports}: {log.read_text()[-2000:]}")
+        wait_process_listening(self.proc, address, ports, what, log, _START_TIMEOUT)
 
     def stop(self, address: str, ports: tuple[int, ...]) -> None:
         if self.proc.poll() is None:

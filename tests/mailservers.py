@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,21 @@ def require(binary: str, *, module: Path | None = None) -> None:
         pytest.skip(f"{binary} is not installed")
 
 
+def wait_process_listening(
+    proc: subprocess.Popen[bytes], address: str, ports: Sequence[int], what: str, log: Path, timeout: float
+) -> None:
+    """Until ``proc`` listens on every port of ``ports`` at ``address``; a RuntimeError with the end of its log when
+    it exits first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        if all(_listening(address, p) for p in ports):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not listening on {address} {ports}: {log.read_text()[-2000:]}")
+
+
 class _Child:
     """One foreground server process in its own session; stopped by its pid, never by name."""
 
@@ -48,14 +64,7 @@ class _Child:
         )
 
     def wait_listening(self, address: str, ports: list[int], what: str, log: Path) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{what} exited with {self.proc.returncode}: {log.read_text()[-2000:]}")
-            if all(_listening(address, p) for p in ports):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{what} not listening on {address} {ports}: {log.read_text()[-2000:]}")
+        wait_process_listening(self.proc, address, ports, what, log, _START_TIMEOUT)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
