@@ -1,23 +1,26 @@
 """Confirm that a server has a TLS configuration already enumerated on another server, with a few hellos.
 
-A range often holds many servers with one TLS stack: a pool behind one certificate, IMAP and POP3 of one Dovecot.
-Enumerating each in full costs dozens of handshakes per server, most of them full handshakes the server must sign
-(scanner.tls.enumerate). When a server presents the same certificate chain and negotiates the same version and suite
-as one already enumerated in this scan, it is asked instead whether it has that configuration:
+A range often holds many servers with one TLS stack: a pool behind one certificate. Enumerating each in full costs
+dozens of handshakes per server, most of them full handshakes the server must sign (scanner.tls.enumerate). When a
+server presents the same certificate chain and negotiates the same version and suite as one already enumerated in
+this scan, it is asked instead whether it has that configuration:
 
 - every version the known configuration refuses is refused here (older ones together: a server answers a hello's
   highest version with the highest it has, so one refused hello covers all versions below it);
-- in every version it accepts, no suite outside the known ones is accepted, nor any group outside the known ones;
+- in every version it accepts, no suite outside the known ones is accepted, nor any group outside the known ones
+  (over TLS 1.3, and over TLS 1.2 for the curves TLS 1.3 dropped);
 - offered the known suites in reverse order, the server picks the suite its preference says (its own first when it
   imposes its order, our first when it follows ours), with the same extensions (RFC 5746, RFC 7627, compression);
-- the finite-field DH prime is the same size, and TLS_FALLBACK_SCSV gets the same answer.
+- the finite-field DH prime is the same size, and TLS_FALLBACK_SCSV gets the same answer;
+- what made the known configuration miss a profile (``must_accept``: suites or groups outside it) is accepted here
+  too, so that a server that no longer has it is not judged as the known one.
 
-Refused hellos cost the server nothing but the ClientHello's parsing, and TLS 1.3's are answered with a
-HelloRetryRequest before any key exchange, so a confirmation costs one or two full handshakes instead of dozens.
-What it cannot see: a suite of the known configuration that this server no longer accepts, or another order after
-the first suite. So a confirmed configuration may list more than the server accepts, never less, and its judgement
-may be stricter than the server deserves, never more lenient. Any difference, or a server that stops answering,
-sends the caller back to a full enumeration.
+Refused hellos cost the server little more than the ClientHello's parsing, and TLS 1.3's are answered with a
+HelloRetryRequest before any key exchange, so a confirmation costs a few full handshakes instead of dozens. What it
+cannot see: a known suite or group that every profile allows and this server lacks, or another order after the
+first suite. So a confirmed configuration may list more than the server accepts, never less, and its judgement is
+the one a full enumeration would give. Any difference, or a server that stops answering, sends the caller back to a
+full enumeration.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ async def _confirm(asker: HelloAsker, known: TlsConfiguration) -> None:
             raise _Differs(f"{version}: another choice")
         if known.groups and answer.group is not None:
             # over TLS 1.3 the groups were found with the same offer, so the first pick is the same; a TLS 1.2
-            # curve is one of them (they were found over TLS 1.3 when the server has it)
+            # curve is one of the known groups (the enumeration asks TLS 1.2 for the curves TLS 1.3 did not show)
             same = GROUPS.get(answer.group) == known_groups[0] if version == "TLSv1.3" else answer.group in group_codes
             if not same:
                 raise _Differs(f"{version}: another group")
