@@ -9,11 +9,16 @@ this scan, it is asked instead whether it has that configuration:
   highest version with the highest it has, so one refused hello covers all versions below it);
 - in every version it accepts, no suite outside the known ones is accepted, nor any group outside the known ones
   (over TLS 1.3, and over TLS 1.2 for the curves TLS 1.3 dropped);
-- offered the known suites in reverse order, the server picks the suite its preference says (its own first when it
-  imposes its order, our first when it follows ours), with the same extensions (RFC 5746, RFC 7627, compression);
+- offered the known suites with another one first, the server picks the suite its preference says (its own first
+  when it imposes its order, our first when it follows ours), with the same extensions (RFC 5746, RFC 7627,
+  compression);
 - the finite-field DH prime is the same size, and TLS_FALLBACK_SCSV gets the same answer;
 - what made the known configuration miss a profile (``must_accept``: suites or groups outside it) is accepted here
   too, so that a server that no longer has it is not judged as the known one.
+
+What one hello shows is not asked again: to a server that follows our order, the order hello leads with a suite
+that also shows the DH prime (finite-field DHE) and one the server must accept, so that a pool of Dovecots (which
+follow the client's order, with Debian's 4096-bit prime) costs one DHE handshake per server, not three.
 
 Refused hellos cost the server little more than the ClientHello's parsing, and TLS 1.3's are answered with a
 HelloRetryRequest before any key exchange, so a confirmation costs a few full handshakes instead of dozens. What it
@@ -37,6 +42,7 @@ from scanner.tls.suites import (
     GROUPS,
     LEGACY_SUITES,
     SUITE_CODES,
+    SUITE_NAMES,
     TLS12_EC_GROUPS,
     TLS13_SUITES,
     ephemeral_dh,
@@ -71,7 +77,7 @@ async def confirm_configuration(
     profile), so that a server that has dropped them is not judged as the known one."""
     asker = HelloAsker(opener, server_name, limits or EnumerationLimits())
     try:
-        await _confirm(asker, known)
+        await _confirm(asker, known, must_accept)
         for offer in must_accept:
             await _present(asker, known, offer)
     except (_Differs, EnumerationStopped):
@@ -84,7 +90,7 @@ def _with_cost(known: TlsConfiguration, asker: HelloAsker) -> TlsConfiguration:
     return replace(known, handshakes=asker.hellos, duration_ms=took, enumerated_on=None)
 
 
-async def _confirm(asker: HelloAsker, known: TlsConfiguration) -> None:
+async def _confirm(asker: HelloAsker, known: TlsConfiguration, must_accept: Sequence[Offer]) -> None:
     accepted = {entry.version: entry for entry in known.suites}
     known_groups = [GROUP_BY_NAME[name] for name in known.groups if name in GROUP_BY_NAME]
     group_codes = {code for code, group in GROUPS.items() if group in known_groups}
@@ -100,8 +106,9 @@ async def _confirm(asker: HelloAsker, known: TlsConfiguration) -> None:
         outside = [code for code in offered_all if code not in codes]
         if outside:
             await _expect_refused(asker, version, outside, list(GROUPS))
-        answer = await asker.ask(version, list(reversed(codes)), list(GROUPS))
-        expected = codes[0] if entry.server_order is not False else codes[-1]
+        offer = _order_offer(codes, entry.server_order, version, known, must_accept)
+        answer = await asker.ask(version, offer, list(GROUPS))
+        expected = codes[0] if entry.server_order is not False else offer[0]
         if answer.outcome != "accepted" or answer.version != version or answer.suite != expected:
             raise _Differs(f"{version}: another choice")
         if known.groups and answer.group is not None:
@@ -114,6 +121,31 @@ async def _confirm(asker: HelloAsker, known: TlsConfiguration) -> None:
     await _groups(asker, known, group_codes)
     await _dh_size(asker, known)
     await _fallback(asker, known)
+
+
+def _order_offer(
+    codes: list[int], server_order: bool | None, version: str, known: TlsConfiguration, must_accept: Sequence[Offer]
+) -> list[int]:
+    """The known suites in an order that tells whether the server imposes its own: not its first one first. A server
+    that follows ours picks the suite we put first; that suite is chosen so that the same hello also shows what
+    would otherwise take a full handshake of its own (a finite-field DHE suite: the DH prime's size; a suite the
+    server must accept), since a DHE handshake is the dearest there is for the server (a modular exponentiation
+    as large as its prime, 4096 bits on Debian's Dovecot)."""
+    offer = list(reversed(codes))
+    if server_order is not False or len(codes) < 2:
+        return offer  # the server's own first is picked whatever comes first
+    wanted = {SUITE_CODES[n] for kind, names in must_accept if kind == version for n in names if n in SUITE_CODES}
+    dhe = {code for code in codes if _finite_field(code)} if known.dh_bits is not None else set()
+    for candidates in (wanted & dhe, wanted, dhe):
+        lead = next((code for code in offer if code in candidates and code != codes[0]), None)
+        if lead is not None:
+            return [lead, *(code for code in offer if code != lead)]
+    return offer
+
+
+def _finite_field(code: int) -> bool:
+    name = SUITE_NAMES.get(code, "")
+    return ephemeral_dh(name) and not ephemeral_ec(name)
 
 
 async def _refused_versions(asker: HelloAsker, known: TlsConfiguration) -> None:
@@ -162,11 +194,15 @@ async def _present(asker: HelloAsker, known: TlsConfiguration, offer: Offer) -> 
     kind, names = offer
     if kind != "groups":
         codes = [SUITE_CODES[name] for name in names if name in SUITE_CODES]
+        if any(a.version == kind and a.suite in codes for a in _accepted(asker)):
+            return  # an earlier hello of this confirmation got one of them
         answer = await asker.ask(kind, codes, list(GROUPS))
         if answer.outcome != "accepted" or answer.version != kind or answer.suite not in codes:
             raise _Differs(f"{kind}: none of {', '.join(names)}")
         return
     wanted = [code for code, group in GROUPS.items() if group.name in names]
+    if any(a.group in wanted for a in _accepted(asker)):
+        return
     if "TLSv1.3" in known.versions:
         answer = await asker.ask("TLSv1.3", list(TLS13_SUITES), wanted)
         if answer.outcome == "accepted" and answer.group in wanted:
@@ -207,6 +243,11 @@ async def _groups(asker: HelloAsker, known: TlsConfiguration, group_codes: set[i
 async def _dh_size(asker: HelloAsker, known: TlsConfiguration) -> None:
     if known.dh_bits is None:
         return
+    seen = {a.dh_bits for a in _accepted(asker) if a.dh_bits is not None}  # the prime is the server's, not a suite's
+    if seen:
+        if seen != {known.dh_bits}:
+            raise _Differs("another DH prime")
+        return
     for entry in known.suites:
         dhe = [SUITE_CODES[name] for name in entry.suites if ephemeral_dh(name) and not ephemeral_ec(name)]
         if dhe:
@@ -214,6 +255,11 @@ async def _dh_size(asker: HelloAsker, known: TlsConfiguration) -> None:
             if answer.outcome != "accepted" or answer.dh_bits != known.dh_bits:
                 raise _Differs("another DH prime")
             return
+
+
+def _accepted(asker: HelloAsker) -> list[ServerAnswer]:
+    """The hellos of this confirmation the server took so far: what they show need not be asked again."""
+    return [a for a in asker.answers if a.outcome == "accepted"]
 
 
 async def _fallback(asker: HelloAsker, known: TlsConfiguration) -> None:

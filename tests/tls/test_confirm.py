@@ -5,6 +5,7 @@ another DH prime) does not, and is left to a full enumeration."""
 from __future__ import annotations
 
 import ssl
+import subprocess
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -168,3 +169,67 @@ async def test_a_server_that_stops_answering_is_not_confirmed(leaf: Issued, tmp_
         confirmed = await confirm_configuration(f.opener(), known, server_name=None, limits=FAST)
     assert confirmed is None
     assert f.connections <= 1 + FAST.retries + 1  # one hello, then the refused ones: no storm
+
+
+@pytest.fixture(scope="module")
+def dh_params(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """DH parameters of two sizes (DSA-style, made in a fraction of a second: the test needs sizes, not safety)."""
+    directory = tmp_path_factory.mktemp("dh")
+    made = {}
+    for bits in (1024, 2048):
+        path = directory / f"dh{bits}.pem"
+        subprocess.run(
+            ["openssl", "dhparam", "-dsaparam", "-out", str(path), str(bits)], check=True, capture_output=True
+        )
+        made[bits] = path
+    return made
+
+
+def _client_order_dhe(dh: Path) -> Setup:
+    """A server that follows the client's order (Dovecot's default), with ECDHE and DHE suites, one of them CBC
+    (outside intermediate), and DH parameters of its own."""
+
+    def setup(ctx: ssl.SSLContext) -> None:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(
+            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-SHA"
+            ":@SECLEVEL=0"  # 1024-bit DH too
+        )
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+        ctx.load_dh_params(dh)
+
+    return setup
+
+
+async def test_a_server_with_another_dh_prime_does_not_confirm(
+    leaf: Issued, tmp_path: Path, dh_params: dict[int, Path]
+) -> None:
+    known = await _enumerated(leaf, tmp_path, _client_order_dhe(dh_params[2048]))
+    assert known.dh_bits == 2048
+    offers = deviating_offers(known)
+    for bits, confirms in ((2048, True), (1024, False)):
+        ctx = _context(leaf, tmp_path / f"dh{bits}", _client_order_dhe(dh_params[bits]))
+        async with serve(echo, ctx=ctx) as backend, front(backend) as f:
+            confirmed = await confirm_configuration(
+                f.opener(), known, server_name=None, must_accept=offers, limits=FAST
+            )
+        assert (confirmed is not None) is confirms, bits
+
+
+async def test_a_server_following_our_order_shows_the_dh_prime_and_its_deviations_in_the_order_hello(
+    leaf: Issued, tmp_path: Path, dh_params: dict[int, Path]
+) -> None:
+    """The hello that tells whether the server imposes its order leads with a DHE suite outside the profile: a server
+    that follows ours answers it with that suite, which shows its DH prime and that it still takes what made the
+    known one fail. Neither costs a handshake of its own (a DHE one is the dearest for the server)."""
+    setup = _client_order_dhe(dh_params[2048])
+    known = await _enumerated(leaf, tmp_path, setup)
+    offers = deviating_offers(known)
+    assert any(kind == "TLSv1.2" for kind, _ in offers)
+    async with serve(echo, ctx=_context(leaf, tmp_path / "twin", setup)) as backend, front(backend) as f:
+        bare = await confirm_configuration(f.opener(), known, server_name=None, limits=FAST)
+        asked = await confirm_configuration(f.opener(), known, server_name=None, must_accept=offers, limits=FAST)
+    assert bare is not None and asked is not None
+    suite_offers = sum(1 for kind, _ in offers if kind != "groups")
+    group_offers = len(offers) - suite_offers
+    assert asked.handshakes <= bare.handshakes + group_offers, (asked.handshakes, bare.handshakes, offers)
