@@ -16,9 +16,13 @@ this scan, it is asked instead whether it has that configuration:
 - what made the known configuration miss a profile (``must_accept``: suites or groups outside it) is accepted here
   too, so that a server that no longer has it is not judged as the known one.
 
-What one hello shows is not asked again: to a server that follows our order, the order hello leads with a suite
-that also shows the DH prime (finite-field DHE) and one the server must accept, so that a pool of Dovecots (which
-follow the client's order, with Debian's 4096-bit prime) costs one DHE handshake per server, not three.
+What one hello shows is not asked again. To a server that, like the known one, follows the client's order (Dovecot's
+default), each version's order hello puts the suites outside the known ones first (it takes one if it has any),
+then a suite that also shows the DH prime (finite-field DHE) and one it must accept; over TLS 1.3 it offers only
+the groups it must accept. A server that imposes its order instead picks its own first, which is not the one we
+put first: caught too. So a pool of Dovecots (Debian's 4096-bit prime) costs six hellos per server and one DHE
+handshake, where asking each question alone took eleven and three. A known server that imposes its order is asked
+the outside suites in a hello of their own: its choice would not show them.
 
 Refused hellos cost the server little more than the ClientHello's parsing, and TLS 1.3's are answered with a
 HelloRetryRequest before any key exchange, so a confirmation costs a few full handshakes instead of dozens. What it
@@ -45,6 +49,7 @@ from scanner.tls.suites import (
     SUITE_NAMES,
     TLS12_EC_GROUPS,
     TLS13_SUITES,
+    Group,
     ephemeral_dh,
     ephemeral_ec,
 )
@@ -104,17 +109,34 @@ async def _confirm(asker: HelloAsker, known: TlsConfiguration, must_accept: Sequ
         codes = [SUITE_CODES[name] for name in entry.suites]
         offered_all = TLS13_SUITES if version == "TLSv1.3" else LEGACY_SUITES
         outside = [code for code in offered_all if code not in codes]
-        if outside:
-            await _expect_refused(asker, version, outside, list(GROUPS))
         offer = _order_offer(codes, entry.server_order, version, known, must_accept)
-        answer = await asker.ask(version, offer, list(GROUPS))
-        expected = codes[0] if entry.server_order is not False else offer[0]
+        follows_ours = entry.server_order is False and len(codes) > 1
+        if follows_ours:
+            # a server that follows our order takes the first suite it has: the ones outside go first, so this one
+            # hello also shows that it has none of them (one that imposes its order is caught by its choice)
+            offer = [*outside, *offer]
+        elif outside:
+            await _expect_refused(asker, version, outside, list(GROUPS))
+        groups = _order_groups(version, known_groups, must_accept)
+        answer = await asker.ask(version, offer, groups)
+        if answer.outcome != "accepted" and len(groups) < len(GROUPS):
+            groups = list(GROUPS)  # the groups it must take are TLS 1.2 curves after all: ask again with them all
+            answer = await asker.ask(version, offer, groups)
+        if answer.outcome == "accepted" and answer.version == version and answer.suite in outside:
+            raise _Differs(f"{version}: a suite outside the known ones")
+        expected = offer[len(outside)] if follows_ours else codes[0]
         if answer.outcome != "accepted" or answer.version != version or answer.suite != expected:
             raise _Differs(f"{version}: another choice")
         if known.groups and answer.group is not None:
-            # over TLS 1.3 the groups were found with the same offer, so the first pick is the same; a TLS 1.2
-            # curve is one of the known groups (the enumeration asks TLS 1.2 for the curves TLS 1.3 did not show)
-            same = GROUPS.get(answer.group) == known_groups[0] if version == "TLSv1.3" else answer.group in group_codes
+            # over TLS 1.3 the groups were found by offering them in this order, so the pick is the first known one
+            # offered; a TLS 1.2 curve is one of the known groups (the enumeration asks TLS 1.2 for the curves TLS
+            # 1.3 did not show)
+            if version == "TLSv1.3":
+                offered = [GROUPS[code] for code in groups]
+                first = next((g for g in known_groups if g in offered), None)
+                same = GROUPS.get(answer.group) == first
+            else:
+                same = answer.group in group_codes
             if not same:
                 raise _Differs(f"{version}: another group")
         _same_extensions(answer, known, version)
@@ -141,6 +163,16 @@ def _order_offer(
         if lead is not None:
             return [lead, *(code for code in offer if code != lead)]
     return offer
+
+
+def _order_groups(version: str, known_groups: list[Group], must_accept: Sequence[Offer]) -> list[int]:
+    """The groups the TLS 1.3 order hello offers: the known ones this server must take (what made the known one
+    miss a profile), so that the same hello shows it still has them; otherwise all of them."""
+    if version != "TLSv1.3":
+        return list(GROUPS)
+    names = next((set(names) for kind, names in must_accept if kind == "groups"), set())
+    wanted = [code for code, group in GROUPS.items() if group.name in names and group in known_groups]
+    return wanted or list(GROUPS)
 
 
 def _finite_field(code: int) -> bool:

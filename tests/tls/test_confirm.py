@@ -233,3 +233,40 @@ async def test_a_server_following_our_order_shows_the_dh_prime_and_its_deviation
     suite_offers = sum(1 for kind, _ in offers if kind != "groups")
     group_offers = len(offers) - suite_offers
     assert asked.handshakes <= bare.handshakes + group_offers, (asked.handshakes, bare.handshakes, offers)
+
+
+def _with(extra_suite: str | None = None, *, server_order: bool = False) -> Callable[[Path], Setup]:
+    def made(dh: Path) -> Setup:
+        base = _client_order_dhe(dh)
+
+        def setup(ctx: ssl.SSLContext) -> None:
+            base(ctx)
+            if extra_suite:
+                ctx.set_ciphers(
+                    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-SHA"
+                    f":{extra_suite}:@SECLEVEL=0"
+                )
+            if server_order:
+                ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+
+        return setup
+
+    return made
+
+
+@pytest.mark.parametrize(
+    "differs",
+    [_with("ECDHE-RSA-AES256-SHA"), _with("AES128-GCM-SHA256"), _with(server_order=True)],
+    ids=["one-more-ecdhe-suite", "one-more-rsa-suite", "imposes-its-order"],
+)
+async def test_a_server_that_differs_from_one_following_our_order_does_not_confirm(
+    leaf: Issued, tmp_path: Path, dh_params: dict[int, Path], differs: Callable[[Path], Setup]
+) -> None:
+    """Against a known server that follows the client's order, the suites outside the known ones ride in the hello
+    that checks the order: one more suite, of any kind, or a server imposing its own order, is still caught."""
+    known = await _enumerated(leaf, tmp_path, _client_order_dhe(dh_params[2048]))
+    offers = deviating_offers(known)
+    ctx = _context(leaf, tmp_path / "other", differs(dh_params[2048]))
+    async with serve(echo, ctx=ctx) as backend, front(backend) as f:
+        confirmed = await confirm_configuration(f.opener(), known, server_name=None, must_accept=offers, limits=FAST)
+    assert confirmed is None
