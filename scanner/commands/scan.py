@@ -356,7 +356,11 @@ def scan(settings: ScanSettings) -> int:
     if workers > 1:
         import scanner.probe.conversation  # noqa: F401  once, before the fork, rather than by every worker after it
 
-        parallel = WorkerScan(plan, probe_options(settings), workers, limits)
+        options = probe_options(settings)
+        if options.tls_enumeration:  # the probe loads these with its first enumeration: here once for all workers
+            import scanner.tls.confirm  # noqa: F401
+            import scanner.verdicts.tls_profile  # noqa: F401
+        parallel = WorkerScan(plan, options, workers, limits)
         parallel.spawn()  # before any event loop runs here
         return asyncio.run(plain_scan(parallel, settings, validation, info))
     scan = Scan(plan.endpoints, probe_options(settings), total=plan.total, **limits)

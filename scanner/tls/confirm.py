@@ -108,7 +108,8 @@ async def _confirm(asker: HelloAsker, known: TlsConfiguration, must_accept: Sequ
             continue
         codes = [SUITE_CODES[name] for name in entry.suites]
         offered_all = TLS13_SUITES if version == "TLSv1.3" else LEGACY_SUITES
-        outside = [code for code in offered_all if code not in codes]
+        known_codes = set(codes)
+        outside = [code for code in offered_all if code not in known_codes]
         offer = _order_offer(codes, entry.server_order, version, known, must_accept)
         follows_ours = entry.server_order is False and len(codes) > 1
         if follows_ours:
