@@ -311,6 +311,9 @@ def compare_testssl(where: str, config: dict, seen: TestsslView, tally: Tally) -
     if config["dh_bits"] is not None or theirs_dh is not None:
         tally.item(where, "DH size (bits)", config["dh_bits"], f"{theirs_dh} ({seen.dh_group})",
                    config["dh_bits"] == theirs_dh)  # fmt: skip
+    if config.get("dh_group") is not None and seen.dh_group:
+        theirs_group = _testssl_dh_group(seen.dh_group)
+        tally.item(where, "DH group", config["dh_group"], seen.dh_group, config["dh_group"] == theirs_group)
     # Forward secrecy: testssl's own list (it leaves out NULL, 3DES and RC4 suites) against every suite it saw.
     every = {name for by_code in seen.suites.values() for name in by_code.values()}
     theirs_fs = _coverage([name in seen.fs_suites for name in every])
@@ -343,6 +346,21 @@ def _flag(tally: Tally, where: str, what: str, ours: bool | None, finding: str, 
         same = None if ours is None or theirs is None else ours == theirs
     note = "testssl gave no verdict" if same is None and ours is not None else ""
     tally.item(where, what, ours, finding or "-", same, note)
+
+
+# testssl's names of the standard DH groups ("RFC7919/ffdhe2048", "RFC3526/Oakley Group 16", ...) as mailprobe's
+_OAKLEY = {"1": "modp768", "2": "modp1024", "5": "modp1536", "14": "modp2048", "15": "modp3072", "16": "modp4096",
+           "17": "modp6144", "18": "modp8192"}  # fmt: skip
+
+
+def _testssl_dh_group(finding: str) -> str:
+    if found := re.search(r"ffdhe(\d+)", finding):
+        return f"ffdhe{found.group(1)}"
+    if found := re.search(r"Oakley Group (\d+)", finding):
+        return _OAKLEY.get(found.group(1), finding)
+    if found := re.search(r"RFC ?5114.*?(\d{4})-bit.*?(\d{3})-bit", finding):
+        return f"rfc5114_{found.group(1)}_{found.group(2)}"
+    return "custom" if "No DH group" not in finding and "unknown" not in finding.lower() else finding
 
 
 def main() -> int:

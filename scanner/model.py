@@ -207,6 +207,7 @@ class TlsConfiguration:
     suites: tuple[VersionSuites, ...] = ()  # per accepted version, newest first
     groups: tuple[str, ...] = ()  # key-exchange groups accepted (IANA names), in the server's order
     dh_bits: int | None = None  # the smallest finite-field DH prime the server sent (DHE suites), None: none seen
+    dh_group: str | None = None  # that prime's standard group ("ffdhe2048", "modp4096", ...) or "custom"
     forward_secrecy: Coverage | None = None  # of the accepted suites, how many have an ephemeral key exchange
     aead: Coverage | None = None  # of the accepted suites, how many are AEAD (GCM, CCM, ChaCha20-Poly1305)
     compression: bool | None = None  # TLS compression (CRIME) accepted; None: no TLS 1.2-or-older version to ask
@@ -457,12 +458,18 @@ def _tls_from_dict(data: dict[str, Any]) -> TlsInfo:
         legacy_versions_accepted=tuple(data.get("legacy_versions_accepted", ())),
         legacy_versions_untested=tuple(data.get("legacy_versions_untested", ())),
         legacy_versions_probed_on=data.get("legacy_versions_probed_on"),
-        configuration=_configuration_from_dict(data["configuration"]) if data.get("configuration") else None,
+        configuration=configuration_from_dict(data["configuration"]) if data.get("configuration") else None,
         mozilla=_mozilla_from_dict(data["mozilla"]) if data.get("mozilla") else None,
     )
 
 
-def _configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
+def configuration_to_dict(configuration: TlsConfiguration) -> dict[str, Any]:
+    """As a result's JSON holds it (``tls.configuration``); ``configuration_from_dict`` reads it back."""
+    plain: dict[str, Any] = _plain(configuration)
+    return plain
+
+
+def configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
     return TlsConfiguration(
         versions=tuple(data.get("versions", ())),
         suites=tuple(
@@ -471,6 +478,7 @@ def _configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
         ),
         groups=tuple(data.get("groups", ())),
         dh_bits=data.get("dh_bits"),
+        dh_group=data.get("dh_group"),
         forward_secrecy=data.get("forward_secrecy"),
         aead=data.get("aead"),
         compression=data.get("compression"),

@@ -126,9 +126,11 @@ async def inspect_tls(
     if unreadable:
         findings.append(unreadable_certificate_finding(unreadable, software))
     if mozilla is not None:
-        from scanner.verdicts.tls_profile import profile_findings
+        from scanner.verdicts.tls_profile import profile_findings, shared_prime_finding
 
         findings.extend(profile_findings(mozilla, options.tls_profile, software))
+        if configuration is not None and (shared := shared_prime_finding(configuration, software)) is not None:
+            findings.append(shared)
     return info, findings
 
 

@@ -30,6 +30,7 @@ from scanner.scan.tuning import concurrency_cap, default_concurrency, rarer_gc
 
 if TYPE_CHECKING:
     from scanner.probe.session import ConnectError
+    from scanner.scan.chain_board import ChainBoard
     from scanner.scan.sweep import ConnectSweep
 
 ProbeFunc = Callable[[Endpoint, ProbeOptions, ScanContext], Awaitable[EndpointResult]]
@@ -79,6 +80,7 @@ class Scan:
         total_source: Callable[[], int | None] | None = None,
         reverse: ReverseLookup | None = None,
         before_talk: TalkHook | None = None,
+        tls_board: ChainBoard | None = None,
     ) -> None:
         if concurrency is not None and concurrency < 1 or per_host < 1:
             raise ValueError("concurrency and per_host must be at least 1")
@@ -102,7 +104,7 @@ class Scan:
             slots=self._host_slots,
             legacy=legacy_share.LegacyShare(),
             reverse=reverse,
-            tls=tls_share.TlsShare(),
+            tls=tls_share.TlsShare(board=tls_board),  # the board: the other processes of a --workers scan
         )
         # Awaited before each conversation (after the first connect was answered, before any login): the results
         # file's talking journal, or a distributed scan's permission to talk. Raising means "do not talk".

@@ -12,7 +12,9 @@ that presents a chain already enumerated in this scan and negotiates the same ve
 that configuration (scanner.tls.confirm: a few hellos, mostly refused ones, instead of dozens of full handshakes) and
 gets it with ``confirmed_from``; when its answers differ it is enumerated in full. Submission ports take no part:
 Postfix sets TLS per master.cf service. An enumeration that stopped early (the server refused connections, the caps
-were reached) is neither shared nor confirmed against: the next port tries for itself.
+were reached) is neither shared nor confirmed against: the next port tries for itself. The forked workers of one
+scan share their full enumerations too (scanner.scan.chain_board): a pool is enumerated once per scan, not once per
+process.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 
 from scanner.model import TlsConfiguration
+from scanner.scan.chain_board import ChainBoard
 from scanner.scan.once import OncePerKey
 
 SHARED_PROTOCOLS = frozenset({"imap", "pop3"})
@@ -33,10 +36,11 @@ Confirm = Callable[[TlsConfiguration], Awaitable[TlsConfiguration | None]]
 
 
 class TlsShare:
-    def __init__(self, max_servers: int = MAX_SERVERS) -> None:
+    def __init__(self, max_servers: int = MAX_SERVERS, board: ChainBoard | None = None) -> None:
         self._servers: OncePerKey[ServerKey, TlsConfiguration] = OncePerKey(max_servers)
         # full enumerations by chain, with where they were made ("address:port"): what others may confirm
         self._chains: OncePerKey[ChainKey, tuple[TlsConfiguration, str]] = OncePerKey(max_servers)
+        self._board = board  # the other processes of the scan (scanner.scan.chain_board), when it has some
 
     async def enumerate(
         self,
@@ -75,7 +79,31 @@ class TlsShare:
                     return dataclasses.replace(confirmed, confirmed_from=where)
             return await run()
         where = _where(key[0], port)
-        return await self._chains.do(chain, run, lambda result: (result, where) if complete(result) else None)
+        check = confirm
+        known: tuple[TlsConfiguration, str] | None = None  # what this process's other servers may confirm against
+
+        async def first_here() -> TlsConfiguration:
+            nonlocal known
+            board = self._board
+            if board is not None and not board.claim(chain):
+                known = await board.wait(chain)  # another process of the scan is enumerating this chain
+                if known is not None:
+                    confirmed = await check(known[0])
+                    if confirmed is not None:
+                        return dataclasses.replace(confirmed, confirmed_from=known[1])
+                return await run()  # this server in full; the others here still confirm against the known one
+            try:
+                result = await run()
+            except BaseException:
+                if board is not None:
+                    board.publish(chain, None)  # the waiting processes stop waiting
+                raise
+            known = (result, where) if complete(result) else None
+            if board is not None:
+                board.publish(chain, known)
+            return result
+
+        return await self._chains.do(chain, first_here, lambda _: known)
 
 
 def _where(address: str, port: int) -> str:

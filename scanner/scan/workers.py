@@ -18,17 +18,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from scanner.model import Endpoint, EndpointResult
 from scanner.probe.options import ProbeOptions
 from scanner.scan import memory
+from scanner.scan.chain_board import ChainBoard
 from scanner.scan.linesink import LineSink
 from scanner.scan.scheduler import RELEASE_EVERY, Scan
 from scanner.targets.planning import TargetPlan
@@ -72,6 +76,7 @@ class WorkerScan:
         self.scan_kwargs = scan_kwargs
         self._children: list[_Worker] = []
         self.failures: list[str] = []  # one line per worker that did not end well
+        self._board_dir: str | None = None  # where the processes share their full TLS enumerations
 
     @property
     def total(self) -> int | None:
@@ -79,6 +84,8 @@ class WorkerScan:
 
     def spawn(self) -> None:
         """Fork the workers (shares 1 to N-1; share 0 is this process's). Call before any event loop runs here."""
+        if self.options.tls_enumeration and self.options.tls_confirm:
+            self._board_dir = tempfile.mkdtemp(prefix="mailprobe-tls-")  # the processes' full enumerations
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
@@ -90,7 +97,8 @@ class WorkerScan:
                 os.close(read_fd)
                 for sibling in self._children:
                     os.close(sibling.fd)
-                _worker_main(index, self.workers, write_fd, self.plan, self.options, self.scan_kwargs, parent)
+                kwargs = {**self.scan_kwargs, "tls_board": self._board()}
+                _worker_main(index, self.workers, write_fd, self.plan, self.options, kwargs, parent)
             os.close(write_fd)
             self._children.append(_Worker(index, pid, read_fd))
 
@@ -125,7 +133,10 @@ class WorkerScan:
     async def _own_share(self, queue: asyncio.Queue[EndpointResult | BaseException | None]) -> None:
         try:
             scan = Scan(
-                _share(self.plan, 0, self.workers), self.options, **_share_kwargs(self.scan_kwargs, self.workers)
+                _share(self.plan, 0, self.workers),
+                self.options,
+                tls_board=self._board(),
+                **_share_kwargs(self.scan_kwargs, self.workers),
             )
             async for result in scan.results():
                 await queue.put(result)
@@ -145,6 +156,9 @@ class WorkerScan:
             transport.close()
         await queue.put(None)
 
+    def _board(self) -> ChainBoard | None:
+        return ChainBoard(Path(self._board_dir)) if self._board_dir else None
+
     def _reap(self) -> None:
         for worker in self._children:
             with contextlib.suppress(ProcessLookupError):
@@ -157,6 +171,9 @@ class WorkerScan:
             if code not in (0, -signal.SIGTERM, -signal.SIGINT):
                 self.failures.append(f"worker {worker.index + 1}/{self.workers} ended with status {code}")
         self._children = []
+        if self._board_dir:
+            shutil.rmtree(self._board_dir, ignore_errors=True)
+            self._board_dir = None
 
 
 def _worker_main(

@@ -12,7 +12,8 @@ this scan, it is asked instead whether it has that configuration:
 - offered the known suites with another one first, the server picks the suite its preference says (its own first
   when it imposes its order, our first when it follows ours), with the same extensions (RFC 5746, RFC 7627,
   compression);
-- the finite-field DH prime is the same size, and TLS_FALLBACK_SCSV gets the same answer;
+- the finite-field DH prime is the same size and standard group (or a prime of its own), and TLS_FALLBACK_SCSV
+  gets the same answer;
 - what made the known configuration miss a profile (``must_accept``: suites or groups outside it) is accepted here
   too, so that a server that no longer has it is not judged as the known one.
 
@@ -276,16 +277,17 @@ async def _groups(asker: HelloAsker, known: TlsConfiguration, group_codes: set[i
 async def _dh_size(asker: HelloAsker, known: TlsConfiguration) -> None:
     if known.dh_bits is None:
         return
-    seen = {a.dh_bits for a in _accepted(asker) if a.dh_bits is not None}  # the prime is the server's, not a suite's
+    # the prime is the server's, not a suite's: any DHE answer so far shows it
+    seen = {(a.dh_bits, a.dh_group) for a in _accepted(asker) if a.dh_bits is not None}
     if seen:
-        if seen != {known.dh_bits}:
+        if seen != {(known.dh_bits, known.dh_group)}:
             raise _Differs("another DH prime")
         return
     for entry in known.suites:
         dhe = [SUITE_CODES[name] for name in entry.suites if ephemeral_dh(name) and not ephemeral_ec(name)]
         if dhe:
             answer = await asker.ask(entry.version, dhe, list(GROUPS))
-            if answer.outcome != "accepted" or answer.dh_bits != known.dh_bits:
+            if answer.outcome != "accepted" or (answer.dh_bits, answer.dh_group) != (known.dh_bits, known.dh_group):
                 raise _Differs("another DH prime")
             return
 

@@ -151,12 +151,13 @@ class _Found:
         versions = tuple(sorted(self.suites, key=_ORDER.__getitem__))
         accepted = [s for names in self.suites.values() for s in names]
         legacy = [a for a in asker.answers if a.outcome == "accepted" and a.version not in (None, "TLSv1.3")]
-        dh = [a.dh_bits for a in asker.answers if a.dh_bits]
+        dh = sorted((a.dh_bits, a.dh_group) for a in asker.answers if a.dh_bits)
         return TlsConfiguration(
             versions=versions,
             suites=tuple(VersionSuites(v, tuple(self.suites[v]), self.server_order.get(v)) for v in reversed(versions)),
             groups=tuple(self.groups),
-            dh_bits=min(dh) if dh else None,
+            dh_bits=dh[0][0] if dh else None,
+            dh_group=dh[0][1] if dh else None,
             forward_secrecy=_coverage([forward_secret(s) for s in accepted]),
             aead=_coverage([aead(s) for s in accepted]),
             compression=any(a.compression for a in legacy) if legacy else None,

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from scanner.tls.dh_groups import dh_group
 from scanner.tls.suites import (
     EMPTY_RENEGOTIATION_INFO_SCSV,
     FALLBACK_SCSV,
@@ -140,6 +141,7 @@ class ServerAnswer:
     extensions: frozenset[int] = field(default_factory=frozenset)  # in the ServerHello
     group: int | None = None  # TLS 1.3: key_share's group; TLS 1.2 and older: the ServerKeyExchange's named curve
     dh_bits: int | None = None  # size of the finite-field DH prime in the ServerKeyExchange
+    dh_group: str | None = None  # that prime's standard group (scanner.tls.dh_groups), or "custom"
     retry_request: bool = False  # a TLS 1.3 HelloRetryRequest
     alert: int | None = None  # the alert description, when the server answered with one
     detail: str = ""  # why an answer could not be read, for the record
@@ -269,7 +271,8 @@ def _with_key_exchange(hello: ServerAnswer, body: bytes) -> ServerAnswer:
             size = int.from_bytes(body[0:2], "big")
             prime = body[2 : 2 + size]
             if len(prime) == size:
-                return _replace(hello, dh_bits=int.from_bytes(prime, "big").bit_length())
+                value = int.from_bytes(prime, "big")
+                return _replace(hello, dh_bits=value.bit_length(), dh_group=dh_group(value))
     except (IndexError, ValueError):
         pass
     return hello

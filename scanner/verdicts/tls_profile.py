@@ -28,6 +28,7 @@ from scanner.model import (
     Severity,
     TlsConfiguration,
 )
+from scanner.tls.dh_groups import shared_and_weak
 from scanner.tls.suites import GROUP_BY_NAME
 from scanner.verdicts.mozilla_profiles import GUIDELINES_VERSION, PROFILE_NAMES, PROFILES, Profile
 from scanner.verdicts.software import DOVECOT, EXCHANGE, POSTFIX
@@ -112,7 +113,8 @@ def _protocol_deviations(p: Profile, c: TlsConfiguration) -> list[Deviation]:
         )
     sizes = [g.bits for g in finite] + ([c.dh_bits] if c.dh_bits else [])
     if sizes and p.dh_param_size is not None and min(sizes) < p.dh_param_size:
-        out.append(Deviation("dh_param_size", f"DH parameters of {min(sizes)} bits, under {p.dh_param_size}"))
+        group = f" ({c.dh_group})" if c.dh_bits == min(sizes) and c.dh_group else ""
+        out.append(Deviation("dh_param_size", f"DH parameters of {min(sizes)} bits{group}, under {p.dh_param_size}"))
     if c.compression:
         out.append(Deviation("compression", "TLS compression accepted (CRIME)"))
     if c.secure_renegotiation is False:
@@ -192,7 +194,8 @@ def describe(configuration: TlsConfiguration | None, mozilla: MozillaCompliance 
         for vs in c.suites:
             order = {True: "server's order", False: "follows the client's order", None: ""}[vs.server_order]
             lines.append(f"{vs.version} suites{f' ({order})' if order else ''}: {', '.join(vs.suites)}")
-        lines.append(f"groups: {', '.join(c.groups) or '-'}; DH: {f'{c.dh_bits} bits' if c.dh_bits else '-'}")
+        dh = f"{c.dh_bits} bits{f' ({c.dh_group})' if c.dh_group else ''}" if c.dh_bits else "-"
+        lines.append(f"groups: {', '.join(c.groups) or '-'}; DH: {dh}")
         flags = {
             "forward secrecy": c.forward_secrecy,
             "AEAD": c.aead,
@@ -405,6 +408,23 @@ def profile_findings(compliance: MozillaCompliance, profile: str, software: str 
             )
         )
     return findings
+
+
+def shared_prime_finding(configuration: TlsConfiguration, software: str | None) -> Finding | None:
+    """A finding when the DHE prime is a standard group of 1024 bits or fewer, whatever the profile: the Logjam
+    paper showed one precomputation for such a prime breaks the DHE of every server that uses it (RFC 2409's Oakley
+    group 2 above all). Mozilla's old profile allows 1024-bit DH, so this is not a profile deviation."""
+    if not shared_and_weak(configuration.dh_group):
+        return None
+    return Finding(
+        "tls-dh-shared-prime",
+        "high" if (configuration.dh_bits or 0) < 1024 else "medium",
+        "DHE uses a widely shared 1024-bit prime (Logjam)",
+        f"The server's DHE suites use {configuration.dh_group}, a standard {configuration.dh_bits}-bit group that "
+        "many servers share: one precomputation lets an attacker who can afford it read the DHE key exchanges of "
+        "all of them (Logjam, weakdh.org). A 2048-bit group (RFC 7919 ffdhe2048) or ECDHE alone avoids it.",
+        _for(_fix_dh(PROFILES["intermediate"]), software),
+    )
 
 
 def _worse(deviation: Deviation) -> bool:

@@ -89,3 +89,26 @@ def test_a_server_set_up_differently_behind_the_same_certificate_is_enumerated_i
             verdicts = {p: row["tls"]["mozilla"][p]["compliant"] for p in ("modern", "intermediate", "old")}
             assert verdicts == SETUPS[name].expected, (name, port, row["tls"]["mozilla"])
     assert configuration(rows[(first, 993)])[differ_in] != configuration(rows[(second, 993)])[differ_in]
+
+
+def _apart(first: str, second: str) -> int:
+    """A --workers count that puts the two addresses in different processes (scanner.scan.workers.share_of)."""
+    from ipaddress import ip_address
+
+    from scanner.scan.workers import share_of
+
+    values = int(ip_address(first)), int(ip_address(second))
+    return next(n for n in range(2, 9) if share_of(values[0], n) != share_of(values[1], n))
+
+
+def test_forked_workers_share_one_enumeration_of_a_pool(certificate: Certificate) -> None:
+    """Two servers alike, probed by two processes of one scan: one enumerates in full, the other confirms it."""
+    with profile_dovecot("intermediate", certificate) as first, profile_dovecot("intermediate", certificate) as second:
+        rows = scan([first, second], certificate, "--workers", str(_apart(first, second)))
+    made = {key: configuration(row) for key, row in rows.items() if configuration(row)["enumerated_on"] is None}
+    assert len(made) == 2, made.keys()
+    sources = [key for key, config in made.items() if config["confirmed_from"] is None]
+    confirmers = [key for key, config in made.items() if config["confirmed_from"] is not None]
+    assert len(sources) == 1 and len(confirmers) == 1, made
+    assert made[confirmers[0]]["confirmed_from"] == f"{sources[0][0]}:{sources[0][1]}"
+    assert without_cost(made[confirmers[0]]) == without_cost(made[sources[0]])
