@@ -58,6 +58,18 @@ INJECTION_WORDS: dict[str, str] = {  # the STARTTLS command-injection test's ver
     "inconclusive": "inconclusive",
     "not_tested": "not tested",
 }
+
+
+def injection_text(r: EndpointResult) -> str | None:
+    """The STARTTLS command-injection verdict in words, with why it was not tested; None where it does not apply
+    (implicit TLS, a port that was never talked to)."""
+    injection = r.starttls_injection
+    if injection is None:
+        return None
+    words = INJECTION_WORDS.get(injection.verdict, injection.verdict)
+    return f"{words} ({injection.note})" if injection.note else words
+
+
 STARTTLS_WORDS: dict[str, str] = {
     "ok": "works",
     "failed": "failed",

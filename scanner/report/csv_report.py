@@ -13,7 +13,8 @@ from scanner.untrusted import for_csv
 
 COLUMNS = (
     "host", "address", "name", "port", "protocol", "transport", "state", "error", "software", "starttls",
-    "plaintext_login", "tls_version", "cipher", "tls_mozilla_profile", "cert_subject", "cert_issuer",
+    "starttls_injection", "plaintext_login", "tls_version", "cipher", "tls_mozilla_profile", "cert_subject",
+    "cert_issuer",
     "cert_not_after", "cert_days_left", "cert_trusted", "cert_name_match", "cert_sha256", "caps_added_after_tls",
     "caps_removed_after_tls", "ntlm_read", "ntlm_target_name", "ntlm_netbios_computer", "ntlm_netbios_domain",
     "ntlm_dns_computer", "ntlm_dns_domain", "ntlm_dns_tree", "ntlm_windows_version", "ntlm_error",
@@ -38,7 +39,7 @@ def _row(r: EndpointResult, f: Finding | None) -> list[object]:
     ntlm = r.ntlm
     return [
         r.host, r.address, r.name, r.port, r.protocol, r.transport, r.state, r.error, r.software, r.starttls,
-        r.plaintext_login.verdict,
+        r.starttls_injection.verdict if r.starttls_injection else None, r.plaintext_login.verdict,
         tls.version if tls else None, tls.cipher if tls else None, tls.mozilla.summary if tls and tls.mozilla else None,
         cert.subject if cert else None, cert.issuer if cert else None, cert.not_after if cert else None,
         cert.days_left if cert else None, cert.trusted if cert else None, cert.name_match if cert else None,

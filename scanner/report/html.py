@@ -12,7 +12,7 @@ from scanner.model import SEVERITY_RANK, CertificateInfo, EndpointResult, Findin
 from scanner.report.diff import ScanDiff
 from scanner.report.summary import Summary, by_host, describe_scans, sorted_findings, summarise
 from scanner.row_facts import capability_changes_text, ntlm_facts
-from scanner.tally import STARTTLS_WORDS, STATE_WORDS, VERDICTS
+from scanner.tally import STARTTLS_WORDS, STATE_WORDS, VERDICTS, injection_text
 from scanner.text import plural
 from scanner.untrusted import for_html, for_html_attribute
 from scanner.verdicts.tls_profile import describe as describe_tls
@@ -239,6 +239,7 @@ def _endpoint(r: EndpointResult) -> str:
     if r.ptr:
         facts.append(("Reverse DNS", r.ptr))
     facts.append(("Capabilities changed by TLS", capability_changes_text(r.capabilities)))
+    facts.append(("STARTTLS command injection", injection_text(r)))
     parts.append("<p>" + " &middot; ".join(f"<b>{k}:</b> {_e(v)}" for k, v in facts if v) + "</p>")
     if r.ntlm is not None:
         items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in ntlm_facts(r.ntlm))

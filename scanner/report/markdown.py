@@ -8,7 +8,7 @@ from scanner.model import EndpointResult, ScanInfo
 from scanner.output import tls_words
 from scanner.report.summary import by_host, describe_scans, sorted_findings, summarise
 from scanner.row_facts import capability_changes_text, ntlm_facts
-from scanner.tally import STARTTLS_WORDS, STATE_WORDS, verdict_label
+from scanner.tally import STARTTLS_WORDS, STATE_WORDS, injection_text, verdict_label
 from scanner.untrusted import for_markdown
 from scanner.verdicts.tls_profile import describe as describe_tls
 
@@ -78,6 +78,8 @@ def _endpoint_details(r: EndpointResult) -> list[str]:
     changes = capability_changes_text(r.capabilities)
     if changes:
         lines += ["", f"Capabilities changed by TLS: {_md(changes)}"]
+    if (injection := injection_text(r)) is not None:
+        lines += ["", f"STARTTLS command injection: {_md(injection)}"]
     if r.ntlm is not None:
         lines += ["", "NTLM challenge: " + "; ".join(f"{k} {_md(v)}" for k, v in ntlm_facts(r.ntlm))]
     cert = r.tls.certificate if r.tls else None
