@@ -126,11 +126,16 @@ async def inspect_tls(
     if unreadable:
         findings.append(unreadable_certificate_finding(unreadable, software))
     if mozilla is not None:
-        from scanner.verdicts.tls_profile import profile_findings, shared_prime_finding
+        from scanner.verdicts.tls_profile import attack_suites_finding, profile_findings, shared_prime_finding
 
         findings.extend(profile_findings(mozilla, options.tls_profile, software))
-        if configuration is not None and (shared := shared_prime_finding(configuration, software)) is not None:
-            findings.append(shared)
+        if configuration is not None:
+            for extra in (
+                shared_prime_finding(configuration, software),
+                attack_suites_finding(configuration, options.tls_profile, software),
+            ):
+                if extra is not None:
+                    findings.append(extra)
     return info, findings
 
 

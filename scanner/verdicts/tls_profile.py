@@ -427,6 +427,45 @@ def shared_prime_finding(configuration: TlsConfiguration, software: str | None) 
     )
 
 
+# Suites a published attack breaks, by a mark in their IANA name, with the attack: reported whatever the profile
+# (Mozilla's old profile keeps 3DES for Windows XP's browsers; SWEET32 still applies to them).
+_ATTACKS = (
+    ("_RC4_", "RC4 (biases recover plaintext; RFC 7465 forbids it)", "high"),
+    ("EXPORT", "export-grade keys (FREAK, Logjam)", "high"),
+    ("_NULL_", "no encryption at all", "high"),
+    ("_anon_", "no server authentication (anyone on the path can stand in for the server)", "high"),
+    ("_DES_CBC_", "single DES (a 56-bit key)", "high"),
+    ("_3DES_", "64-bit blocks (SWEET32)", "medium"),
+    ("_IDEA_", "64-bit blocks (SWEET32)", "medium"),
+)
+
+
+def attack_suites_finding(configuration: TlsConfiguration, profile: str, software: str | None) -> Finding | None:
+    """A finding for accepted suites a known attack breaks that ``profile`` allows; those outside it are already
+    the profile's ``ciphers`` deviation (high). So no choice of profile turns such a suite into an all-clear."""
+    allowed = set(PROFILES[profile].ciphers)
+    hits: dict[str, list[str]] = {}
+    worst: Severity = "medium"
+    for vs in configuration.suites:
+        for suite in vs.suites:
+            for mark, attack, severity in _ATTACKS:
+                if mark in suite and suite in allowed:
+                    hits.setdefault(attack, []).append(f"{suite} ({vs.version})")
+                    worst = "high" if severity == "high" else worst
+                    break
+    if not hits:
+        return None
+    said = "; ".join(f"{attack}: {', '.join(sorted(set(suites)))}" for attack, suites in hits.items())
+    return Finding(
+        "tls-known-attack-suites",
+        worst,
+        "Suites a known attack breaks are accepted",
+        f"{said}. The {profile} profile of Mozilla's guidelines allows them for the oldest clients it serves; the "
+        "attack applies all the same to any client that ends up on them.",
+        _for(_fix_ciphers(PROFILES["intermediate"]), software),
+    )
+
+
 def _worse(deviation: Deviation) -> bool:
     """SSL 3.0, or a suite that is broken outright (RC4, DES, NULL, export, anonymous): worse than a profile miss."""
     if deviation.check == "tls_versions":

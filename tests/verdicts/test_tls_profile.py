@@ -198,3 +198,22 @@ def test_deviating_offers_keep_the_smallest_set_that_proves_each_miss() -> None:
         versions=("TLSv1.3",), suites=(VersionSuites("TLSv1.3", ("TLS_AES_128_GCM_SHA256",), None),), groups=("x25519",)
     )
     assert deviating_offers(compliant) == ()
+
+
+def test_suites_a_known_attack_breaks_are_a_finding_whatever_profile_allows_them() -> None:
+    """Mozilla's old profile keeps 3DES for Windows XP: a server judged against it still hears of SWEET32. Against a
+    profile that excludes the suite the deviation finding says it already (high), so no second finding."""
+    from scanner.verdicts.tls_profile import attack_suites_finding
+
+    tls12 = VersionSuites("TLSv1.2", ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_3DES_EDE_CBC_SHA"), True)
+    config = TlsConfiguration(versions=("TLSv1.2",), suites=(tls12,), **_GOOD)
+    old = attack_suites_finding(config, "old", "Dovecot")
+    assert old is not None and old.id == "tls-known-attack-suites" and old.severity == "medium"
+    assert "SWEET32" in old.detail and "TLS_RSA_WITH_3DES_EDE_CBC_SHA (TLSv1.2)" in old.detail
+    assert "ssl_cipher_list = " in old.remediation
+    assert _checks(config, _cert("RSA 2048", "sha256WithRSAEncryption", days=365), "old") == set()  # compliant
+    assert attack_suites_finding(config, "intermediate", "Dovecot") is None
+    high = {f.id: f.severity for f in profile_findings(judge(config, None), "intermediate", "Dovecot")}
+    assert high["tls-mozilla-ciphers"] == "high"
+    clean = TlsConfiguration(versions=("TLSv1.2",), suites=(VersionSuites("TLSv1.2", tls12.suites[:1], True),))
+    assert attack_suites_finding(clean, "old", None) is None
