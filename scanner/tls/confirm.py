@@ -40,7 +40,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from scanner.model import TlsConfiguration
-from scanner.tls.enumerate import VERSIONS_NEWEST_FIRST, EnumerationLimits, EnumerationStopped, HelloAsker, Opener
+from scanner.tls.enumerate import (
+    VERSIONS_NEWEST_FIRST,
+    EnumerationLimits,
+    EnumerationStopped,
+    HelloAsker,
+    Opener,
+    chacha20,
+    order_probe,
+)
 from scanner.tls.hello import ServerAnswer
 from scanner.tls.suites import (
     GROUP_BY_NAME,
@@ -155,13 +163,15 @@ def _order_offer(
     would otherwise take a full handshake of its own (a finite-field DHE suite: the DH prime's size; a suite the
     server must accept), since a DHE handshake is the dearest there is for the server (a modular exponentiation
     as large as its prime, 4096 bits on Debian's Dovecot)."""
-    offer = list(reversed(codes))
+    offer = order_probe(codes)  # never led by ChaCha20 where another will do (see there)
     if server_order is not False or len(codes) < 2:
         return offer  # the server's own first is picked whatever comes first
     wanted = {SUITE_CODES[n] for kind, names in must_accept if kind == version for n in names if n in SUITE_CODES}
     dhe = {code for code in codes if _finite_field(code)} if known.dh_bits is not None else set()
     for candidates in (wanted & dhe, wanted, dhe):
-        lead = next((code for code in offer if code in candidates and code != codes[0]), None)
+        lead = next(
+            (c for c in offer if c in candidates and c != codes[0] and not chacha20(SUITE_NAMES.get(c, ""))), None
+        )
         if lead is not None:
             return [lead, *(code for code in offer if code != lead)]
     return offer

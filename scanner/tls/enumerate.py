@@ -209,10 +209,27 @@ async def _server_order(asker: HelloAsker, version: str, order: list[int]) -> bo
     its first. None with fewer than two suites."""
     if len(order) < 2:
         return None
-    answer = await asker.ask(version, list(reversed(order)), list(GROUPS))
+    answer = await asker.ask(version, order_probe(order), list(GROUPS))
     if answer.outcome != "accepted":
         return None
     return answer.suite == order[0]
+
+
+def order_probe(order: Sequence[int]) -> list[int]:
+    """The accepted suites (``order``: the server's first first) in an order that tells whether the server imposes
+    its own: reversed, so that its first is not ours. Not led by a ChaCha20 suite where another one will do:
+    OpenSSL's PRIORITIZE_CHACHA has a server that imposes its order still take ChaCha20 when the client lists it
+    first (for clients without AES hardware), which would read as following ours."""
+    offer = list(reversed(order))
+    if offer and chacha20(SUITE_NAMES.get(offer[0], "")):
+        lead = next((c for c in offer if c != order[0] and not chacha20(SUITE_NAMES.get(c, ""))), None)
+        if lead is not None:
+            offer = [lead, *(c for c in offer if c != lead)]
+    return offer
+
+
+def chacha20(suite: str) -> bool:
+    return "CHACHA20" in suite
 
 
 async def _groups(asker: HelloAsker, found: _Found) -> None:

@@ -270,3 +270,21 @@ async def test_a_server_that_differs_from_one_following_our_order_does_not_confi
     async with serve(echo, ctx=ctx) as backend, front(backend) as f:
         confirmed = await confirm_configuration(f.opener(), known, server_name=None, must_accept=offers, limits=FAST)
     assert confirmed is None
+
+
+async def test_a_pool_of_servers_putting_chacha20_first_for_clients_that_do_confirms(
+    leaf: Issued, tmp_path: Path
+) -> None:
+    """Servers imposing their order with OpenSSL's PRIORITIZE_CHACHA: the enumeration reads the order as theirs, and
+    a twin confirms, since no hello of the confirmation leads with ChaCha20 (which such a server would take against
+    its own order)."""
+
+    def setup(ctx: ssl.SSLContext) -> None:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305")
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | 0x00200000  # SSL_OP_PRIORITIZE_CHACHA
+
+    known = await _enumerated(leaf, tmp_path, setup)
+    assert known.suites[0].server_order is True
+    confirmed, _ = await _confirmed(leaf, tmp_path / "twin", setup, known)
+    assert confirmed is not None

@@ -187,3 +187,23 @@ async def test_a_server_refusing_every_connection_ends_the_enumeration_with_the_
     assert len(config.untested) == 1
     assert config.untested[0].startswith("enumeration incomplete: the server refused 4 connections in a row")
     assert "Too many connections" in config.untested[0]
+
+
+SSL_OP_PRIORITIZE_CHACHA = 0x00200000  # OpenSSL 1.1.1 and later; Python's ssl has no name for it
+
+
+async def test_a_server_that_puts_chacha20_first_for_clients_that_do_still_imposes_its_order(
+    leaf: Issued, tmp_path: Path
+) -> None:
+    """OpenSSL's PRIORITIZE_CHACHA (for clients without AES hardware): a server imposing its order takes ChaCha20
+    when the client lists it first. The hello that tells the order must not lead with ChaCha20, or such a server
+    reads as following the client's order (and the old profile would say it imposes none)."""
+    ctx = _context(leaf, tmp_path)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305")
+    ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA
+    async with serve(echo, ctx=ctx) as backend, front(backend) as f:
+        config = await enumerate_tls(f.opener(), server_name=None, limits=FAST)
+    (tls12,) = config.suites
+    assert tls12.suites[-1] == "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"  # last in its own order
+    assert tls12.server_order is True
