@@ -647,7 +647,7 @@ def main() -> int:
     parser.add_argument(
         "--enumeration-cost",
         action="store_true",
-        help="on the mixed /22, also run each turn with --no-tls-enumeration and print the difference",
+        help="on the mixed and dark /22s, also run each turn with --no-tls-enumeration and print the difference",
     )
     parser.add_argument("--skip-sslyze", action="store_true")
     parser.add_argument("--keep", metavar="DIR", help="copy the result files to DIR")
@@ -692,7 +692,9 @@ def main() -> int:
             )
             report_floor("mixed", turns.median("mailprobe"), live_floor(bench, live_addresses(), args, with_ca))
         if "dark" in parts:
-            turns = compare(bench, "dark", DARK, args, with_ca, nmap=not args.skip_nmap)
+            turns = compare(
+                bench, "dark", DARK, args, with_ca, nmap=not args.skip_nmap, without_enumeration=args.enumeration_cost
+            )
             alone = live_floor(bench, live_addresses(dark_lit()), args, with_ca)
             report_floor("dark", turns.median("mailprobe"), alone)
         if "live" in parts:
