@@ -235,15 +235,7 @@ def _server_hello(body: bytes) -> ServerAnswer:
     at = 35 + sid_len
     suite = int.from_bytes(body[at : at + 2], "big")
     compression = body[at + 2]
-    at += 3
-    extensions: dict[int, bytes] = {}
-    if at + 2 <= len(body):
-        end = at + 2 + int.from_bytes(body[at : at + 2], "big")
-        at += 2
-        while at + 4 <= end:
-            kind, length = struct.unpack(">HH", body[at : at + 4])
-            extensions[kind] = body[at + 4 : at + 4 + length]
-            at += 4 + length
+    extensions = read_extensions(body, at + 3)
     version_code = legacy_version
     if len(extensions.get(EXT_SUPPORTED_VERSIONS, b"")) == 2:
         version_code = int.from_bytes(extensions[EXT_SUPPORTED_VERSIONS], "big")
@@ -259,6 +251,19 @@ def _server_hello(body: bytes) -> ServerAnswer:
         group=group,
         retry_request=random == _HRR_RANDOM,
     )
+
+
+def read_extensions(body: bytes, at: int) -> dict[int, bytes]:
+    """A hello's extensions block, which starts at ``at`` with its length, by type; empty when the hello has none."""
+    extensions: dict[int, bytes] = {}
+    if at + 2 <= len(body):
+        end = at + 2 + int.from_bytes(body[at : at + 2], "big")
+        at += 2
+        while at + 4 <= end:
+            kind, length = struct.unpack(">HH", body[at : at + 4])
+            extensions[kind] = body[at + 4 : at + 4 + length]
+            at += 4 + length
+    return extensions
 
 
 def _with_key_exchange(hello: ServerAnswer, body: bytes) -> ServerAnswer:

@@ -14,7 +14,7 @@ import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from scanner.tls.hello import VERSION_CODES, VERSION_NAMES
+from scanner.tls.hello import VERSION_CODES, VERSION_NAMES, read_extensions
 from scanner.tls.suites import FALLBACK_SCSV, GROUPS, SUITE_NAMES, TLS12_EC_GROUPS, ephemeral_dh, ephemeral_ec
 
 _HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()
@@ -49,16 +49,7 @@ def _parse(data: bytes) -> _Hello:
     suites = [int.from_bytes(body[i : i + 2], "big") for i in range(at + 2, at + 2 + n, 2)]
     at += 2 + n
     compression = list(body[at + 1 : at + 1 + body[at]])
-    at += 1 + body[at]
-    extensions: dict[int, bytes] = {}
-    if at + 2 <= len(body):
-        end = at + 2 + int.from_bytes(body[at : at + 2], "big")
-        at += 2
-        while at + 4 <= end:
-            kind, length = struct.unpack(">HH", body[at : at + 4])
-            extensions[kind] = body[at + 4 : at + 4 + length]
-            at += 4 + length
-    return _Hello(version, suites, compression, extensions)
+    return _Hello(version, suites, compression, read_extensions(body, at + 1 + body[at]))
 
 
 def _codes16(data: bytes, skip: int) -> list[int]:
