@@ -33,16 +33,32 @@ def _context(ca_file: Path) -> ssl.SSLContext:
 
 
 def imap_login(address: str, user: str, password: str, *, ca_file: Path | None) -> bool:
-    """True when LOGIN with the real password succeeds, in clear (``ca_file`` None) or after STARTTLS."""
-    with imaplib.IMAP4(address, 143, timeout=TIMEOUT) as client:
+    """True when LOGIN with the real password succeeds, in clear (``ca_file`` None) or after STARTTLS. A connection
+    the server drops before it answers (Cyrus did, once, on a loaded machine) is no answer: asked again."""
+    for attempt in range(3):
+        try:
+            return _imap_login_once(address, user, password, ca_file=ca_file)
+        except imaplib.IMAP4.abort:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _imap_login_once(address: str, user: str, password: str, *, ca_file: Path | None) -> bool:
+    client = imaplib.IMAP4(address, 143, timeout=TIMEOUT)
+    try:
         if ca_file is not None:
             client.starttls(_context(ca_file))
         try:
             client.login(user, password)
+        except imaplib.IMAP4.abort:
+            raise  # the connection, not the server's answer
         except imaplib.IMAP4.error:
-            return False
-        client.logout()
+            return False  # NO or BAD: the server refused
         return True
+    finally:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+            client.logout()
 
 
 def pop3_login(address: str, user: str, password: str, *, ca_file: Path | None) -> bool:
