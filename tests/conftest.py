@@ -24,7 +24,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def dovecot_factory() -> Iterator[DovecotFactory]:
     """Start private Dovecots: factory(setup, *, address=None, ports=None, cert_path=None, key_path=None,
-    users=2, extra_config="", dns_name=..., auth_penalty=False) -> a running DovecotInstance.
+    users=2, extra_config="", dns_name=..., auth_penalty=False, extra_ports=()) -> a running DovecotInstance.
     All are stopped and their directories removed at teardown, also when the test fails."""
     require_dovecot()
     instances: list[DovecotInstance] = []

@@ -347,6 +347,7 @@ class DovecotInstance:
         extra_config: str = "",
         dns_name: str = "mail.mailprobe.test",
         auth_penalty: bool = False,
+        extra_ports: tuple[int, ...] = (),
     ) -> None:
         if setup not in SETUPS:
             raise ValueError(f"unknown Dovecot set-up {setup!r}; known: {', '.join(SETUPS)}")
@@ -367,6 +368,9 @@ class DovecotInstance:
         if self.address == "127.0.0.1":
             raise ValueError("127.0.0.1 is the client's address; Dovecot would treat clients as secured")
         self.extra_config = extra_config
+        # Listeners the extra configuration adds (submission, say): start() waits for them too, since Dovecot
+        # opens its services one by one and a test that looks right after start-up may otherwise find one missing.
+        self.extra_ports = extra_ports
         self.auth_penalty = auth_penalty
         # Not under pytest's tmp_path: that is 0700 and the auth process (user dovecot) must read the passwd-file;
         # also keeps unix socket paths under base_dir well below the 108-byte limit.
@@ -434,9 +438,8 @@ class DovecotInstance:
     @property
     def listening_ports(self) -> tuple[int, ...]:
         """Ports this set-up serves (Dovecot opens no implicit-TLS listener with ssl=no)."""
-        if self.ssl_enabled:
-            return self.ports.all()
-        return (self.ports.pop3, self.ports.imap)
+        served = self.ports.all() if self.ssl_enabled else (self.ports.pop3, self.ports.imap)
+        return served + self.extra_ports
 
     @property
     def pid(self) -> int | None:

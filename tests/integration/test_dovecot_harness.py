@@ -282,6 +282,18 @@ def test_close_leaves_no_process_and_frees_ports(dovecot_factory) -> None:
     assert not dv.root.exists()
 
 
+def test_start_waits_for_extra_ports_and_fails_when_one_never_listens() -> None:
+    dovecot.require_dovecot()
+    # 2525 is in no Dovecot configuration of ours: start() must give up on it, saying which ports it waited for.
+    instance = DovecotInstance("plaintext_refused", extra_ports=(2525,))
+    try:
+        with pytest.raises(dovecot.DovecotError, match="2525"):
+            instance.start(timeout=2.0)
+        assert not instance.running
+    finally:
+        instance.close()
+
+
 def test_missing_dovecot_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dovecot, "dovecot_binary", lambda: None)
     monkeypatch.delenv("CI", raising=False)

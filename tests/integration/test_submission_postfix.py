@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scanner import certgen
-from tests.dovecot import _listening, _release_address, allocate_address, start_instance
+from tests.dovecot import _release_address, allocate_address, start_instance
 from tests.postfix import (
     SASL_CONFIG,
     SUBMISSION,
@@ -169,9 +169,13 @@ def test_dovecot_submission_service(setup, verdict):
     if not dovecot_submission_packaged():
         pytest.skip("dovecot-submissiond is not installed")
     address = allocate_address()
-    dovecot = start_instance(setup, address=address, extra_config=dovecot_submission_config(address))
+    dovecot = start_instance(
+        setup,
+        address=address,
+        extra_config=dovecot_submission_config(address),
+        extra_ports=(SUBMISSION, SUBMISSIONS),  # start() returns once these listen too, or fails saying so
+    )
     try:
-        assert _listening(address, SUBMISSION) and _listening(address, SUBMISSIONS)
         rows = scan_client_ports(address)
     finally:
         dovecot.close()
@@ -188,8 +192,6 @@ def test_dovecot_submission_service(setup, verdict):
         found = {f["id"]: f for f in row["findings"]}
         assert "auth_allow_cleartext" in found["submission-auth-accepted-in-clear"]["remediation"]
     assert rows[465]["state"] == "open" and rows[465]["plaintext_login"]["verdict"] == "not_applicable"
-    assert row["starttls_injection"]["verdict"] == "not_vulnerable", row["starttls_injection"]
-    assert "starttls-command-injection" not in ids(row)
     assert row["starttls_injection"]["verdict"] == "not_vulnerable", row["starttls_injection"]
     assert "starttls-command-injection" not in ids(row)
     for port in (465, 587):
