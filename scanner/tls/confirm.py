@@ -265,7 +265,9 @@ async def _present(asker: HelloAsker, known: TlsConfiguration, offer: Offer) -> 
 
 async def _groups(asker: HelloAsker, known: TlsConfiguration, group_codes: set[int]) -> None:
     """No group outside the known ones: over TLS 1.3 when known has it, and over the newest older version with an
-    ECDHE suite (TLS 1.2 still takes curves TLS 1.3 dropped), as the enumeration asked them."""
+    ECDHE suite (TLS 1.2 still takes curves TLS 1.3 dropped), as the enumeration asked them. The curves keep a hello
+    of their own: offered alone in the order hello, they would stop a server from taking an ECDHE suite outside the
+    known ones (it needs a curve it has), so that hello would no longer show such a suite."""
     if "TLSv1.3" in known.versions:
         outside = [code for code in GROUPS if code not in group_codes]
         if outside:
