@@ -199,6 +199,33 @@ class VersionSuites:
 Coverage = Literal["all", "some", "none"]
 
 
+RobotVerdict = Literal["not_applicable", "not_vulnerable", "vulnerable", "inconclusive"]
+RobotOracle = Literal["strong", "weak"]
+
+
+@dataclass(frozen=True)
+class RobotReaction:
+    """How the server reacted to one malformed (or well-formed) RSA premaster: one word per try, made by mailprobe
+    from the protocol's structure ("alert:20", "closed", "reset", "timeout", "not_tls", "record:22"), never server
+    text. ``answers`` holds the first round's reaction, and the second's when the round was repeated."""
+
+    variant: str  # well-formed, wrong-first-bytes, zero-in-padding, no-separator, wrong-version
+    answers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RobotCheck:
+    """The ROBOT check of one server (scanner.tls.robot_probe): Bleichenbacher's oracle on RSA key exchange."""
+
+    verdict: RobotVerdict
+    oracle: RobotOracle | None = None  # vulnerable only: as the ROBOT authors classify it
+    version: str | None = None  # the version and RSA key-exchange suite the probe used
+    suite: str | None = None
+    reactions: tuple[RobotReaction, ...] = ()
+    connections: int = 0  # what the check cost the server: 0 when not applicable, 5 or 10 otherwise
+    note: str = ""  # why not applicable or inconclusive, in mailprobe's words
+
+
 @dataclass(frozen=True)
 class TlsConfiguration:
     """A server's TLS configuration as enumerated by scanner.tls.enumerate (one per server, shared by its ports)."""
@@ -221,6 +248,7 @@ class TlsConfiguration:
     # "address:port" whose enumeration this server confirmed with hellos of its own (scanner.tls.confirm); then
     # handshakes and duration_ms are the confirmation's. None: enumerated in full here (or on enumerated_on)
     confirmed_from: str | None = None
+    robot: RobotCheck | None = None  # None: not checked (older results, or the enumeration was off)
 
 
 @dataclass(frozen=True)
@@ -490,6 +518,19 @@ def configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
         duration_ms=int(data.get("duration_ms", 0)),
         enumerated_on=data.get("enumerated_on"),
         confirmed_from=data.get("confirmed_from"),
+        robot=_robot_from_dict(data["robot"]) if data.get("robot") else None,
+    )
+
+
+def _robot_from_dict(data: dict[str, Any]) -> RobotCheck:
+    return RobotCheck(
+        verdict=data.get("verdict", "inconclusive"),
+        oracle=data.get("oracle"),
+        version=data.get("version"),
+        suite=data.get("suite"),
+        reactions=tuple(RobotReaction(r["variant"], tuple(r.get("answers", ()))) for r in data.get("reactions", ())),
+        connections=int(data.get("connections", 0)),
+        note=data.get("note", ""),
     )
 
 

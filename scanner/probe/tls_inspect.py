@@ -126,6 +126,7 @@ async def inspect_tls(
     if unreadable:
         findings.append(unreadable_certificate_finding(unreadable, software))
     if mozilla is not None:
+        from scanner.verdicts.robot import robot_finding
         from scanner.verdicts.tls_profile import attack_suites_finding, profile_findings, shared_prime_finding
 
         findings.extend(profile_findings(mozilla, options.tls_profile, software))
@@ -133,6 +134,7 @@ async def inspect_tls(
             for extra in (
                 shared_prime_finding(configuration, software),
                 attack_suites_finding(configuration, options.tls_profile, software),
+                robot_finding(configuration, software),
             ):
                 if extra is not None:
                     findings.append(extra)
@@ -162,6 +164,9 @@ async def _enumerated(
         must = deviating_offers(known)  # so that a server without what made the known one fail is not judged as it
         return confirm_configuration(opener, known, server_name=handshake.server_name, must_accept=must, limits=limits)
 
+    from scanner.tls.robot_probe import robot_checked  # ROBOT: every server its own check, confirmed ones too
+
+    run, confirm = robot_checked(run, confirm, opener, handshake.server_name, limits)  # type: ignore[assignment]
     if share is None or not handshake.chain_der:
         return await run()
     chain = hashlib.sha256(b"".join(handshake.chain_der)).digest()
