@@ -64,6 +64,14 @@ def robot_finding(configuration: TlsConfiguration, software: str | None) -> Find
     )
 
 
+def robot_line(robot: RobotCheck) -> str:
+    """One line for the TUI's detail view and the reports."""
+    said = robot.verdict.replace("_", " ") + (f" ({robot.oracle} oracle)" if robot.oracle else "")
+    used = f", {robot.suite} over {robot.version}" if robot.suite else ""
+    note = f": {robot.note}" if robot.note else ""
+    return f"ROBOT: {said}{note}{used}; {robot.connections} connections"
+
+
 def _reactions(robot: RobotCheck) -> str:
     if not robot.reactions:
         return ""

@@ -31,6 +31,7 @@ from scanner.model import (
 from scanner.tls.dh_groups import shared_and_weak
 from scanner.tls.suites import GROUP_BY_NAME
 from scanner.verdicts.mozilla_profiles import GUIDELINES_VERSION, PROFILE_NAMES, PROFILES, Profile
+from scanner.verdicts.robot import robot_line
 from scanner.verdicts.software import DOVECOT, EXCHANGE, POSTFIX
 
 DEFAULT_PROFILE = "intermediate"
@@ -206,6 +207,8 @@ def describe(configuration: TlsConfiguration | None, mozilla: MozillaCompliance 
         }
         lines.append("; ".join(f"{k}: {_word(v)}" for k, v in flags.items()))
         lines.append(f"cost: {c.handshakes} handshakes, {c.duration_ms} ms")
+        if c.robot is not None:
+            lines.append(robot_line(c.robot))
         lines.extend(f"not tested: {u}" for u in c.untested)
     if mozilla is not None:
         lines.append(f"Mozilla guidelines {mozilla.guidelines}: {mozilla.summary}")
