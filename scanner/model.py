@@ -226,6 +226,20 @@ class RobotCheck:
     note: str = ""  # why not applicable or inconclusive, in mailprobe's words
 
 
+# not_applicable: no TLS 1.2-or-older version (TLS 1.3 has neither a heartbeat nor a ChangeCipherSpec that changes
+# anything); not_tested: from a version of mailprobe before these checks, or not run
+VulnerabilityVerdict = Literal["vulnerable", "not_vulnerable", "inconclusive", "not_applicable", "not_tested"]
+
+
+@dataclass(frozen=True)
+class VulnerabilityCheck:
+    """One check of a server's TLS stack for a known bug (Heartbleed, CCS injection): scanner.tls.vulns."""
+
+    verdict: VulnerabilityVerdict = "not_tested"
+    evidence: str = ""  # what decided, in mailprobe's words: record types, lengths, alert codes (never server bytes)
+    version: str | None = None  # the TLS version of the connection it ran on
+
+
 @dataclass(frozen=True)
 class TlsConfiguration:
     """A server's TLS configuration as enumerated by scanner.tls.enumerate (one per server, shared by its ports)."""
@@ -249,6 +263,9 @@ class TlsConfiguration:
     # handshakes and duration_ms are the confirmation's. None: enumerated in full here (or on enumerated_on)
     confirmed_from: str | None = None
     robot: RobotCheck | None = None  # None: not checked (older results, or the enumeration was off)
+    # this server's own answers, on connections of its own enumeration or confirmation (never a known server's)
+    heartbleed: VulnerabilityCheck = VulnerabilityCheck()
+    ccs_injection: VulnerabilityCheck = VulnerabilityCheck()
 
 
 @dataclass(frozen=True)
@@ -519,6 +536,8 @@ def configuration_from_dict(data: dict[str, Any]) -> TlsConfiguration:
         enumerated_on=data.get("enumerated_on"),
         confirmed_from=data.get("confirmed_from"),
         robot=_robot_from_dict(data["robot"]) if data.get("robot") else None,
+        heartbleed=_check_from_dict(data.get("heartbleed")),
+        ccs_injection=_check_from_dict(data.get("ccs_injection")),
     )
 
 
@@ -532,6 +551,12 @@ def _robot_from_dict(data: dict[str, Any]) -> RobotCheck:
         connections=int(data.get("connections", 0)),
         note=data.get("note", ""),
     )
+
+
+def _check_from_dict(data: dict[str, Any] | None) -> VulnerabilityCheck:
+    if not data:
+        return VulnerabilityCheck()  # a result file written before these checks
+    return VulnerabilityCheck(data.get("verdict", "not_tested"), str(data.get("evidence", "")), data.get("version"))
 
 
 def _mozilla_from_dict(data: dict[str, Any]) -> MozillaCompliance:

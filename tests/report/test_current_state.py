@@ -139,6 +139,7 @@ def test_result_schema_names_every_field_of_the_result_model() -> None:
         model.PlaintextLogin,
         model.TlsInfo,
         model.TlsConfiguration,
+        model.VulnerabilityCheck,
         model.VersionSuites,
         model.MozillaCompliance,
         model.ProfileCompliance,
