@@ -47,6 +47,7 @@ EXT_SERVER_NAME = 0x0000
 EXT_SUPPORTED_GROUPS = 0x000A
 EXT_EC_POINT_FORMATS = 0x000B
 EXT_SIGNATURE_ALGORITHMS = 0x000D
+EXT_HEARTBEAT = 0x000F
 EXT_EXTENDED_MASTER_SECRET = 0x0017
 EXT_SUPPORTED_VERSIONS = 0x002B
 EXT_KEY_SHARE = 0x0033
@@ -107,6 +108,8 @@ def _extensions(tls13: bool, groups: Sequence[int], server_name: str | None) -> 
         exts.append(_ext(EXT_KEY_SHARE, _vec16(b"")))  # empty: the server names its group in a HelloRetryRequest
     else:
         exts.append(_ext(EXT_EXTENDED_MASTER_SECRET, b""))
+        # RFC 6520, peer_allowed_to_send: whether the ServerHello echoes it decides Heartbleed (scanner.tls.vulns)
+        exts.append(_ext(EXT_HEARTBEAT, b"\x01"))
     return b"".join(exts)
 
 
@@ -161,6 +164,8 @@ class ServerFlight:
         self._handshake = bytearray()
         self._seen = 0
         self._hello: ServerAnswer | None = None
+        self._hello_done = False
+        self.alerted = False  # the server ended the handshake after its ServerHello: nothing more to ask there
 
     def feed(self, data: bytes) -> ServerAnswer | None:
         """The answer once the bytes so far settle it; None while more are needed."""
@@ -178,9 +183,11 @@ class ServerFlight:
                 if len(payload) < 2:
                     return self._done(ServerAnswer("not_tls", detail="truncated alert"))
                 if self._hello is not None:  # an alert after the ServerHello: the hello still says what it chose
+                    self.alerted = True
                     return self._hello
                 return ServerAnswer("alert", alert=payload[1], detail=f"alert {payload[1]}")
             if kind != 22:  # ChangeCipherSpec or encrypted data: nothing more to read in clear
+                self.alerted = self._hello is not None  # not a flight a probe may follow
                 return self._done(self._hello or ServerAnswer("not_tls", detail="no ServerHello"))
             self._handshake += payload
             answer = self._messages()
@@ -197,6 +204,20 @@ class ServerFlight:
         if self._seen == 0:
             return ServerAnswer("closed", detail="closed the connection without an answer")
         return ServerAnswer("not_tls", detail="answer cut short")
+
+    def hello_done(self) -> bool:
+        """Whether the flight's ServerHelloDone was among the bytes read (the answer may settle before it)."""
+        at = 0
+        while at + 4 <= len(self._handshake):
+            kind, length = self._handshake[at], int.from_bytes(self._handshake[at + 1 : at + 4], "big")
+            if kind == 14:
+                return True
+            at += 4 + length
+        return self._hello_done
+
+    def unread(self) -> bytes:
+        """The bytes after the records read so far (the rest of the flight, and whatever follows it)."""
+        return bytes(self._records)
 
     def _done(self, answer: ServerAnswer) -> ServerAnswer:
         return answer
@@ -222,6 +243,7 @@ class ServerFlight:
             elif kind == 12 and self._hello is not None:
                 return _with_key_exchange(self._hello, body)
             elif kind == 14 and self._hello is not None:  # ServerHelloDone without a ServerKeyExchange
+                self._hello_done = True
                 return self._hello
             elif self._hello is None:
                 return ServerAnswer("not_tls", detail=f"handshake message {kind} before the ServerHello")
