@@ -47,6 +47,8 @@ from scanner.tls.enumerate import (
     HelloAsker,
     Opener,
     chacha20,
+    checks_found,
+    finish_checks,
     order_probe,
 )
 from scanner.tls.hello import ServerAnswer
@@ -62,6 +64,7 @@ from scanner.tls.suites import (
     ephemeral_dh,
     ephemeral_ec,
 )
+from scanner.tls.vuln_probes import StackChecks
 
 # Versions whose refusal one hello proves together: offered TLS 1.1, a server with TLS 1.0 or SSL 3.0 answers with
 # it. Not TLS 1.3, offered through supported_versions alone. (The full enumeration asks SSL 3.0 with a hello without
@@ -89,11 +92,14 @@ async def confirm_configuration(
     when one does not, or the server stops answering (then enumerate it in full). ``must_accept``: offers of which
     the server must take one each (scanner.verdicts.tls_profile.deviating_offers: what makes ``known`` miss a
     profile), so that a server that has dropped them is not judged as the known one."""
-    asker = HelloAsker(opener, server_name, limits or EnumerationLimits())
+    limits = limits or EnumerationLimits()
+    # Heartbleed and CCS injection are this server's own: asked on the connections of its confirming hellos
+    asker = HelloAsker(opener, server_name, limits, checks=StackChecks(limits.hello_timeout))
     try:
         await _confirm(asker, known, must_accept)
         for offer in must_accept:
             await _present(asker, known, offer)
+        await finish_checks(asker, [(entry.version, entry.suites) for entry in known.suites])
     except (_Differs, EnumerationStopped):
         return None
     return _with_cost(known, asker)
@@ -101,7 +107,10 @@ async def confirm_configuration(
 
 def _with_cost(known: TlsConfiguration, asker: HelloAsker) -> TlsConfiguration:
     took = int((time.monotonic() - asker.started) * 1000)
-    return replace(known, handshakes=asker.hellos, duration_ms=took, enumerated_on=None)
+    heartbleed, ccs = checks_found(asker, known.versions)  # this server's own, never the known one's
+    return replace(
+        known, handshakes=asker.hellos, duration_ms=took, enumerated_on=None, heartbleed=heartbleed, ccs_injection=ccs
+    )
 
 
 async def _confirm(asker: HelloAsker, known: TlsConfiguration, must_accept: Sequence[Offer]) -> None:

@@ -20,11 +20,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from scanner.model import Coverage, TlsConfiguration, VersionSuites
+from scanner.model import Coverage, TlsConfiguration, VersionSuites, VulnerabilityCheck
 from scanner.tls.hello import ServerAnswer, ServerFlight, client_hello
 from scanner.tls.suites import (
     GROUPS,
     LEGACY_SUITES,
+    SUITE_CODES,
     SUITE_NAMES,
     TLS12_EC_GROUPS,
     TLS13_SUITES,
@@ -32,6 +33,7 @@ from scanner.tls.suites import (
     ephemeral_ec,
     forward_secret,
 )
+from scanner.tls.vuln_probes import StackChecks, versions_to_finish
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 VERSIONS_NEWEST_FIRST = ("TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")
@@ -61,6 +63,12 @@ class HelloAsker:
     hellos: int = 0
     timeouts: int = 0
     answers: list[ServerAnswer] = field(default_factory=list)
+    checks: StackChecks | None = None  # Heartbleed and CCS injection, asked on these connections before they close
+    stops: list[str] = field(default_factory=list)  # why asking stopped, when it did
+
+    def _stop(self, why: str) -> EnumerationStopped:
+        self.stops.append(why)
+        return EnumerationStopped(why)
 
     async def ask(
         self, version: str, suites: Sequence[int], groups: Sequence[int], *, fallback: bool = False
@@ -69,17 +77,15 @@ class HelloAsker:
         pause = self.limits.backoff
         for attempt in range(self.limits.retries + 1):
             if self.hellos >= self.limits.max_hellos:
-                raise EnumerationStopped(f"stopped after {self.hellos} handshakes (the cap per server)")
+                raise self._stop(f"stopped after {self.hellos} handshakes (the cap per server)")
             if time.monotonic() - self.started > self.limits.max_seconds:
-                raise EnumerationStopped(f"stopped after {self.limits.max_seconds:g} s (the cap per server)")
+                raise self._stop(f"stopped after {self.limits.max_seconds:g} s (the cap per server)")
             try:
                 async with asyncio.timeout(self.limits.hello_timeout):
                     reader, writer = await self.opener()
             except Exception as exc:  # refused, reset, STARTTLS refused, a throttling greeting: back off
                 if attempt == self.limits.retries:
-                    raise EnumerationStopped(
-                        f"the server refused {attempt + 1} connections in a row ({_why(exc)})"
-                    ) from None
+                    raise self._stop(f"the server refused {attempt + 1} connections in a row ({_why(exc)})") from None
                 await asyncio.sleep(pause)
                 pause *= 2
                 continue
@@ -93,9 +99,7 @@ class HelloAsker:
             if answer is None:
                 self.timeouts += 1
                 if self.timeouts >= self.limits.max_timeouts:
-                    raise EnumerationStopped(
-                        f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s"
-                    )
+                    raise self._stop(f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s")
                 return ServerAnswer("timeout", detail=f"no answer within {self.limits.hello_timeout:g} s")
             self.answers.append(answer)
             return answer
@@ -113,11 +117,14 @@ class HelloAsker:
                     data = await reader.read(65536)
                     answer = flight.feed(data) if data else flight.eof()
                     if answer is not None:
-                        return answer
+                        break
         except TimeoutError:
             return None
         except (OSError, ConnectionError):
             return flight.eof()
+        if data and not flight.alerted and self.checks is not None and self.checks.wants(answer):
+            await self.checks.on_connection(answer, reader, writer, flight.unread(), hello_done=flight.hello_done())
+        return answer
 
 
 def _why(exc: BaseException) -> str:
@@ -129,10 +136,12 @@ async def enumerate_tls(
 ) -> TlsConfiguration:
     """The server's TLS configuration; never raises for what the server does (what could not be asked is listed in
     ``untested``)."""
-    asker = HelloAsker(opener, server_name, limits or EnumerationLimits())
+    limits = limits or EnumerationLimits()
+    asker = HelloAsker(opener, server_name, limits, checks=StackChecks(limits.hello_timeout))
     found = _Found()
     try:
         await _enumerate(asker, found)
+        await finish_checks(asker, [(v, found.suites[v]) for v in VERSIONS_NEWEST_FIRST if v in found.suites])
     except EnumerationStopped as stop:
         found.untested.append(f"enumeration incomplete: {stop}")
     return found.configuration(asker)
@@ -152,6 +161,7 @@ class _Found:
         accepted = [s for names in self.suites.values() for s in names]
         legacy = [a for a in asker.answers if a.outcome == "accepted" and a.version not in (None, "TLSv1.3")]
         dh = sorted((a.dh_bits, a.dh_group) for a in asker.answers if a.dh_bits)
+        heartbleed, ccs = checks_found(asker, versions)
         return TlsConfiguration(
             versions=versions,
             suites=tuple(VersionSuites(v, tuple(self.suites[v]), self.server_order.get(v)) for v in reversed(versions)),
@@ -169,7 +179,27 @@ class _Found:
             untested=tuple(self.untested),
             handshakes=asker.hellos,
             duration_ms=int((time.monotonic() - asker.started) * 1000),
+            heartbleed=heartbleed,
+            ccs_injection=ccs,
         )
+
+
+async def finish_checks(asker: HelloAsker, suites: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """One more hello when Heartbleed or CCS injection is still open and a TLS 1.2-or-older version could answer it
+    (the hellos so far were all TLS 1.3, or the heartbeat step ended the only connection). ``suites``: the accepted
+    ones per version, newest first."""
+    if asker.checks is None or (wanted := versions_to_finish(asker.checks, suites)) is None:
+        return
+    version, names = wanted
+    await asker.ask(version, [SUITE_CODES[n] for n in names if n in SUITE_CODES], list(GROUPS))
+
+
+def checks_found(asker: HelloAsker, versions: Sequence[str]) -> tuple[VulnerabilityCheck, VulnerabilityCheck]:
+    """(heartbleed, ccs_injection) of the configuration, from this asker's own connections."""
+    if asker.checks is None:
+        return VulnerabilityCheck(), VulnerabilityCheck()
+    stopped = asker.stops[0] if asker.stops else None
+    return asker.checks.results(before_tls13=any(v != "TLSv1.3" for v in versions), stopped=stopped)
 
 
 def _coverage(flags: list[bool]) -> Coverage | None:

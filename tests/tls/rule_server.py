@@ -2,7 +2,13 @@
 will not be set up to do, such as ignoring TLS_FALLBACK_SCSV, leaving out RFC 5746 or RFC 7627, or taking TLS
 compression. Its first flight is real TLS on the wire (ServerHello, ServerKeyExchange, ServerHelloDone, or a
 HelloRetryRequest, or an alert), as scanner.tls.hello reads it; there is no certificate and no signature, since
-neither the enumeration nor the confirmation reads them."""
+neither the enumeration nor the confirmation reads them.
+
+After its flight it reads records as OpenSSL did while waiting for the client's key exchange, set by ``heartbeat``
+and ``early_ccs``: heartbeat requests answered as OpenSSL 1.0.1f did (the length the request claims, read past what
+it carried: zeros here, the server's memory there) or as 1.0.1g and later do (an over-long request dropped, RFC 6520
+4), and an early ChangeCipherSpec refused (unexpected_message) or, as before 1.0.1h, taken, after which the next
+record cannot be decrypted (bad_record_mac)."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import os
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from scanner.tls.hello import VERSION_CODES, VERSION_NAMES, read_extensions
 from scanner.tls.suites import FALLBACK_SCSV, GROUPS, SUITE_NAMES, TLS12_EC_GROUPS, ephemeral_dh, ephemeral_ec
@@ -30,6 +37,9 @@ class Rules:
     secure_renegotiation: bool = True
     extended_master_secret: bool = True
     compression: bool = False
+    # off: no echo of the extension; silent: echoed, requests never answered; alert: echoed, requests refused
+    heartbeat: Literal["off", "fixed", "bleeds", "silent", "alert"] = "off"
+    early_ccs: Literal["refused", "taken"] = "refused"
 
 
 @dataclass
@@ -97,6 +107,8 @@ def answer(rules: Rules, data: bytes) -> bytes:
         extensions += _ext(0xFF01, b"\x00")
     if rules.extended_master_secret and 0x0017 in hello.extensions:
         extensions += _ext(0x0017, b"")
+    if rules.heartbeat != "off" and 0x000F in hello.extensions:
+        extensions += _ext(0x000F, b"\x01")
     compression = 1 if rules.compression and 1 in hello.compression else 0
     flight = _server_hello(version, os.urandom(32), chosen, compression, extensions)
     records = [_handshake(2, flight)]
@@ -108,6 +120,32 @@ def answer(rules: Rules, data: bytes) -> bytes:
         records.append(_handshake(12, struct.pack(">H", len(prime)) + prime + b"\x00\x01\x02\x00\x01\x05"))
     records.append(_handshake(14, b""))
     return b"".join(_record(22, version, r) for r in records)
+
+
+def after_flight(rules: Rules, kind: int, body: bytes, keys_changed: bool) -> tuple[bytes, bool]:
+    """The answer to one client record after the flight, and whether an early ChangeCipherSpec was taken."""
+    if keys_changed:  # read with keys derived from an empty master secret: it cannot decrypt
+        return _alert(20), True
+    if kind == 20:
+        return (b"", True) if rules.early_ccs == "taken" else (_alert(10), False)
+    if kind == 24 and rules.heartbeat == "silent":
+        return b"", False
+    if kind == 24 and rules.heartbeat in ("fixed", "bleeds") and body[:1] == b"\x01" and len(body) >= 3:
+        claimed = int.from_bytes(body[1:3], "big")
+        if rules.heartbeat == "fixed" and 3 + claimed + 16 > len(body):
+            return b"", False  # dropped silently, as RFC 6520 says
+        payload = (body[3:] + bytes(claimed))[:claimed]  # past the request: zeros, where 1.0.1f read its memory
+        return _record(24, 0x0303, b"\x02" + claimed.to_bytes(2, "big") + payload + os.urandom(16)), False
+    return _alert(10), False
+
+
+async def _read_record(reader: asyncio.StreamReader) -> bytes:
+    header = await reader.readexactly(5)
+    return header + await reader.readexactly(int.from_bytes(header[3:5], "big"))
+
+
+def _split(data: bytes) -> tuple[int, bytes]:
+    return data[0], data[5:]
 
 
 def _server_hello(version: int, random: bytes, suite: int, compression: int, extensions: bytes) -> bytes:
@@ -141,11 +179,15 @@ class RuleServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            header = await reader.readexactly(5)
-            data = header + await reader.readexactly(int.from_bytes(header[3:5], "big"))
-            writer.write(answer(self.rules, data))
+            writer.write(answer(self.rules, await _read_record(reader)))
             await writer.drain()
-            await reader.read(1)  # until the client closes
+            reply = b""
+            keys_changed = False
+            while not reply.startswith(b"\x15"):  # until an alert, or the client closes
+                kind, body = _split(await _read_record(reader))
+                reply, keys_changed = after_flight(self.rules, kind, body, keys_changed)
+                writer.write(reply)
+                await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
