@@ -138,6 +138,10 @@ async def inspect_tls(
             ):
                 if extra is not None:
                     findings.append(extra)
+    if configuration is not None:
+        from scanner.verdicts.tls_vulns import vulnerability_findings
+
+        findings.extend(vulnerability_findings(configuration, software))
     return info, findings
 
 

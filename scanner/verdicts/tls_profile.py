@@ -12,7 +12,7 @@ guidelines: the old profile asks the server to impose its cipher order (``server
 against a server that accepts suites outside intermediate's, where the order decides what a client gets), and
 finite-field groups in TLS 1.3 (ffdhe2048, ...) count as DH, judged by ``dh_param_size`` (the modern profile has
 no DH at all). Post-quantum hybrid groups (X25519MLKEM768, ...) postdate 5.7 and are not held against a server.
-Not judged: Heartbleed, CCS injection, ROBOT (probes of their own) and HSTS (no HTTP).
+Not judged here: Heartbleed and CCS injection (scanner.verdicts.tls_vulns), ROBOT (scanner.verdicts.robot), HSTS.
 """
 
 from __future__ import annotations
@@ -206,6 +206,9 @@ def describe(configuration: TlsConfiguration | None, mozilla: MozillaCompliance 
             "TLS_FALLBACK_SCSV": c.fallback_scsv,
         }
         lines.append("; ".join(f"{k}: {_word(v)}" for k, v in flags.items()))
+        for label, check in (("Heartbleed", c.heartbleed), ("CCS injection", c.ccs_injection)):
+            word = check.verdict.replace("_", " ")
+            lines.append(f"{label}: {word} ({check.evidence})" if check.evidence else f"{label}: {word}")
         lines.append(f"cost: {c.handshakes} handshakes, {c.duration_ms} ms")
         if c.robot is not None:
             lines.append(robot_line(c.robot))

@@ -115,3 +115,19 @@ def test_check_and_the_table_name_the_profile_met(scanned) -> None:  # type: ign
         env={**os.environ, "COLUMNS": "200"},  # the table is cut to the terminal's width
     )  # fmt: skip
     assert "TLSv1.3 (intermediate)" in table.stdout, table.stdout
+
+
+@pytest.mark.parametrize("name", list(SETUPS))
+def test_dovecot_and_postfix_are_not_vulnerable_to_heartbleed_or_ccs_injection(scanned, name: str) -> None:  # type: ignore[no-untyped-def]
+    """OpenSSL 3 behind every set-up, STARTTLS and implicit TLS alike: an all-clear with its evidence (not
+    applicable where only TLS 1.3 is served: modern), no finding."""
+    _, rows = scanned[name]
+    for port, row in rows.items():
+        config = row["tls"]["configuration"]
+        expected = "not_applicable" if config["versions"] == ["TLSv1.3"] else "not_vulnerable"
+        for check in ("heartbleed", "ccs_injection"):
+            assert config[check]["verdict"] == expected, (port, check, config[check])
+            assert config[check]["evidence"], (port, check)
+        ids = {f["id"] for f in row["findings"]}
+        assert not ids & {"tls-heartbleed", "tls-ccs-injection", "tls-heartbleed-inconclusive",
+                          "tls-ccs-injection-inconclusive"}, (port, ids)  # fmt: skip

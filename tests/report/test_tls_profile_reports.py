@@ -62,3 +62,30 @@ def test_every_output_names_the_profile_met() -> None:
     assert tls_cell(row).text == "TLSv1.3 (old)"
     detail = "\n".join(_tls_lines(row))
     assert "TLSv1.2 suites (server's order)" in detail and "Mozilla guidelines 5.7: old" in detail
+
+
+def test_heartbleed_and_ccs_injection_read_back_and_show_in_the_reports() -> None:
+    import dataclasses
+
+    from scanner.model import VulnerabilityCheck
+
+    row = _row()
+    assert row.tls is not None and row.tls.configuration is not None
+    config = dataclasses.replace(
+        row.tls.configuration,
+        heartbleed=VulnerabilityCheck("vulnerable", "answered with 64 bytes", "TLSv1.2"),
+        ccs_injection=VulnerabilityCheck("inconclusive", "no answer within 5 s", "TLSv1.2"),
+    )
+    row = dataclasses.replace(row, tls=dataclasses.replace(row.tls, configuration=config))
+    back = EndpointResult.from_dict(row.to_dict())
+    assert back.tls is not None and back.tls.configuration == config
+    old = row.to_dict()  # a file written before these checks: no such keys
+    for key in ("heartbleed", "ccs_injection"):
+        del old["tls"]["configuration"][key]
+    old_config = EndpointResult.from_dict(old).tls.configuration  # type: ignore[union-attr]
+    assert old_config is not None and old_config.heartbleed == VulnerabilityCheck() == old_config.ccs_injection
+    assert old_config.heartbleed.verdict == "not_tested"
+    markdown = render_markdown([row], "2026-12-06")
+    assert "Heartbleed: vulnerable (answered with 64 bytes)" in markdown
+    assert "CCS injection: inconclusive (no answer within 5 s)" in markdown
+    assert "Heartbleed: vulnerable" in render_html([row], "2026-12-06")
