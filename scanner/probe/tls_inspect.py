@@ -170,12 +170,12 @@ async def _enumerated(
 
     from scanner.tls.robot_probe import robot_checked  # ROBOT: every server its own check, confirmed ones too
 
-    run, confirm = robot_checked(run, confirm, opener, handshake.server_name, limits)  # type: ignore[assignment]
+    checked_run, checked_confirm = robot_checked(run, confirm, opener, handshake.server_name, limits)
     if share is None or not handshake.chain_der:
-        return await run()
+        return await checked_run()
     chain = hashlib.sha256(b"".join(handshake.chain_der)).digest()
     key = (endpoint.address, endpoint.protocol, chain, handshake.version, handshake.cipher)
-    return await share.enumerate(key, endpoint.port, run, confirm if options.tls_confirm else None)
+    return await share.enumerate(key, endpoint.port, checked_run, checked_confirm if options.tls_confirm else None)
 
 
 async def _legacy_versions(
