@@ -512,7 +512,7 @@ _V3 = bytes.fromhex("a003020102")
 
 def _negative_serial(tbs: bytes) -> bytes:
     at = tbs.index(_V3) + len(_V3)
-    return tbs[: at + 2] + bytes([tbs[at + 2] | 0x80]) + tbs[at + 3 :]
+    return tbs[: at + 2] + b"\x80" + tbs[at + 3 :]  # negative and still DER (as in tests/tls/test_hostile_certificates)
 
 
 def hostile_chain(kind: str) -> tuple[list[bytes], bytes]:
