@@ -74,36 +74,26 @@ class HelloAsker:
         self, version: str, suites: Sequence[int], groups: Sequence[int], *, fallback: bool = False
     ) -> ServerAnswer:
         hello = client_hello(version, suites, groups, self.server_name, fallback=fallback)
-        pause = self.limits.backoff
-        for attempt in range(self.limits.retries + 1):
-            if self.hellos >= self.limits.max_hellos:
-                raise self._stop(f"stopped after {self.hellos} handshakes (the cap per server)")
-            if time.monotonic() - self.started > self.limits.max_seconds:
-                raise self._stop(f"stopped after {self.limits.max_seconds:g} s (the cap per server)")
-            try:
-                async with asyncio.timeout(self.limits.hello_timeout):
-                    reader, writer = await self.opener()
-            except Exception as exc:  # refused, reset, STARTTLS refused, a throttling greeting: back off
-                if attempt == self.limits.retries:
-                    raise self._stop(f"the server refused {attempt + 1} connections in a row ({_why(exc)})") from None
-                await asyncio.sleep(pause)
-                pause *= 2
-                continue
-            self.hellos += 1
-            try:
-                answer = await self._exchange(reader, writer, hello)
-            finally:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writer.wait_closed(), 1.0)
-            if answer is None:
-                self.timeouts += 1
-                if self.timeouts >= self.limits.max_timeouts:
-                    raise self._stop(f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s")
-                return ServerAnswer("timeout", detail=f"no answer within {self.limits.hello_timeout:g} s")
-            self.answers.append(answer)
-            return answer
-        raise AssertionError("unreachable")
+        if self.hellos >= self.limits.max_hellos:
+            raise self._stop(f"stopped after {self.hellos} handshakes (the cap per server)")
+        try:
+            reader, writer = await open_backing_off(self.opener, self.limits, self.started)
+        except EnumerationStopped as stop:
+            raise self._stop(str(stop)) from None
+        self.hellos += 1
+        try:
+            answer = await self._exchange(reader, writer, hello)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        if answer is None:
+            self.timeouts += 1
+            if self.timeouts >= self.limits.max_timeouts:
+                raise self._stop(f"no answer to {self.timeouts} hellos within {self.limits.hello_timeout:g} s")
+            return ServerAnswer("timeout", detail=f"no answer within {self.limits.hello_timeout:g} s")
+        self.answers.append(answer)
+        return answer
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hello: bytes
@@ -125,6 +115,29 @@ class HelloAsker:
         if data and not flight.alerted and self.checks is not None and self.checks.wants(answer):
             await self.checks.on_connection(answer, reader, writer, flight.unread(), hello_done=flight.hello_done())
         return answer
+
+
+async def open_backing_off(
+    opener: Opener, limits: EnumerationLimits, started: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection through ``opener``. One the server refuses (connect refused, reset, STARTTLS refused, a
+    throttling greeting) is tried again after a pause that doubles each time; EnumerationStopped, with the reason,
+    after ``limits.retries`` more tries or past ``limits.max_seconds`` since ``started``. Every probe that opens
+    connections of its own to a server (the enumeration's hellos, ROBOT's key exchanges) opens them so."""
+    pause = limits.backoff
+    for attempt in range(limits.retries + 1):
+        if time.monotonic() - started > limits.max_seconds:
+            raise EnumerationStopped(f"stopped after {limits.max_seconds:g} s (the cap per server)")
+        try:
+            async with asyncio.timeout(limits.hello_timeout):
+                return await opener()
+        except Exception as exc:
+            if attempt == limits.retries:
+                why = f"the server refused {attempt + 1} connections in a row ({_why(exc)})"
+                raise EnumerationStopped(why) from None
+            await asyncio.sleep(pause)
+            pause *= 2
+    raise AssertionError("unreachable")
 
 
 def _why(exc: BaseException) -> str:

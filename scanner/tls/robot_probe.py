@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from scanner.model import RobotCheck, RobotOracle, RobotReaction, RobotVerdict, TlsConfiguration
-from scanner.tls.enumerate import EnumerationLimits, Opener
+from scanner.tls.enumerate import EnumerationLimits, EnumerationStopped, Opener, open_backing_off
 from scanner.tls.hello import client_hello
 from scanner.tls.robot import (
     HANDSHAKE_FAILED,
@@ -74,22 +74,12 @@ class _Prober:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        pause = self.limits.backoff
-        for attempt in range(self.limits.retries + 1):
-            if time.monotonic() - self.started > self.limits.max_seconds:
-                raise _Stopped(f"stopped after {self.limits.max_seconds:g} s (the cap per server)")
-            try:
-                async with asyncio.timeout(self.limits.hello_timeout):
-                    opened = await self.opener()
-            except Exception:  # refused, reset, STARTTLS refused, a throttling greeting: back off, as the enumeration
-                if attempt == self.limits.retries:
-                    raise _Stopped(f"the server refused {attempt + 1} connections in a row") from None
-                await asyncio.sleep(pause)
-                pause *= 2
-                continue
-            self.connections += 1
-            return opened
-        raise AssertionError("unreachable")
+        try:
+            opened = await open_backing_off(self.opener, self.limits, self.started)
+        except EnumerationStopped as stop:
+            raise _Stopped(str(stop)) from None
+        self.connections += 1
+        return opened
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, variant: str) -> str:
         hello = client_hello(self.version, [SUITE_CODES[self.suite]], [], self.server_name, compression=False)
