@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,6 +62,41 @@ _SIGNATURE_SCHEMES = (
 )  # fmt: skip
 _HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()  # RFC 8446 4.1.3: a ServerHello with this random
 MAX_FLIGHT = 256 * 1024  # a certificate chain is rarely past 16 KB; a server sending more is not answering a hello
+MAX_RECORD = 16384 + 2048  # TLSCiphertext's limit (RFC 5246 6.2.3)
+RECORD_TYPES = (20, 21, 22, 23)  # ChangeCipherSpec, alert, handshake, application data
+
+
+class NotTlsRecord(ValueError):
+    """Bytes that cannot start a TLS record."""
+
+
+def pop_record(buffer: bytearray, kinds: Container[int] = RECORD_TYPES) -> tuple[int, bytes] | None:
+    """Takes the first whole record off ``buffer``: (content type, payload); None while it is not all there. Raises
+    NotTlsRecord when the bytes cannot start a TLS record (a type outside ``kinds``, a major version other than 3,
+    a length past MAX_RECORD). The one record reader of the flight readers here, in robot and in vulns."""
+    if len(buffer) < 5:
+        return None
+    kind, major, length = buffer[0], buffer[1], int.from_bytes(buffer[3:5], "big")
+    if kind not in kinds or major != 3 or length > MAX_RECORD:
+        raise NotTlsRecord(f"not a TLS record (type {kind}, length {length})")
+    if len(buffer) < 5 + length:
+        return None
+    payload = bytes(buffer[5 : 5 + length])
+    del buffer[: 5 + length]
+    return kind, payload
+
+
+def pop_handshake(buffer: bytearray) -> tuple[int, bytes] | None:
+    """Takes the first whole handshake message off ``buffer`` (handshake records' payloads, joined): (type, body);
+    None while it is not all there."""
+    if len(buffer) < 4:
+        return None
+    kind, length = buffer[0], int.from_bytes(buffer[1:4], "big")
+    if len(buffer) < 4 + length:
+        return None
+    body = bytes(buffer[4 : 4 + length])
+    del buffer[: 4 + length]
+    return kind, body
 
 
 def client_hello(
@@ -171,14 +206,14 @@ class ServerFlight:
         """The answer once the bytes so far settle it; None while more are needed."""
         self._seen += len(data)
         self._records += data
-        while len(self._records) >= 5:
-            kind, major, length = self._records[0], self._records[1], int.from_bytes(self._records[3:5], "big")
-            if kind not in (20, 21, 22, 23) or major != 3 or length > 18432:
+        while True:
+            try:
+                found = pop_record(self._records)
+            except NotTlsRecord:
                 return self._done(ServerAnswer("not_tls", detail=f"not a TLS record: {bytes(self._records[:5])!r}"))
-            if len(self._records) < 5 + length:
+            if found is None:
                 break
-            payload = bytes(self._records[5 : 5 + length])
-            del self._records[: 5 + length]
+            kind, payload = found
             if kind == 21:
                 if len(payload) < 2:
                     return self._done(ServerAnswer("not_tls", detail="truncated alert"))
@@ -223,12 +258,8 @@ class ServerFlight:
         return answer
 
     def _messages(self) -> ServerAnswer | None:
-        while len(self._handshake) >= 4:
-            kind, length = self._handshake[0], int.from_bytes(self._handshake[1:4], "big")
-            if len(self._handshake) < 4 + length:
-                return None
-            body = bytes(self._handshake[4 : 4 + length])
-            del self._handshake[: 4 + length]
+        while (found := pop_handshake(self._handshake)) is not None:
+            kind, body = found
             if kind == 2 and self._hello is None:
                 try:
                     hello = _server_hello(body)

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from scanner.model import RobotCheck, RobotOracle, TlsConfiguration
-from scanner.tls.hello import MAX_FLIGHT, VERSION_CODES
+from scanner.tls.hello import MAX_FLIGHT, VERSION_CODES, NotTlsRecord, pop_handshake, pop_record
 from scanner.tls.suites import SUITE_CODES, aead, key_exchange
 
 # In the order they are sent: the well-formed one first, then the four the ROBOT authors' method breaks.
@@ -180,14 +180,14 @@ class RsaFlight:
     def feed(self, data: bytes) -> FlightAnswer | None:
         self._seen += len(data)
         self._records += data
-        while len(self._records) >= 5:
-            kind, major, length = self._records[0], self._records[1], int.from_bytes(self._records[3:5], "big")
-            if kind not in (20, 21, 22, 23) or major != 3 or length > 18432:
+        while True:
+            try:
+                found = pop_record(self._records)
+            except NotTlsRecord:
                 return FlightAnswer("not_tls", detail="not a TLS record")
-            if len(self._records) < 5 + length:
+            if found is None:
                 break
-            payload = bytes(self._records[5 : 5 + length])
-            del self._records[: 5 + length]
+            kind, payload = found
             if kind == 21:
                 code = payload[1] if len(payload) >= 2 else None
                 return FlightAnswer("refused", detail=f"alert {code}" if code is not None else "truncated alert")
@@ -207,12 +207,8 @@ class RsaFlight:
         return FlightAnswer("not_tls", detail="closed before ServerHelloDone")
 
     def _messages(self) -> FlightAnswer | None:
-        while len(self._handshake) >= 4:
-            kind, length = self._handshake[0], int.from_bytes(self._handshake[1:4], "big")
-            if len(self._handshake) < 4 + length:
-                return None
-            body = bytes(self._handshake[4 : 4 + length])
-            del self._handshake[: 4 + length]
+        while (found := pop_handshake(self._handshake)) is not None:
+            kind, body = found
             if kind == 2 and self._version is None and len(body) >= 38:
                 self._version = int.from_bytes(body[0:2], "big")
                 at = 35 + body[34]

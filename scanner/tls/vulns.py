@@ -25,6 +25,7 @@ import struct
 from dataclasses import dataclass
 
 from scanner.model import VulnerabilityCheck
+from scanner.tls.hello import NotTlsRecord, pop_record
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA, HEARTBEAT = 20, 21, 22, 23, 24
 HEARTBEAT_REQUEST, HEARTBEAT_RESPONSE = 1, 2
@@ -33,7 +34,7 @@ CLAIMED = 64  # what the over-long one claims to carry
 PADDING = 16  # RFC 6520's minimum
 
 SERVER_HELLO_DONE = b"\x0e\x00\x00\x00"
-MAX_RECORD = 16384 + 2048  # TLSCiphertext's limit (RFC 5246 6.2.3)
+_KINDS = range(CHANGE_CIPHER_SPEC, HEARTBEAT + 1)  # what may follow a flight: heartbeat records too
 MAX_READ = 256 * 1024  # a server still sending after this much is not answering a probe
 
 ALERT_NAMES = {
@@ -113,17 +114,14 @@ class RecordReader:
         """The next whole record; None while more bytes are needed. Raises NotTls."""
         if self._seen > MAX_READ:
             raise NotTls(f"more than {MAX_READ // 1024} KB after the first flight")
-        if len(self._buffer) < 5:
+        try:
+            found = pop_record(self._buffer, _KINDS)
+        except NotTlsRecord as exc:
+            raise NotTls(str(exc)) from None
+        if found is None:
             return None
-        kind, major, length = self._buffer[0], self._buffer[1], int.from_bytes(self._buffer[3:5], "big")
-        if not CHANGE_CIPHER_SPEC <= kind <= HEARTBEAT or major != 3 or length > MAX_RECORD:
-            raise NotTls(f"not a TLS record (type {kind}, length {length})")
-        if len(self._buffer) < 5 + length:
-            return None
-        head = bytes(self._buffer[5 : 5 + min(length, 3)])
-        tail = bytes(self._buffer[max(5, 5 + length - 4) : 5 + length])
-        del self._buffer[: 5 + length]
-        return Record(kind, length, head, tail)
+        kind, payload = found
+        return Record(kind, len(payload), payload[:3], payload[-4:])
 
 
 def alert_name(code: int) -> str:
