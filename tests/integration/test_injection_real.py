@@ -99,8 +99,15 @@ def test_gnu_mailutils_is_not(leaf: tuple[Path, Path]) -> None:
         for port, protocol in ((143, "imap"), (110, "pop3")):
             result = probe(mu.address, port, protocol)  # type: ignore[arg-type]
             assert_not_flagged(result)
-            outcomes = {t.outcome for t in result.starttls_injection.tries}  # type: ignore[union-attr]
-            assert outcomes == {"broke-handshake"}, result.starttls_injection
+            tries = {t.variant: t for t in result.starttls_injection.tries}  # type: ignore[union-attr]
+            assert tries["same-write"].outcome == "broke-handshake", result.starttls_injection
+            # On a loaded machine the separate segment is in before Mailutils reads STARTTLS, and it then closes
+            # the connection without answering (no TLS session for the command to ride into): 9 runs in 12 with
+            # three busy loops beside the test, none on a quiet machine.
+            late = tries["separate-segment"]
+            assert late.outcome == "broke-handshake" or (
+                late.outcome == "failed" and "closed the connection" in (late.note or "")
+            ), result.starttls_injection
 
 
 def test_nginx_mail_proxy_is_not(leaf: tuple[Path, Path]) -> None:
