@@ -2,7 +2,7 @@
 checker) and testssl.sh (what it enumerates, item by item).
 
 Run as root (Dovecot and Postfix run privately on 127.0.0.x):
-    python benchmarks/tls_oracle.py [--skip-sslyze] [--skip-testssl] [--only modern,legacy]
+    python benchmarks/tls_oracle.py [--skip-sslyze] [--skip-testssl] [--only modern,legacy,fake-heartbleed]
 
 Real Dovecot (993, IMAP over TLS) and Postfix (587, submission with STARTTLS) are set up as Mozilla's modern,
 intermediate and old profiles, as a legacy server (TLS 1.0 and a suite without forward secrecy) and as intermediate
@@ -21,6 +21,14 @@ renegotiation, compression and TLS_FALLBACK_SCSV. Each item prints agree, DIFFER
 testssl's check failed, or mailprobe does not ask); the totals and every DIFFER come last. testssl makes no DNS
 look-ups (--nodns none).
 
+The three vulnerability checks (tls.configuration's heartbleed, ccs_injection and robot) are compared with
+testssl's -H, -I and -BB findings and sslyze's --heartbleed, --openssl_ccs and --robot, on every target and on the
+test suite's fakes, which ARE vulnerable (--only fake-heartbleed,fake-ccs,fake-ccs-cbc,fake-robot-strong,
+fake-robot-weak,fake-robot-constant): tests/tls/rule_server.py and tests/tls/robot_server.py, served on 127.0.0.4
+and 127.0.0.6 from a thread of the benchmark, scanned by mailprobe's TLS inspection (as the tests run it: the fakes
+complete no handshake, so there is no login or greeting to scan), by testssl.sh (-p -H -I -BB) and by sslyze (its
+connectivity test fails on every fake, so its three checks are then run directly, each reason printed).
+
 Certificate trust is left out of the comparison (mailprobe trusts the test CA through --ca-file, sslyze through
 its custom CA file; both agree on it, but a private CA says nothing about the servers' TLS settings).
 """
@@ -28,20 +36,35 @@ its custom CA file; both agree on it, but a private CA says nothing about the se
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import dataclasses
 import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scanner import certgen  # noqa: E402
+from scanner.certgen import Issued  # noqa: E402
+from scanner.model import Endpoint, configuration_to_dict  # noqa: E402
+from scanner.probe.options import ProbeOptions  # noqa: E402
+from scanner.probe.tls_inspect import inspect_tls  # noqa: E402
+from scanner.tls.channel import HandshakeInfo  # noqa: E402
 from scanner.tls.suites import GROUPS, SUITE_CODES, SUITE_NAMES  # noqa: E402
+from tests.tls.robot_server import Behaviour, RobotServer, robot_server  # noqa: E402
+from tests.tls.rule_server import Rules, RuleServer, rule_server  # noqa: E402
+from tests.tls.test_confirm_rules import POOL  # noqa: E402
+from tests.tls.test_robot import RSA_RULES  # noqa: E402
 from tests.tls_profile_servers import SETUPS, ProfileHost, profile_host  # noqa: E402
 
 PROFILES = ("modern", "intermediate", "old")
@@ -87,6 +110,78 @@ print(json.dumps(out))
 """
 
 
+# Run by the oracle venv's python: sslyze's Heartbleed, CCS injection and ROBOT checks of one target. sslyze runs
+# its checks only after its connectivity test (a full handshake with OpenSSL) succeeded; the fakes of the test suite
+# never complete one, so when that test fails the driver notes why and, with --direct, runs each check's own
+# function anyway, with the connectivity result the test would have given (TLS 1.2, client authentication off).
+_SSLYZE_VULN_DRIVER = r"""
+import json, sys
+from sslyze import (Scanner, ServerScanRequest, ServerNetworkLocation, ServerNetworkConfiguration,
+                    ProtocolWithOpportunisticTlsEnum, ScanCommand)
+from sslyze.plugins.plugin_base import ScanJobResult
+from sslyze.plugins.scan_commands import ScanCommandsRepository
+from sslyze.server_connectivity import (ServerConnectivityInfo, ServerTlsProbingResult, TlsVersionEnum,
+                                        ClientAuthRequirementEnum)
+address, port, starttls, name, direct = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "1"
+COMMANDS = {"heartbleed": ScanCommand.HEARTBLEED, "ccs_injection": ScanCommand.OPENSSL_CCS_INJECTION,
+            "robot": ScanCommand.ROBOT}
+location = ServerNetworkLocation(hostname=name, port=port, ip_address=address)
+config = ServerNetworkConfiguration(
+    tls_server_name_indication=name,
+    tls_opportunistic_encryption=ProtocolWithOpportunisticTlsEnum[starttls.upper()] if starttls != "-" else None,
+)
+
+def verdict(key, result):
+    if key == "heartbleed":
+        return "VULNERABLE" if result.is_vulnerable_to_heartbleed else "not vulnerable"
+    if key == "ccs_injection":
+        return "VULNERABLE" if result.is_vulnerable_to_ccs_injection else "not vulnerable"
+    return result.robot_result.name
+
+def error(exc):
+    return f"error: {type(exc).__name__}: {str(exc)[:200]}"
+
+out = {"connectivity": "ok", "direct": False}
+scanner = Scanner()
+scanner.queue_scans([ServerScanRequest(server_location=location, network_configuration=config,
+                                       scan_commands=set(COMMANDS.values()))])
+for result in scanner.get_results():
+    if result.connectivity_status.name != "COMPLETED":
+        out["connectivity"] = "".join(result.connectivity_error_trace.format_exception_only()).strip()[-300:]
+        break
+    out["highest_version"] = result.connectivity_result.highest_tls_version_supported.name
+    for key in COMMANDS:
+        attempt = getattr(result.scan_result, "openssl_ccs_injection" if key == "ccs_injection" else key)
+        if attempt.status.name == "COMPLETED":
+            out[key] = verdict(key, attempt.result)
+        else:
+            out[key] = f"error: {attempt.error_reason.name}: " + "".join(
+                attempt.error_trace.format_exception_only()).strip()[-200:]
+if out["connectivity"] != "ok" and direct:
+    out["direct"] = True
+    info = ServerConnectivityInfo(
+        server_location=location, network_configuration=config,
+        tls_probing_result=ServerTlsProbingResult(
+            highest_tls_version_supported=TlsVersionEnum.TLS_1_2, cipher_suite_supported="ALL",
+            client_auth_requirement=ClientAuthRequirementEnum.DISABLED, supports_ecdh_key_exchange=True),
+    )
+    for key, command in COMMANDS.items():
+        implementation = ScanCommandsRepository.get_implementation_cls(command)
+        results = []
+        for job in implementation.scan_jobs_for_scan_command(info, None):
+            try:
+                results.append(ScanJobResult(_return_value=job.function_to_call(*job.function_arguments),
+                                             _exception=None))
+            except Exception as exc:
+                results.append(ScanJobResult(_return_value=None, _exception=exc))
+        try:
+            out[key] = verdict(key, implementation.result_for_completed_scan_jobs(info, results))
+        except Exception as exc:
+            out[key] = error(exc)
+print(json.dumps(out))
+"""
+
+
 def ensure_sslyze(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
@@ -105,6 +200,18 @@ def mailprobe(host: ProfileHost) -> dict[int, dict]:
     return {row["port"]: row for row in json.loads(done.stdout)["results"]}
 
 
+def sslyze_vulns(python: Path, address: str, port: int, starttls: str | None, direct: bool) -> dict[str, str]:
+    """sslyze's three vulnerability checks of one target (see _SSLYZE_VULN_DRIVER)."""
+    done = subprocess.run(
+        [str(python), "-c", _SSLYZE_VULN_DRIVER, address, str(port), starttls or "-", NAME, "1" if direct else "0"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    result: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def sslyze(python: Path, host: ProfileHost, port: int, starttls: str | None) -> dict[str, dict]:
     done = subprocess.run(
         [str(python), "-c", _SSLYZE_DRIVER, host.address, str(port), starttls or "-", NAME, str(host.ca_file)],
@@ -118,8 +225,13 @@ def sslyze(python: Path, host: ProfileHost, port: int, starttls: str | None) -> 
 
 # testssl.sh 3.0's sections run: -p protocols, -E suites per version, -P server order, -f forward secrecy with the
 # curves and the DH group, -S the server's defaults (only its TLS extension list is read: extended master secret),
-# -R renegotiation, -C compression (CRIME), -Z TLS_FALLBACK_SCSV. No Heartbleed, ROBOT and the like.
-TESTSSL_SECTIONS = ("-p", "-E", "-P", "-f", "-S", "-R", "-C", "-Z")
+# -R renegotiation, -C compression (CRIME), -Z TLS_FALLBACK_SCSV, and the three vulnerability checks mailprobe runs:
+# -H Heartbleed, -I CCS injection, -BB ROBOT.
+TESTSSL_VULNS = ("-H", "-I", "-BB")
+TESTSSL_SECTIONS = ("-p", "-E", "-P", "-f", "-S", "-R", "-C", "-Z", *TESTSSL_VULNS)
+# The fakes of the test suite answer no more than a first flight (and the ROBOT one a key exchange): only the
+# protocols (which the vulnerability checks read to choose their version) and the three checks.
+TESTSSL_FAKE_SECTIONS = ("-p", *TESTSSL_VULNS)
 _TESTSSL_VERSIONS = {"SSLv2": None, "SSLv3": "SSLv3", "TLS1": "TLSv1", "TLS1_1": "TLSv1.1", "TLS1_2": "TLSv1.2",
                      "TLS1_3": "TLSv1.3"}  # fmt: skip
 _CIPHER_PROTOCOLS = {"ssl3": "SSLv3", "tls1": "TLSv1", "tls1_1": "TLSv1.1", "tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}
@@ -149,6 +261,7 @@ class TestsslView:
     client_renegotiation: str = ""
     compression: str = ""
     fallback: str = ""
+    vulns: dict[str, str] = field(default_factory=dict)  # heartbleed / CCS / ROBOT -> finding
     seconds: float = 0.0
 
 
@@ -169,12 +282,14 @@ def _order_flags(finding: str) -> dict[str, bool | None]:
     return {}
 
 
-def testssl(host: ProfileHost, port: int, starttls: str | None, directory: Path) -> TestsslView:
+def testssl(
+    host: ProfileHost, port: int, starttls: str | None, directory: Path, sections: tuple[str, ...] = TESTSSL_SECTIONS
+) -> TestsslView:
     """One testssl.sh run of the sections above against one target, read from its flat JSON."""
     out = directory / f"testssl-{host.name}-{port}.json"
     # --nodns none: no PTR or CAA look-ups (they would go to the system's resolver); --ip gives the address.
     command = ["testssl", "--quiet", "--warnings", "off", "--color", "0", "--nodns", "none", "--mapping", "iana",
-               "--ip", host.address, "--jsonfile", str(out), *TESTSSL_SECTIONS]  # fmt: skip
+               "--ip", host.address, "--jsonfile", str(out), *sections]  # fmt: skip
     command += ["--starttls", starttls, f"{NAME}:{port}"] if starttls else [f"{NAME}:{port}"]
     started = time.monotonic()
     subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -218,11 +333,14 @@ def testssl(host: ProfileHost, port: int, starttls: str | None, directory: Path)
             view.compression = finding
         elif key == "fallback_SCSV":
             view.fallback = finding
+        elif key in ("heartbleed", "CCS", "ROBOT"):
+            view.vulns[key] = finding
     return view
 
 
 @dataclass
 class Tally:
+    tool: str = "testssl"
     agree: int = 0
     differ: int = 0
     unanswered: int = 0  # one of the tools gives no answer (testssl's check failed, mailprobe does not ask)
@@ -237,11 +355,11 @@ class Tally:
             self.agree += 1
         elif same is False:
             self.differ += 1
-            self.differences.append(f"{where} {what}: mailprobe {ours}, testssl {theirs}")
+            self.differences.append(f"{where} {what}: mailprobe {ours}, {self.tool} {theirs}")
         else:
             self.unanswered += 1
         tail = f"  {note}" if note else ""
-        print(f"    {what:<26} mailprobe {_show(ours):<44} testssl {_show(theirs):<44} {word}{tail}")
+        print(f"    {what:<26} mailprobe {_show(ours):<44} {self.tool} {_show(theirs):<44} {word}{tail}")
 
 
 def _show(value: object) -> str:
@@ -363,12 +481,196 @@ def _testssl_dh_group(finding: str) -> str:
     return "custom" if "No DH group" not in finding and "unknown" not in finding.lower() else finding
 
 
+# --- Heartbleed, CCS injection, ROBOT -----------------------------------------------------------------------------
+
+VULN_CHECKS = ("heartbleed", "ccs_injection", "robot")
+_TESTSSL_VULN_IDS = {"heartbleed": "heartbleed", "ccs_injection": "CCS", "robot": "ROBOT"}
+
+
+def _mailprobe_vuln(config: dict, check: str) -> tuple[str, str | None]:
+    """mailprobe's verdict as shown, and as compared: vulnerable (with the ROBOT oracle's strength), not vulnerable
+    (not_applicable counts as such: no TLS 1.2 or older, or no RSA key exchange, is what the tools call not
+    vulnerable too), or None (inconclusive, not tested: no verdict to compare)."""
+    found = config.get(check) or {"verdict": "not_tested"}
+    verdict = found["verdict"]
+    if verdict == "vulnerable":
+        oracle = found.get("oracle")
+        return (f"vulnerable ({oracle})", f"vulnerable {oracle}") if oracle else ("vulnerable", "vulnerable")
+    if verdict in ("not_vulnerable", "not_applicable"):
+        return verdict, "not vulnerable"
+    return verdict, None
+
+
+def _testssl_vuln(check: str, finding: str) -> str | None:
+    if check == "robot" and finding.startswith("VULNERABLE, but the attack would take too long"):
+        return "vulnerable weak"  # testssl's words for what the ROBOT paper calls a weak oracle
+    if finding.startswith(("VULNERABLE", "likely VULNERABLE")):
+        return "vulnerable strong" if check == "robot" else "vulnerable"
+    if finding.startswith(("not vulnerable", "probably not vulnerable")):
+        return "not vulnerable"
+    return None  # "test failed", a local problem, or no finding at all
+
+
+_SSLYZE_ROBOT = {
+    "VULNERABLE_STRONG_ORACLE": "vulnerable strong",
+    "VULNERABLE_WEAK_ORACLE": "vulnerable weak",
+    "NOT_VULNERABLE_NO_ORACLE": "not vulnerable",
+    "NOT_VULNERABLE_RSA_NOT_SUPPORTED": "not vulnerable",
+}
+
+
+def _sslyze_vuln(check: str, finding: str) -> str | None:
+    if check == "robot":
+        return _SSLYZE_ROBOT.get(finding)
+    return {"VULNERABLE": "vulnerable", "not vulnerable": "not vulnerable"}.get(finding)
+
+
+def compare_vulns(where: str, config: dict, seen: TestsslView | None, oracle: dict[str, str] | None,
+                  testssl_tally: Tally, sslyze_tally: Tally, notes: dict[str, str] | None = None) -> None:  # fmt: skip
+    """mailprobe's heartbleed, ccs_injection and robot verdicts against testssl's and sslyze's, one item a check and
+    a tool. ``notes``: what to print after an item (the reason a fake target is judged as it is)."""
+    for check in VULN_CHECKS:
+        shown, ours = _mailprobe_vuln(config, check)
+        for tally, finding, theirs in (
+            (testssl_tally, seen, seen and _testssl_vuln(check, seen.vulns.get(_TESTSSL_VULN_IDS[check], ""))),
+            (sslyze_tally, oracle, oracle and _sslyze_vuln(check, oracle.get(check, ""))),
+        ):
+            if finding is None:
+                continue
+            text = finding.vulns.get(_TESTSSL_VULN_IDS[check], "-") if isinstance(finding, TestsslView) else (
+                ("(direct) " if finding.get("direct") else "") + finding.get(check, "-"))  # fmt: skip
+            same = None if ours is None or theirs is None else ours == theirs
+            note = (notes or {}).get(f"{tally.tool} {check}", "")
+            if tally is sslyze_tally and check != "robot" and oracle and oracle.get("highest_version") == "TLS_1_3":
+                note = "sslyze sends no probe to a server with TLS 1.3 (it assumes a fixed OpenSSL)"
+            if same is None and not note:
+                note = f"{tally.tool} gave no verdict" if ours is not None else "mailprobe gave no verdict"
+            tally.item(where, check, shown, text, same, note)
+
+
+# --- the test suite's vulnerable fakes, run standalone on loopback ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fake:
+    why: str
+    rules: Rules
+    behaviour: Behaviour | None = None  # a tests/tls/robot_server.py server; None: tests/tls/rule_server.py
+    # what testssl's and sslyze's verdicts on this fake rest on, printed after their items ("tool check" -> reason)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+# Measured: sslyze's ROBOT check first reads the RSA key through a real OpenSSL handshake with an RSA suite. The fake
+# decrypts that key exchange (a conformant padding) but never derives keys or checks the Finished, so it answers
+# bad_record_mac; sslyze takes the failed handshake (ServerRejectedTlsHandshake) for "no RSA key exchange", although
+# it received the certificate. A real server completes that handshake.
+_ROBOT_NOTE = "sslyze: the fake answers its full RSA handshake with bad_record_mac, read as no RSA support"
+# Measured: testssl's CCS hello (no extensions; ECDHE, DHE and RSA CBC suites) matches none of POOL's suites for the
+# fake (its ECDHE wants a supported_groups extension), so the fake refuses it with handshake_failure and, unlike
+# OpenSSL, keeps reading: the bad_record_mac testssl reads comes after a refused hello. fake-ccs-cbc shows the same
+# verdict after a real flight.
+_CCS_NOTE = "testssl's hello was refused (handshake_failure); the fake kept reading: see fake-ccs-cbc"
+_FAKE_NOTES = {
+    "sslyze heartbleed": "sslyze's connectivity test needs a full handshake: see the connectivity line",
+    "sslyze ccs_injection": "sslyze's connectivity test needs a full handshake: see the connectivity line",
+}
+FAKES: dict[str, Fake] = {
+    "fake-heartbleed": Fake(
+        "tests/tls/rule_server.py as OpenSSL 1.0.1f's heartbeat (the test suite's heartbleed-only server)",
+        dataclasses.replace(POOL, heartbeat="bleeds"), notes=_FAKE_NOTES,
+    ),
+    "fake-ccs": Fake(
+        "tests/tls/rule_server.py taking an early ChangeCipherSpec as before OpenSSL 1.0.1h (ccs-only server)",
+        dataclasses.replace(POOL, early_ccs="taken"), notes={**_FAKE_NOTES, "testssl ccs_injection": _CCS_NOTE},
+    ),
+    # The same with one suite testssl's CCS hello offers (it has no supported_groups extension, so none of POOL's
+    # ECDHE suites, and no GCM suite): the check then runs after a real flight rather than after a refused hello.
+    "fake-ccs-cbc": Fake(
+        "fake-ccs plus TLS_DHE_RSA_WITH_AES_128_CBC_SHA, a suite of testssl's CCS hello (benchmark only)",
+        dataclasses.replace(
+            POOL,
+            early_ccs="taken",
+            suites={**POOL.suites, "TLSv1.2": (*POOL.suites["TLSv1.2"], "TLS_DHE_RSA_WITH_AES_128_CBC_SHA")},
+        ),
+        notes=_FAKE_NOTES,
+    ),
+    "fake-robot-strong": Fake("tests/tls/robot_server.py, a strong Bleichenbacher oracle", RSA_RULES, "strong",
+                              {"sslyze robot": _ROBOT_NOTE}),
+    "fake-robot-weak": Fake("tests/tls/robot_server.py, a weak Bleichenbacher oracle", RSA_RULES, "weak",
+                            {"sslyze robot": _ROBOT_NOTE}),
+    "fake-robot-constant": Fake("tests/tls/robot_server.py, one alert whatever the padding (not vulnerable)",
+                                RSA_RULES, "constant", {"sslyze robot": _ROBOT_NOTE}),
+}  # fmt: skip
+
+
+@contextlib.contextmanager
+def running_fake(fake: Fake, issued: Issued) -> Iterator[RuleServer | RobotServer]:
+    """The fake served by an event loop of its own in a thread, while the tools run as separate programs."""
+    loop = asyncio.new_event_loop()
+    # the fakes parse no SSLv2 hello (testssl -p sends one): such a connection just closes, without a traceback
+    loop.set_exception_handler(lambda _loop, _context: None)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server_cm = rule_server(fake.rules) if fake.behaviour is None else robot_server(fake.rules, issued, fake.behaviour)
+    try:
+        server = asyncio.run_coroutine_threadsafe(server_cm.__aenter__(), loop).result()
+        try:
+            yield server
+        finally:
+            asyncio.run_coroutine_threadsafe(server_cm.__aexit__(None, None, None), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def mailprobe_fake(server: RuleServer | RobotServer, issued: Issued) -> dict:
+    """mailprobe's TLS inspection of a fake, as a scan runs it after its handshake (the test suite's way: the fakes
+    complete no handshake, so the handshake's facts are given, with the fake's certificate chain)."""
+    endpoint = Endpoint(server.host, server.host, server.port, "imap", "implicit", name=NAME)
+    handshake = HandshakeInfo("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", [issued.cert_der], NAME)
+    options = ProbeOptions(legacy_tls=False, tls_enumeration=True, tls_timeout=2.0)
+    info, _ = asyncio.run(inspect_tls(endpoint, options, handshake, software=None, opener=server.open))
+    assert info.configuration is not None
+    return configuration_to_dict(info.configuration)
+
+
+def scan_fake(name: str, python: Path | None, run_testssl: bool, directory: Path, testssl_tally: Tally,
+              sslyze_tally: Tally) -> None:  # fmt: skip
+    fake = FAKES[name]
+    issued = certgen.make_ca("mailprobe oracle fake CA").issue([NAME])
+    with running_fake(fake, issued) as server:
+        print(f"\n== {name}: {fake.why}")
+        started = time.monotonic()
+        config = mailprobe_fake(server, issued)
+        print(f"  {server.host}:{server.port} mailprobe: {config['handshakes']} handshakes + "
+              f"{(config.get('robot') or {}).get('connections', 0)} ROBOT connections, "
+              f"{time.monotonic() - started:.1f} s")  # fmt: skip
+        oracle = None
+        if python is not None:
+            started = time.monotonic()
+            oracle = sslyze_vulns(python, server.host, server.port, None, direct=True)
+            print(
+                f"  {server.host}:{server.port} sslyze: {time.monotonic() - started:.1f} s, connectivity test: "
+                f"{oracle['connectivity']}" + ("; checks run directly (--direct)" if oracle["direct"] else "")
+            )
+        seen = None
+        if run_testssl:
+            host = ProfileHost(name, server.host, Path("/dev/null"), {}, "", "")
+            seen = testssl(host, server.port, None, directory, TESTSSL_FAKE_SECTIONS)
+            print(f"  {server.host}:{server.port} testssl.sh: {seen.seconds:.1f} s ({' '.join(TESTSSL_FAKE_SECTIONS)}),"
+                  f" versions {sorted(seen.versions)}")  # fmt: skip
+        compare_vulns(name, config, seen, oracle, testssl_tally, sslyze_tally, fake.notes)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sslyze-venv", default=str(Path.home() / ".cache" / "mailprobe-bench" / "sslyze"))
     parser.add_argument("--skip-sslyze", action="store_true")
     parser.add_argument("--skip-testssl", action="store_true")
-    parser.add_argument("--only", default=",".join(ALL_SETUPS), help="set-ups to run (default: all)")
+    parser.add_argument(
+        "--only", default=",".join([*ALL_SETUPS, *FAKES]), help="set-ups and fakes to run (default: all)"
+    )
     args = parser.parse_args()
     python = None if args.skip_sslyze else ensure_sslyze(Path(args.sslyze_venv))
     run_testssl = not args.skip_testssl and shutil.which("testssl") is not None
@@ -378,7 +680,11 @@ def main() -> int:
     directory.chmod(0o755)
     agree = disagree = 0
     tally = Tally()
+    vulns_testssl, vulns_sslyze = Tally(), Tally(tool="sslyze")
     for name in args.only.split(","):
+        if name in FAKES:
+            scan_fake(name, python, run_testssl, directory, vulns_testssl, vulns_sslyze)
+            continue
         with profile_host(name, directory) as host:
             started = time.monotonic()
             rows = mailprobe(host)
@@ -391,9 +697,10 @@ def main() -> int:
                     f"  {host.address}:{port} mailprobe: {config['handshakes']} handshakes, "
                     f"{config['duration_ms']} ms (scan {took:.1f} s), summary {mozilla['summary']}"
                 )
+                oracle = None
                 if python is not None:
                     started = time.monotonic()
-                    oracle = sslyze(python, host, port, starttls)
+                    verdicts = sslyze(python, host, port, starttls)
                     print(f"  {host.address}:{port} sslyze: {time.monotonic() - started:.1f} s")
                     for profile in PROFILES:
                         ours = [
@@ -401,7 +708,7 @@ def main() -> int:
                             for d in mozilla[profile]["deviations"]
                             if d["check"] != "certificate_path_validation"
                         ]
-                        theirs = [k for k in oracle[profile]["issues"] if k != "certificate_path_validation"]
+                        theirs = [k for k in verdicts[profile]["issues"] if k != "certificate_path_validation"]
                         same = (not ours) == (not theirs)
                         agree += same
                         disagree += not same
@@ -410,19 +717,36 @@ def main() -> int:
                             f"sslyze {'compliant' if not theirs else 'no: ' + ','.join(theirs):<60} "
                             f"{'agree' if same else 'DIFFER'}"
                         )
+                    started = time.monotonic()
+                    oracle = sslyze_vulns(python, host.address, port, starttls, direct=False)
+                    print(f"  {host.address}:{port} sslyze --heartbleed --openssl_ccs --robot: "
+                          f"{time.monotonic() - started:.1f} s, connectivity {oracle['connectivity']}")  # fmt: skip
+                seen = None
                 if run_testssl:
                     seen = testssl(host, port, starttls, directory)
                     print(f"  {host.address}:{port} testssl.sh: {seen.seconds:.1f} s ({' '.join(TESTSSL_SECTIONS)})")
                     compare_testssl(f"{name} {port}", config, seen, tally)
-    if python is not None:
+                print("  vulnerability checks:")
+                compare_vulns(f"{name} {port}", config, seen, oracle, vulns_testssl, vulns_sslyze)
+    if python is not None and agree + disagree:
         print(f"\nsslyze: {agree} verdicts agree, {disagree} differ (3 profiles x {len(TARGETS)} targets per set-up)")
-    if run_testssl:
+    if run_testssl and tally.per_target:
         print(f"testssl.sh: {tally.agree} items agree, {tally.differ} differ, {tally.unanswered} not answered by one")
         for where, counts in tally.per_target.items():
             print(f"  {where:<20} " + ", ".join(f"{n} {word}" for word, n in counts.items()))
         for line in tally.differences:
             print(f"  DIFFER {line}")
-    return 0 if disagree == 0 and tally.differ == 0 else 1
+    for vulns in (vulns_testssl, vulns_sslyze):
+        if not vulns.per_target:
+            continue
+        print(f"{vulns.tool} vulnerability checks (heartbleed, ccs_injection, robot): {vulns.agree} agree, "
+              f"{vulns.differ} differ, {vulns.unanswered} not answered by one")  # fmt: skip
+        for where, counts in vulns.per_target.items():
+            print(f"  {where:<20} " + ", ".join(f"{n} {word}" for word, n in counts.items()))
+        for line in vulns.differences:
+            print(f"  DIFFER {line}")
+    differ = tally.differ + vulns_testssl.differ + vulns_sslyze.differ
+    return 0 if disagree == 0 and differ == 0 else 1
 
 
 if __name__ == "__main__":
