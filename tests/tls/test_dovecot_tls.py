@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +21,6 @@ pytestmark = pytest.mark.dovecot
 NAME = "imap.mailprobe.test"
 
 
-@pytest.fixture
-def files() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="mp-tls-"))  # readable by Dovecot, unlike pytest's tmp_path
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
 async def _line(chan: PlainChannel | TlsChannel) -> bytes:
     buf = b""
     while not buf.endswith(b"\r\n"):
@@ -41,12 +30,12 @@ async def _line(chan: PlainChannel | TlsChannel) -> bytes:
     return buf
 
 
-async def test_dovecot_chain_on_993_and_143(dovecot_factory: DovecotFactory, files: Path) -> None:
+async def test_dovecot_chain_on_993_and_143(dovecot_factory: DovecotFactory, dovecot_files: Path) -> None:
     root = make_ca("mailprobe dovecot-test root")
     leaf = make_ca("mailprobe dovecot-test intermediate", parent=root).issue([NAME])
-    cert_path, key_path = leaf.write(files, "imap")
+    cert_path, key_path = leaf.write(dovecot_files, "imap")
     dv = dovecot_factory("plaintext_refused", cert_path=cert_path, key_path=key_path)
-    trust = load_trust_store([root.write(files, "root")], defaults=False)
+    trust = load_trust_store([root.write(dovecot_files, "root")], defaults=False)
 
     async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection(dv.address, port, local_addr=("127.0.0.1", 0))

@@ -4,9 +4,6 @@ through the enumeration a scan runs, on an implicit-TLS port and after STARTTLS.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +15,6 @@ from tests.conftest import DovecotFactory
 pytestmark = pytest.mark.dovecot
 
 NAME = "imap.mailprobe.test"
-
-
-@pytest.fixture
-def files() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="mp-vulns-"))  # readable by Dovecot, unlike pytest's tmp_path
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _implicit(address: str, port: int) -> Opener:
@@ -50,9 +39,9 @@ def _starttls(address: str, port: int) -> Opener:
 
 @pytest.mark.parametrize("transport", ["implicit", "starttls"])
 async def test_dovecot_is_not_vulnerable_to_heartbleed_or_ccs_injection(
-    dovecot_factory: DovecotFactory, files: Path, transport: str
+    dovecot_factory: DovecotFactory, dovecot_files: Path, transport: str
 ) -> None:
-    cert_path, key_path = make_ca("mailprobe vulns CA").issue([NAME]).write(files, "imap")
+    cert_path, key_path = make_ca("mailprobe vulns CA").issue([NAME]).write(dovecot_files, "imap")
     dv = dovecot_factory("plaintext_refused", cert_path=cert_path, key_path=key_path)
     opener = _implicit(dv.address, dv.ports.imaps) if transport == "implicit" else _starttls(dv.address, dv.ports.imap)
     config = await enumerate_tls(opener, server_name=NAME, limits=EnumerationLimits(hello_timeout=5.0))
